@@ -1,0 +1,121 @@
+"""The forge command line: build, chat, blueprints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from .blueprint import BlueprintError, discover, load_blueprint
+from .console import console
+from .files import DataFileError
+from .pipeline import STEPS, BuildOptions, build, parse_steps
+from .providers import ProviderError
+from .trainers import TrainerError
+from .workspace import Workspace
+
+app = typer.Typer(
+    help="Forge micro-models: blueprint -> data -> trained model -> ONNX bundle -> verified.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+RootOption = Annotated[
+    Path,
+    typer.Option("--root", help="Workspace holding blueprints/, datasets/, build/ and models/.", show_default="."),
+]
+
+
+@app.command("build")
+def build_command(
+    blueprint: Annotated[str, typer.Option("--blueprint", "-b", help="Blueprint folder name under blueprints/.")],
+    steps: Annotated[str, typer.Option("--steps", help=f"Comma-separated subset of: {','.join(STEPS)}.")] = ",".join(
+        STEPS
+    ),
+    task: Annotated[str | None, typer.Option("--task", "-t", help="Build only this task.")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Train from an existing JSONL dataset instead of generating: a folder with train.jsonl "
+            '(and dev.jsonl, test.jsonl) or one .jsonl file to split. Rows: {"text", "label"}.',
+        ),
+    ] = None,
+    provider: Annotated[str | None, typer.Option("--provider", help="Data provider (default: offline).")] = None,
+    regenerate: Annotated[
+        bool, typer.Option("--regenerate", help="Generate data anew even if datasets/raw has it.")
+    ] = False,
+    root: RootOption = Path("."),
+) -> None:
+    """Run the pipeline (generate, refine, train, export, verify) for a blueprint's tasks."""
+    workspace = Workspace(root.resolve())
+    try:
+        bp = load_blueprint(blueprint, workspace.blueprints)
+        options = BuildOptions(
+            steps=parse_steps(steps),
+            task=task,
+            data=data.resolve() if data else None,
+            provider=provider,
+            regenerate=regenerate,
+        )
+        contexts = build(bp, workspace, options)
+    except (BlueprintError, DataFileError, ProviderError, TrainerError) as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    if "verify" in options.steps:
+        _show_examples(contexts)
+
+
+def _show_examples(contexts: list) -> None:
+    import cerebellum
+
+    for ctx in contexts:
+        examples = list(ctx.task.canaries) or []
+        if not examples:
+            continue
+        model = cerebellum.load(ctx.model_dir)
+        table = Table(title=f"{ctx.task.name}: {ctx.model_dir}", title_justify="left")
+        table.add_column("text")
+        table.add_column("label", style="bold green")
+        table.add_column("score", justify="right")
+        for text in examples:
+            result = model.classify(text)
+            table.add_row(text, result.label, f"{result.scores[result.label]:.3f}")
+        console.print(table)
+
+
+@app.command("chat")
+def chat_command(
+    model: Annotated[Path, typer.Option("--model", "-m", help="A bundle folder, e.g. models/is_question.")],
+) -> None:
+    """Talk to a bundle: type lines and see labels and scores. Piped input gets one line out per line in."""
+    import cerebellum
+
+    from .chat import run_chat
+
+    try:
+        raise typer.Exit(run_chat(model))
+    except cerebellum.CerebellumError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+@app.command("blueprints")
+def blueprints_command(root: RootOption = Path(".")) -> None:
+    """List the blueprints found under blueprints/."""
+    workspace = Workspace(root.resolve())
+    table = Table("blueprint", "kind", "trainer", "tasks")
+    for name in discover(workspace.blueprints):
+        try:
+            bp = load_blueprint(name, workspace.blueprints)
+            table.add_row(name, bp.kind, bp.trainer, ", ".join(bp.tasks))
+        except BlueprintError as exc:
+            table.add_row(name, "[red]invalid[/]", "", str(exc))
+    console.print(table)
+
+
+def main() -> None:
+    app()

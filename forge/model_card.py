@@ -1,0 +1,99 @@
+"""The human-readable MODEL_CARD.md written next to each bundle."""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+from cerebellum._proto import bundle_pb2 as pb
+
+
+def _cpu() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def render_card(
+    pre: pb.Preprocessor,
+    report: dict[str, Any],
+    sizes: dict[str, int] | None,
+    verification: dict[str, Any] | None,
+) -> str:
+    prov, metrics = pre.provenance, pre.metrics
+    labels = list(pre.labels)
+    lines = [
+        f"# {pre.task}",
+        "",
+        f"A {pb.TaskKind.Name(pre.kind).removeprefix('TASK_KIND_').lower().replace('_', ' ')} micro-model "
+        f"forged by model_foundry {prov.forge_version} from blueprint `{prov.blueprint}`.",
+        "",
+        f"Labels, in output order: {', '.join(f'`{label}`' for label in labels)}",
+        "",
+        "## Held-out evaluation",
+        "",
+        f"Test split: {metrics.test_rows} rows (train {metrics.train_rows}, dev {metrics.dev_rows}).",
+        "",
+        f"- accuracy: **{metrics.accuracy:.4f}**",
+        f"- macro-F1: **{metrics.macro_f1:.4f}**",
+        "",
+        "| label | precision | recall | F1 | support |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {c.label} | {c.precision:.4f} | {c.recall:.4f} | {c.f1:.4f} | {c.support} |" for c in metrics.per_class
+    ]
+    if metrics.confusion and len(labels) <= 12:
+        lines += ["", "Confusion matrix (rows: true label, columns: predicted):", ""]
+        lines += ["| | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+        n = len(labels)
+        for i, label in enumerate(labels):
+            lines.append(f"| {label} | " + " | ".join(str(v) for v in metrics.confusion[i * n : (i + 1) * n]) + " |")
+    lines += ["", "## Model", ""]
+    lines += [f"- trainer: `{prov.trainer}`; estimator: `{prov.estimator}`"]
+    if pre.HasField("tfidf"):
+        tok = pre.tokenizer
+        lines += [
+            f"- features: {len(pre.tfidf.vocabulary)} TF-IDF terms (token n-grams {tok.ngram_min}-{tok.ngram_max}, "
+            f"boundary tokens {'on' if tok.boundary_tokens else 'off'}, L2 norm)",
+            "- model selection: C chosen on dev macro-F1 ("
+            + ", ".join(f"C={c}: {f1:.4f}" for c, f1 in report.get("dev_macro_f1_by_C", {}).items())
+            + ")",
+        ]
+    lines += [f"- character table: `{pre.char_table.id}`"]
+    lines += ["", "## Size and speed", ""]
+    if sizes:
+        lines += [f"- `{name}`: {size:,} bytes" for name, size in sizes.items()]
+    if verification:
+        lat = verification["latency"]
+        lines += [
+            f"- bundle (model + preprocessor): {verification['bundle_bytes']:,} bytes",
+            f"- single-query latency, Python runtime (`cerebellum`, onnxruntime): p50 {lat['p50_us']:.1f} µs, "
+            f"p90 {lat['p90_us']:.1f} µs, p99 {lat['p99_us']:.1f} µs over {lat['runs']} queries of "
+            f"{lat['mean_chars']:.0f} characters on average, measured on {_cpu()} ({platform.machine()})",
+            "",
+            "## Verification",
+            "",
+            f"The Python runtime reproduced the trained scikit-learn model on all {verification['rows']} test rows: "
+            f"identical labels, probabilities within {verification['max_probability_difference']:.2e} "
+            f"(tolerance {verification['tolerance']:.0e}); {verification['canaries']} blueprint canaries answered "
+            "as expected.",
+        ]
+    else:
+        lines += ["", "Not verified yet: run `forge build --steps verify`."]
+    lines += [
+        "",
+        "## Provenance",
+        "",
+        f"- created: {prov.created_at}",
+        f"- data SHA-256: `{prov.data_sha256}`",
+        f"- blueprint config SHA-256: `{prov.config_sha256}`",
+        f"- seed: {prov.seed}",
+        f"- model.onnx SHA-256: `{pre.model_sha256.hex()}`",
+    ]
+    return "\n".join(lines) + "\n"

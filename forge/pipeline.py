@@ -1,0 +1,167 @@
+"""generate -> refine -> train -> export -> verify, for every task of a blueprint."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .blueprint import Blueprint, BlueprintError, TaskSpec
+from .console import console
+from .files import DataFileError, atomic_write_text, iter_jsonl, read_jsonl, write_jsonl
+from .providers import get_provider
+from .refine import SPLITS, LabelMap, RefineReport, clean_rows, quality_report, stratified_split
+from .trainers import TaskContext, get_trainer
+from .workspace import Workspace
+
+STEPS = ("generate", "refine", "train", "export", "verify")
+DEFAULT_PROVIDER = "offline"
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    steps: tuple[str, ...] = STEPS
+    task: str | None = None
+    data: Path | None = None
+    provider: str | None = None
+    regenerate: bool = False
+
+
+def parse_steps(text: str) -> tuple[str, ...]:
+    steps = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [s for s in steps if s not in STEPS]
+    if unknown or not steps:
+        raise BlueprintError(f"unknown steps {unknown}; choose from {', '.join(STEPS)}")
+    return tuple(s for s in STEPS if s in steps)  # always in pipeline order
+
+
+def select_tasks(blueprint: Blueprint, options: BuildOptions) -> tuple[Blueprint, list[TaskSpec]]:
+    if options.task is None:
+        if options.data is not None and len(blueprint.tasks) > 1:
+            raise BlueprintError(
+                f"--data needs --task: blueprint {blueprint.name!r} has tasks {', '.join(blueprint.tasks)} "
+                "(name one of them, or a new task name to train the dataset under)"
+            )
+        return blueprint, list(blueprint.tasks.values())
+    if options.task in blueprint.tasks:
+        return blueprint, [blueprint.tasks[options.task]]
+    if options.data is None:
+        blueprint.task(options.task)  # raises with the list of tasks
+    # A dataset imported under a new name: labels come from the data.
+    spec = TaskSpec(name=options.task, labels=(), train=dict(blueprint.train))
+    return blueprint.with_task(spec), [spec]
+
+
+def build(blueprint: Blueprint, workspace: Workspace, options: BuildOptions) -> list[TaskContext]:
+    blueprint, tasks = select_tasks(blueprint, options)
+    trainer = get_trainer(blueprint.trainer)
+    if trainer.kind != blueprint.kind:
+        raise BlueprintError(f"trainer {trainer.name!r} builds {trainer.kind} models, blueprint is {blueprint.kind}")
+    contexts = []
+    for task in tasks:
+        ctx = TaskContext(blueprint, task, workspace)
+        console.rule(f"[bold]{blueprint.name} / {task.name}")
+        for step in options.steps:
+            if step == "generate":
+                if options.data is None:
+                    generate(ctx, options)
+                else:
+                    console.print(f"  generate: skipped, importing {options.data}")
+            elif step == "refine":
+                refine(ctx, options)
+            elif step == "train":
+                trainer.train(ctx)
+            elif step == "export":
+                path = trainer.export(ctx)
+                console.print(f"  export: wrote {path}")
+            elif step == "verify":
+                result = trainer.verify(ctx)
+                lat = result["latency"]
+                console.print(
+                    f"  verify: {result['rows']} test rows identical, max probability difference "
+                    f"{result['max_probability_difference']:.1e}; bundle {result['bundle_bytes']:,} bytes; "
+                    f"p50 {lat['p50_us']:.1f} µs per query"
+                )
+        contexts.append(ctx)
+    return contexts
+
+
+def generate(ctx: TaskContext, options: BuildOptions) -> None:
+    name = options.provider or ctx.blueprint.generate.get("provider") or DEFAULT_PROVIDER
+    provider = get_provider(name)
+    raw = ctx.workspace.raw(ctx.task.name)
+    meta_path = raw.with_suffix(".meta.json")
+    fingerprint = provider.fingerprint(ctx.blueprint, ctx.task)
+    if raw.exists() and not options.regenerate:
+        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+        stale = meta.get("provider") == name == DEFAULT_PROVIDER and meta.get("fingerprint") != fingerprint
+        if not stale:
+            rows = sum(1 for _ in iter_jsonl(raw))
+            console.print(f"  generate: reusing {raw} ({rows} rows; --regenerate to make it anew)")
+            return
+        console.print(f"  generate: {raw} was made from older offline examples; regenerating")
+    target = int(ctx.blueprint.generate.get("rows", 0))
+    rows = [row for batch in provider.generate(ctx.blueprint, ctx.task, target, ctx.blueprint.seed) for row in batch]
+    write_jsonl(raw, rows)
+    atomic_write_text(meta_path, json.dumps({"provider": name, "fingerprint": fingerprint, "rows": len(rows)}))
+    console.print(f"  generate: {len(rows)} rows from provider '{name}' -> {raw}")
+
+
+def _import_sources(data: Path) -> tuple[dict[str, Path] | None, Path | None]:
+    """Either named split files (train/dev/test) or one file to split."""
+    if data.is_file():
+        return None, data
+    if not data.is_dir():
+        raise DataFileError(f"{data}: no such file or directory")
+    named = {s: data / f"{s}.jsonl" for s in SPLITS if (data / f"{s}.jsonl").exists()}
+    if "train" in named:
+        return named, None
+    files = sorted(data.glob("*.jsonl"))
+    if len(files) == 1:
+        return None, files[0]
+    raise DataFileError(f"{data}: expected train.jsonl (with dev.jsonl/test.jsonl) or exactly one .jsonl file")
+
+
+def _infer_labels(rows: Sequence[dict]) -> tuple[str, ...]:
+    return tuple(sorted({r["label"].strip() for r in rows if isinstance(r.get("label"), str) and r["label"].strip()}))
+
+
+def refine(ctx: TaskContext, options: BuildOptions) -> None:
+    cfg, report = ctx.blueprint.refine, RefineReport()
+    seed = ctx.blueprint.seed
+    if options.data is not None:
+        named, single = _import_sources(options.data)
+        source = str(options.data)
+    else:
+        named, single = None, ctx.workspace.raw(ctx.task.name)
+        if not single.exists():
+            raise DataFileError(f"{single} is missing: run the generate step first")
+        source = str(single)
+    if named is not None:
+        given = {s: read_jsonl(p) for s, p in named.items()}
+        labels = LabelMap(ctx.task.labels or _infer_labels(given["train"]))
+        # Given splits are kept as they are (only cleaned), so scores stay comparable with published ones.
+        splits = {s: clean_rows(rows, labels, cfg, report, dedupe=(s == "train")) for s, rows in given.items()}
+        missing = [s for s in SPLITS if s not in splits]
+        if missing:
+            carved = stratified_split(splits["train"], ctx.blueprint.split, seed)
+            splits["train"] = carved["train"]
+            for s in missing:
+                splits[s] = carved[s]
+    else:
+        rows = read_jsonl(single)
+        labels = LabelMap(ctx.task.labels or _infer_labels(rows))
+        splits = stratified_split(clean_rows(rows, labels, cfg, report, dedupe=True), ctx.blueprint.split, seed)
+    out = ctx.processed
+    for s in SPLITS:
+        write_jsonl(out / f"{s}.jsonl", splits[s])
+    meta = {"labels": list(labels.labels), "source": source, "rows": {s: len(splits[s]) for s in SPLITS}}
+    atomic_write_text(out / "meta.json", json.dumps(meta, indent=2, ensure_ascii=False))
+    atomic_write_text(out / "quality_report.md", quality_report(ctx.task.name, source, report, splits))
+    dropped = sum(report.dropped.values())
+    console.print(
+        f"  refine: {report.kept} rows kept, {dropped} dropped; "
+        + ", ".join(f"{s} {len(splits[s])}" for s in SPLITS)
+        + f" -> {out}"
+    )

@@ -1,0 +1,376 @@
+"""Text classification: the runtime's tokenizer + TF-IDF + a linear model.
+
+The vectorizer's analyzer is cerebellum's own Tokenizer (built from the same
+pinned character table the bundle will carry), so what the model is trained
+on is by construction what the runtime computes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+
+from cerebellum import bundle as cb
+from cerebellum._proto import bundle_pb2 as pb
+from cerebellum.chartable import CharTable
+from cerebellum.tokenizer import Tokenizer
+
+from .. import __version__
+from ..chartable import TABLE_PATH, pinned_table
+from ..console import console, progress
+from ..evaluation import classification_metrics
+from ..files import atomic_write_text, read_jsonl, replace_directory, sha256_file, sha256_files
+from ..model_card import render_card
+from ..onnx_sparse import INDICES, LOGITS, PROBABILITIES, VALUES, build_sparse_graph, read_linear_head, simplify
+from . import TaskContext, TrainerError, VerificationError
+
+ARTIFACTS = "trained.npz"
+TRAIN_REPORT = "train.json"
+VERIFY_REPORT = "verify.json"
+PROBABILITY_TOLERANCE = 1e-5
+
+
+@dataclass(frozen=True)
+class Params:
+    """Hyperparameters, from the blueprint's [train] table (task overrides win)."""
+
+    ngram_range: tuple[int, int] = (1, 2)
+    boundary_tokens: bool = True
+    min_df: int = 1
+    max_features: int | None = None
+    estimator: str = "logistic_regression"
+    C: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0)  # several values: chosen on dev macro-F1
+    class_weight: str | None = "balanced"
+    max_iter: int = 2000
+    solver: str = "lbfgs"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Params:
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise TrainerError(f"unknown [train] keys for tfidf_linear: {', '.join(unknown)}")
+        values = dict(config)
+        if "ngram_range" in values:
+            lo, hi = values["ngram_range"]
+            if not (1 <= lo <= hi <= 5):
+                raise TrainerError(f"ngram_range must satisfy 1 <= min <= max <= 5, got {[lo, hi]}")
+            values["ngram_range"] = (int(lo), int(hi))
+        if "C" in values:
+            c = values["C"]
+            values["C"] = tuple(float(x) for x in (c if isinstance(c, list) else [c]))
+        if values.get("class_weight") == "none":
+            values["class_weight"] = None
+        params = cls(**values)
+        if params.estimator != "logistic_regression":
+            raise TrainerError(f"estimator {params.estimator!r} is not supported; use logistic_regression")
+        return params
+
+    def tokenizer_spec(self) -> pb.TokenizerSpec:
+        return pb.TokenizerSpec(
+            ngram_min=self.ngram_range[0], ngram_max=self.ngram_range[1], boundary_tokens=self.boundary_tokens
+        )
+
+
+def make_tokenizer(params: Params) -> Tokenizer:
+    return Tokenizer(CharTable(pinned_table(), TABLE_PATH), params.tokenizer_spec())
+
+
+def _identity(terms: list[str]) -> list[str]:
+    return terms
+
+
+def load_splits(ctx: TaskContext) -> tuple[list[str], dict[str, list[dict[str, str]]]]:
+    meta = ctx.read_json(ctx.processed / "meta.json")
+    splits = {s: read_jsonl(ctx.processed / f"{s}.jsonl") for s in ("train", "dev", "test")}
+    return list(meta["labels"]), splits
+
+
+class TfidfLinearTrainer:
+    name = "tfidf_linear"
+    kind = "classification"
+
+    # -- train ---------------------------------------------------------------
+    def train(self, ctx: TaskContext) -> dict[str, Any]:
+        params = Params.from_config(ctx.task.train)
+        labels, splits = load_splits(ctx)
+        index = {label: i for i, label in enumerate(labels)}
+        missing = [label for label in labels if not any(r["label"] == label for r in splits["train"])]
+        if missing:
+            raise TrainerError(f"{ctx.task.name}: no training rows for labels {missing}")
+        tokenizer = make_tokenizer(params)
+        terms: dict[str, list[list[str]]] = {}
+        y: dict[str, np.ndarray] = {}
+        with progress() as bar:
+            total = sum(len(rows) for rows in splits.values())
+            job = bar.add_task(f"{ctx.task.name}: tokenizing", total=total)
+            for split, rows in splits.items():
+                terms[split] = []
+                for row in rows:
+                    terms[split].append(tokenizer.terms(row["text"]))
+                    bar.advance(job)
+                y[split] = np.array([index[r["label"]] for r in rows], dtype=np.int64)
+        vectorizer = TfidfVectorizer(
+            analyzer=_identity,
+            min_df=params.min_df,
+            max_features=params.max_features,
+            norm="l2",
+            smooth_idf=True,
+            sublinear_tf=False,
+        )
+        x = {"train": vectorizer.fit_transform(terms["train"])}
+        for split in ("dev", "test"):
+            x[split] = vectorizer.transform(terms[split])
+
+        dev_scores: dict[float, float] = {}
+        best: LogisticRegression | None = None
+        with progress() as bar:
+            job = bar.add_task(f"{ctx.task.name}: fitting C={list(params.C)}", total=len(params.C))
+            for c in params.C:
+                model = LogisticRegression(
+                    C=c,
+                    class_weight=params.class_weight,
+                    max_iter=params.max_iter,
+                    solver=params.solver,
+                    random_state=ctx.blueprint.seed,
+                )
+                model.fit(x["train"], y["train"])
+                dev_pred = model.predict(x["dev"]) if len(y["dev"]) else model.predict(x["train"])
+                dev_true = y["dev"] if len(y["dev"]) else y["train"]
+                dev_scores[c] = float(f1_score(dev_true, dev_pred, average="macro", labels=list(range(len(labels)))))
+                if best is None or dev_scores[c] > dev_scores[best.C]:
+                    best = model
+                bar.advance(job)
+        assert best is not None
+        test_proba = best.predict_proba(x["test"]) if len(y["test"]) else np.zeros((0, len(labels)))
+        test_pred = best.predict(x["test"]) if len(y["test"]) else np.zeros(0, np.int64)
+        metrics = {
+            split: classification_metrics(y[split], best.predict(x[split]), labels)
+            for split in ("dev", "test")
+            if len(y[split])
+        }
+        vocabulary = [""] * len(vectorizer.vocabulary_)
+        for term, column in vectorizer.vocabulary_.items():
+            vocabulary[column] = term
+        ctx.build.mkdir(parents=True, exist_ok=True)
+        artifacts = ctx.build / ARTIFACTS
+        tmp = artifacts.with_name(".trained.tmp.npz")
+        np.savez(
+            tmp,
+            vocabulary=np.array(vocabulary, dtype=str),
+            idf=vectorizer.idf_,
+            coef=best.coef_,
+            intercept=best.intercept_,
+            test_proba=test_proba,
+            test_pred=test_pred,
+        )
+        tmp.replace(artifacts)
+        report = {
+            "task": ctx.task.name,
+            "labels": labels,
+            "params": {**params.__dict__, "extra": None},
+            "chosen_C": best.C,
+            "dev_macro_f1_by_C": {str(k): v for k, v in dev_scores.items()},
+            "estimator": " ".join(repr(best).split()),
+            "vocabulary_size": len(vocabulary),
+            "rows": {s: len(rows) for s, rows in splits.items()},
+            "metrics": metrics,
+            "data_sha256": sha256_files(ctx.processed / f"{s}.jsonl" for s in ("train", "dev", "test")),
+        }
+        atomic_write_text(ctx.build / TRAIN_REPORT, json.dumps(report, indent=2, ensure_ascii=False))
+        test = metrics.get("test", {})
+        console.print(
+            f"  [bold]{ctx.task.name}[/]: {len(vocabulary)} features, C={best.C}, "
+            f"test accuracy {test.get('accuracy', float('nan')):.4f}, macro-F1 {test.get('macro_f1', float('nan')):.4f}"
+        )
+        return report
+
+    # -- export --------------------------------------------------------------
+    def export(self, ctx: TaskContext) -> Path:
+        report = ctx.read_json(ctx.build / TRAIN_REPORT)
+        arrays = self._artifacts(ctx)
+        params = Params.from_config(ctx.task.train)
+        labels: list[str] = report["labels"]
+        onnx_bytes = self._onnx(arrays, len(labels), ctx.task.name)
+        pre = pb.Preprocessor(
+            kind=pb.TASK_KIND_TEXT_CLASSIFICATION,
+            task=ctx.task.name,
+            labels=labels,
+            char_table=pinned_table(),
+            tokenizer=params.tokenizer_spec(),
+            tfidf=pb.TfidfSpec(
+                vocabulary=[str(t) for t in arrays["vocabulary"]],
+                idf=arrays["idf"].astype(np.float32).tolist(),
+                sublinear_tf=False,
+                norm=pb.NORM_L2,
+            ),
+            onnx=pb.OnnxSignature(
+                indices_input=INDICES,
+                values_input=VALUES,
+                logits_output=LOGITS,
+                probabilities_output=PROBABILITIES,
+                num_features=len(arrays["vocabulary"]),
+            ),
+            model_sha256=hashlib.sha256(onnx_bytes).digest(),
+            provenance=pb.Provenance(
+                blueprint=ctx.blueprint.name,
+                forge_version=__version__,
+                data_sha256=report["data_sha256"],
+                config_sha256=sha256_file(ctx.blueprint.config_path),
+                seed=ctx.blueprint.seed,
+                created_at=_now(),
+                trainer=self.name,
+                estimator=report["estimator"],
+            ),
+            metrics=_metrics_proto(report),
+        )
+        return write_bundle(ctx.model_dir, pre, onnx_bytes, render_card(pre, report, sizes=None, verification=None))
+
+    def _artifacts(self, ctx: TaskContext) -> dict[str, np.ndarray]:
+        path = ctx.build / ARTIFACTS
+        if not path.exists():
+            raise TrainerError(f"{path} is missing: run the train step first")
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+
+    def _onnx(self, arrays: dict[str, np.ndarray], n_labels: int, name: str) -> bytes:
+        from skl2onnx import convert_sklearn
+        from skl2onnx.common.data_types import FloatTensorType
+
+        coef, intercept = arrays["coef"], arrays["intercept"]
+        estimator = LogisticRegression()
+        estimator.classes_ = np.arange(n_labels)
+        estimator.coef_ = coef
+        estimator.intercept_ = intercept
+        estimator.n_features_in_ = coef.shape[1]
+        dense = convert_sklearn(
+            estimator,
+            initial_types=[("tfidf", FloatTensorType([None, coef.shape[1]]))],
+            options={id(estimator): {"zipmap": False}},
+            target_opset={"": 17, "ai.onnx.ml": 3},
+        )
+        model = simplify(build_sparse_graph(read_linear_head(dense), name))
+        return model.SerializeToString()
+
+    # -- verify --------------------------------------------------------------
+    def verify(self, ctx: TaskContext) -> dict[str, Any]:
+        import cerebellum
+
+        report = ctx.read_json(ctx.build / TRAIN_REPORT)
+        arrays = self._artifacts(ctx)
+        _, splits = load_splits(ctx)
+        model = cerebellum.load(ctx.model_dir)
+        texts = [r["text"] for r in splits["test"]]
+        proba = np.concatenate(
+            [model.predict_proba_batch(texts[i : i + 256]) for i in range(0, len(texts), 256)]
+            or [np.zeros((0, len(model.labels)), np.float32)]
+        )
+        expected = arrays["test_proba"]
+        pred = proba.argmax(axis=1) if len(texts) else np.zeros(0, np.int64)
+        label_mismatches = np.flatnonzero(pred != arrays["test_pred"]).tolist()
+        max_diff = float(np.abs(proba - expected).max()) if len(texts) else 0.0
+        problems = []
+        if label_mismatches:
+            examples = "; ".join(
+                f"{texts[i]!r}: runtime {model.labels[pred[i]]}, scikit-learn {model.labels[arrays['test_pred'][i]]}"
+                for i in label_mismatches[:5]
+            )
+            problems.append(f"{len(label_mismatches)} test rows get another label: {examples}")
+        if max_diff > PROBABILITY_TOLERANCE:
+            problems.append(f"probabilities differ by up to {max_diff:.3g} (> {PROBABILITY_TOLERANCE})")
+        canary_failures = {
+            text: (expected_label, model.predict(text))
+            for text, expected_label in ctx.task.canaries.items()
+            if model.predict(text) != expected_label
+        }
+        if canary_failures:
+            problems.append(
+                "canaries answered wrong: "
+                + "; ".join(f"{t!r} -> {got} (expected {want})" for t, (want, got) in canary_failures.items())
+            )
+        if problems:
+            raise VerificationError(f"{ctx.task.name}: verification failed: " + " | ".join(problems))
+        verification = {
+            "rows": len(texts),
+            "label_mismatches": 0,
+            "max_probability_difference": max_diff,
+            "tolerance": PROBABILITY_TOLERANCE,
+            "canaries": len(ctx.task.canaries),
+            "latency": measure_latency(model, texts or list(ctx.task.canaries) or ["hello"]),
+        }
+        sizes = {name: (ctx.model_dir / name).stat().st_size for name in (cb.MODEL_FILE, cb.PREPROCESSOR_FILE)}
+        verification["bundle_bytes"] = sum(sizes.values())
+        atomic_write_text(ctx.build / VERIFY_REPORT, json.dumps(verification, indent=2))
+        card = render_card(model.preprocessor, report, sizes=sizes, verification=verification)
+        atomic_write_text(ctx.model_dir / cb.CARD_FILE, card)
+        return verification
+
+
+def measure_latency(model: Any, texts: list[str], runs: int = 2000) -> dict[str, float]:
+    """Single-query latency of ``model.predict`` on short texts, in microseconds."""
+    short = sorted(texts, key=len)[: max(1, len(texts) // 2)]  # the shorter half: chat-length queries
+    for text in short[:200]:
+        model.predict(text)
+    samples = np.empty(runs, dtype=np.int64)
+    for i in range(runs):
+        text = short[i % len(short)]
+        start = time.perf_counter_ns()
+        model.predict(text)
+        samples[i] = time.perf_counter_ns() - start
+    micro = samples / 1000.0
+    return {
+        "p50_us": float(np.percentile(micro, 50)),
+        "p90_us": float(np.percentile(micro, 90)),
+        "p99_us": float(np.percentile(micro, 99)),
+        "mean_chars": float(np.mean([len(short[i % len(short)]) for i in range(runs)])),
+        "runs": runs,
+    }
+
+
+def write_bundle(directory: Path, pre: pb.Preprocessor, onnx_bytes: bytes, card: str) -> Path:
+    """Write the three bundle files into a staging folder, then swap it into place."""
+    staging = directory.with_name(f".{directory.name}.staging")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    (staging / cb.MODEL_FILE).write_bytes(onnx_bytes)
+    (staging / cb.PREPROCESSOR_FILE).write_bytes(cb.wrap_preprocessor(pre))
+    (staging / cb.CARD_FILE).write_text(card, encoding="utf-8")
+    replace_directory(staging, directory)
+    return directory
+
+
+def _now() -> str:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")  # reproducible builds pin the clock
+    moment = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _metrics_proto(report: dict[str, Any]) -> pb.Metrics:
+    test = report["metrics"].get("test")
+    metrics = pb.Metrics(
+        split="test",
+        train_rows=report["rows"]["train"],
+        dev_rows=report["rows"]["dev"],
+        test_rows=report["rows"]["test"],
+    )
+    if test:
+        metrics.accuracy = test["accuracy"]
+        metrics.macro_f1 = test["macro_f1"]
+        for c in test["per_class"]:
+            metrics.per_class.add(**c)
+        metrics.confusion.extend(v for row in test["confusion"] for v in row)
+    return metrics

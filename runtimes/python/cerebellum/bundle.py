@@ -1,0 +1,114 @@
+"""Reads and checks bundle files: envelope, version, checksums, consistency."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.protobuf.message import DecodeError
+
+from ._proto import bundle_pb2 as pb
+from .errors import (
+    BundleCorruptError,
+    BundleIntegrityError,
+    BundleNotFoundError,
+    BundleVersionError,
+)
+
+FORMAT_VERSION = 1
+MAGIC = "cerebellum.preprocessor"
+MODEL_FILE = "model.onnx"
+PREPROCESSOR_FILE = "preprocessor.bin"
+CARD_FILE = "MODEL_CARD.md"
+
+
+@dataclass(frozen=True)
+class BundleData:
+    """A checked bundle: the parsed preprocessor and the ONNX bytes."""
+
+    preprocessor: pb.Preprocessor
+    model: bytes
+    preprocessor_path: Path
+    model_path: Path
+
+
+def wrap_preprocessor(preprocessor: pb.Preprocessor) -> bytes:
+    """Serialize ``preprocessor`` inside its checksummed envelope."""
+    payload = preprocessor.SerializeToString(deterministic=True)
+    envelope = pb.PreprocessorFile(
+        magic=MAGIC,
+        format_version=FORMAT_VERSION,
+        preprocessor=payload,
+        preprocessor_sha256=hashlib.sha256(payload).digest(),
+    )
+    return envelope.SerializeToString(deterministic=True)
+
+
+def unwrap_preprocessor(data: bytes, path: Path) -> pb.Preprocessor:
+    """Check the envelope of ``preprocessor.bin`` and parse what it holds."""
+    envelope = pb.PreprocessorFile()
+    try:
+        envelope.ParseFromString(data)
+    except DecodeError as exc:
+        raise BundleCorruptError(path, f"not a preprocessor file (truncated or corrupted?): {exc}") from None
+    if envelope.magic != MAGIC:
+        raise BundleCorruptError(path, "not a preprocessor file: magic string missing or wrong")
+    if envelope.format_version != FORMAT_VERSION:
+        raise BundleVersionError(
+            path,
+            f"bundle format version {envelope.format_version}, but this runtime reads version "
+            f"{FORMAT_VERSION}; re-export the bundle with a matching forge or upgrade the runtime",
+        )
+    actual = hashlib.sha256(envelope.preprocessor).digest()
+    if actual != envelope.preprocessor_sha256:
+        raise BundleIntegrityError(
+            path,
+            f"checksum mismatch: recorded {envelope.preprocessor_sha256.hex() or '(none)'}, "
+            f"content hashes to {actual.hex()}",
+        )
+    preprocessor = pb.Preprocessor()
+    try:
+        preprocessor.ParseFromString(envelope.preprocessor)
+    except DecodeError as exc:
+        raise BundleCorruptError(path, f"preprocessor payload does not parse: {exc}") from None
+    return preprocessor
+
+
+def check_model(model: bytes, preprocessor: pb.Preprocessor, path: Path) -> None:
+    actual = hashlib.sha256(model).digest()
+    if actual != preprocessor.model_sha256:
+        raise BundleIntegrityError(
+            path,
+            f"checksum mismatch: the preprocessor expects {preprocessor.model_sha256.hex() or '(none)'}, "
+            f"the file hashes to {actual.hex()}",
+        )
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise BundleNotFoundError(path, "file not found") from None
+    except IsADirectoryError:
+        raise BundleCorruptError(path, "expected a file, found a directory") from None
+
+
+def read_bundle(directory: str | Path) -> BundleData:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise BundleNotFoundError(directory, "bundle directory not found")
+    preprocessor_path = directory / PREPROCESSOR_FILE
+    model_path = directory / MODEL_FILE
+    preprocessor = unwrap_preprocessor(_read(preprocessor_path), preprocessor_path)
+    model = _read(model_path)
+    check_model(model, preprocessor, model_path)
+    return BundleData(preprocessor, model, preprocessor_path, model_path)
+
+
+def read_bundle_bytes(preprocessor: bytes, model: bytes, name: str = "<bytes>") -> BundleData:
+    preprocessor_path = Path(name) / PREPROCESSOR_FILE
+    model_path = Path(name) / MODEL_FILE
+    parsed = unwrap_preprocessor(preprocessor, preprocessor_path)
+    check_model(model, parsed, model_path)
+    return BundleData(parsed, model, preprocessor_path, model_path)

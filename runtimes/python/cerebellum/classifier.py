@@ -1,0 +1,146 @@
+"""Text classifiers: tokenizer + TF-IDF in Python, the linear model in ONNX."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from .bundle import BundleData
+from .chartable import CharTable
+from .errors import BundleCorruptError, BundleMismatchError
+from .tfidf import SparseVector, TfidfVectorizer
+from .tokenizer import Tokenizer
+
+
+@dataclass(frozen=True)
+class Classification:
+    label: str
+    scores: dict[str, float]  # label -> score, in label order
+
+
+def _session(model: bytes, path: Path) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    # Single-query latency is the goal: thread pools cost more than they give.
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise BundleCorruptError(path, f"onnxruntime cannot load the model: {exc}") from None
+
+
+class TextClassifier:
+    """A loaded text classification bundle. Thread-safe for concurrent predicts."""
+
+    def __init__(self, bundle: BundleData) -> None:
+        pre = bundle.preprocessor
+        path = bundle.preprocessor_path
+        if not pre.HasField("tfidf"):
+            raise BundleCorruptError(path, "a text classification bundle needs a tfidf section")
+        if len(pre.labels) < 2 or len(set(pre.labels)) != len(pre.labels):
+            raise BundleCorruptError(path, "labels must be at least two distinct names")
+        if pre.tokenizer.ngram_min < 1 or pre.tokenizer.ngram_max < pre.tokenizer.ngram_min:
+            raise BundleCorruptError(path, "tokenizer: invalid n-gram range")
+        self.preprocessor = pre
+        self.task = pre.task
+        self.labels: tuple[str, ...] = tuple(pre.labels)
+        self.tokenizer = Tokenizer(CharTable(pre.char_table, path), pre.tokenizer)
+        self.vectorizer = TfidfVectorizer(pre.tfidf, path)
+        self._signature = pre.onnx
+        self._session = _session(bundle.model, bundle.model_path)
+        self._check_signature(bundle.model_path)
+
+    def _check_signature(self, path: Path) -> None:
+        sig = self._signature
+        if sig.num_features != len(self.vectorizer):
+            raise BundleMismatchError(
+                path, f"model has {sig.num_features} feature rows, vocabulary has {len(self.vectorizer)} terms"
+            )
+        inputs = {i.name: i.type for i in self._session.get_inputs()}
+        expected_inputs = {sig.indices_input: "tensor(int64)", sig.values_input: "tensor(float)"}
+        if inputs != expected_inputs:
+            raise BundleMismatchError(path, f"model inputs {inputs} differ from the preprocessor's {expected_inputs}")
+        outputs = {o.name for o in self._session.get_outputs()}
+        missing = {sig.logits_output, sig.probabilities_output} - outputs
+        if missing:
+            raise BundleMismatchError(path, f"model lacks outputs {sorted(missing)}")
+        self._outputs = [sig.probabilities_output, sig.logits_output]
+        try:  # the last row must exist and the output must have one score per label
+            probe, probe_logits = self._run(np.array([[sig.num_features - 1]], np.int64), np.zeros((1, 1), np.float32))
+        except Exception as exc:
+            raise BundleMismatchError(path, f"model rejects the preprocessor's features: {exc}") from None
+        if probe.shape != (1, len(self.labels)):
+            raise BundleMismatchError(
+                path,
+                f"model outputs {probe.shape[1:]} scores per text, the preprocessor names {len(self.labels)} labels",
+            )
+        self._logit_width = probe_logits.shape[1]
+
+    def _run(self, indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sig = self._signature
+        probabilities, logits = self._session.run(self._outputs, {sig.indices_input: indices, sig.values_input: values})
+        return probabilities, logits
+
+    # Introspection -------------------------------------------------------
+    def tokenize(self, text: str) -> list[str]:
+        return self.tokenizer.tokenize(text)
+
+    def terms(self, text: str) -> list[str]:
+        return self.tokenizer.terms(text)
+
+    def vectorize(self, text: str) -> SparseVector:
+        return self.vectorizer.transform_terms(self.tokenizer.terms(text))
+
+    # Prediction ----------------------------------------------------------
+    def _feed(self, vectors: Sequence[SparseVector]) -> tuple[np.ndarray, np.ndarray]:
+        # Rows are padded with (column 0, value 0.0): a zero value adds nothing,
+        # and no engine ever sees an empty tensor.
+        width = max(1, max(len(v) for v in vectors))
+        indices = np.zeros((len(vectors), width), dtype=np.int64)
+        values = np.zeros((len(vectors), width), dtype=np.float32)
+        for row, v in enumerate(vectors):
+            indices[row, : len(v)] = v.indices
+            values[row, : len(v)] = v.values
+        return indices, values
+
+    def decision_function_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """Raw linear scores, shape [len(texts), C'] as the estimator defines them."""
+        if not texts:
+            return np.zeros((0, self._logit_width), np.float32)
+        return self._run(*self._feed([self.vectorize(t) for t in texts]))[1]
+
+    def predict_proba_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """Scores in label order, shape [len(texts), len(labels)], float32."""
+        if not texts:
+            return np.zeros((0, len(self.labels)), np.float32)
+        return self._run(*self._feed([self.vectorize(t) for t in texts]))[0]
+
+    def predict_proba(self, text: str) -> np.ndarray:
+        v = self.vectorize(text)
+        if len(v):
+            probabilities = self._run(v.indices[None, :], v.values[None, :])[0]
+        else:
+            probabilities = self._run(*self._feed([v]))[0]
+        return probabilities[0]
+
+    def predict(self, text: str) -> str:
+        return self.labels[int(np.argmax(self.predict_proba(text)))]
+
+    def predict_batch(self, texts: Sequence[str]) -> list[str]:
+        return [self.labels[i] for i in np.argmax(self.predict_proba_batch(texts), axis=1).tolist()]
+
+    def classify(self, text: str) -> Classification:
+        scores = self.predict_proba(text)
+        return Classification(
+            label=self.labels[int(np.argmax(scores))],
+            scores={label: float(s) for label, s in zip(self.labels, scores.tolist(), strict=True)},
+        )
+
+    def __repr__(self) -> str:
+        return f"TextClassifier(task={self.task!r}, labels={list(self.labels)}, features={len(self.vectorizer)})"

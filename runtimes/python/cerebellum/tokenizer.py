@@ -1,0 +1,91 @@
+"""Text -> tokens -> terms, exactly as docs/preprocessing-spec.md defines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._proto import bundle_pb2 as pb
+from .chartable import SINGLE, WORD, CharTable
+from .errors import InvalidInputError
+
+BOS, EOS = "<s>", "</s>"
+
+
+@dataclass(frozen=True)
+class Token:
+    """A token and the span of original characters it came from: [start, end)."""
+
+    text: str
+    start: int
+    end: int
+
+
+def _check_text(text: object) -> str:
+    if not isinstance(text, str):
+        raise InvalidInputError(f"expected str, got {type(text).__name__}")
+    return text
+
+
+class Tokenizer:
+    def __init__(self, table: CharTable, spec: pb.TokenizerSpec) -> None:
+        self.table = table
+        self.ngram_min = spec.ngram_min
+        self.ngram_max = spec.ngram_max
+        self.boundary_tokens = spec.boundary_tokens
+
+    def tokenize(self, text: str) -> list[str]:
+        lookup = self.table.fold_and_classify
+        tokens: list[str] = []
+        word: list[str] = []
+        for ch in _check_text(text):
+            for c, cls in lookup(ch):
+                if cls == WORD:
+                    word.append(c)
+                    continue
+                if word:
+                    tokens.append("".join(word))
+                    word = []
+                if cls == SINGLE:
+                    tokens.append(c)
+        if word:
+            tokens.append("".join(word))
+        return tokens
+
+    def tokenize_with_offsets(self, text: str) -> list[Token]:
+        """Tokens with offsets into the original text, in code points."""
+        lookup = self.table.fold_and_classify
+        tokens: list[Token] = []
+        word: list[str] = []
+        word_start = word_end = 0
+        for i, ch in enumerate(_check_text(text)):
+            for c, cls in lookup(ch):
+                if cls == WORD:
+                    if not word:
+                        word_start = i
+                    word.append(c)
+                    word_end = i + 1
+                    continue
+                if word:
+                    tokens.append(Token("".join(word), word_start, word_end))
+                    word = []
+                if cls == SINGLE:
+                    tokens.append(Token(c, i, i + 1))
+        if word:
+            tokens.append(Token("".join(word), word_start, word_end))
+        return tokens
+
+    def terms(self, text: str) -> list[str]:
+        """The n-gram terms of ``text``, in spec order (by n, then position)."""
+        return self.terms_of_tokens(self.tokenize(text))
+
+    def terms_of_tokens(self, tokens: list[str]) -> list[str]:
+        if not tokens:
+            return []
+        seq = [BOS, *tokens, EOS] if self.boundary_tokens else tokens
+        out: list[str] = []
+        for n in range(self.ngram_min, self.ngram_max + 1):
+            if n == 1:
+                out.extend(seq)
+            else:
+                out.extend(" ".join(seq[i : i + n]) for i in range(len(seq) - n + 1))
+        return out
