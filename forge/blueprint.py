@@ -30,6 +30,7 @@ class SplitConfig:
 class RefineConfig:
     min_chars: int = 1
     max_chars: int = 500
+    near_duplicate_threshold: float = 0.9  # character 3-gram Jaccard; 0 turns it off
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ class TaskSpec:
     description: str = ""
     constitution: Path | None = None
     offline: Path | None = None
-    canaries: dict[str, str] = field(default_factory=dict)
+    # text -> expected label (classification) or ["TYPE:entity text", ...] (tagging)
+    canaries: dict[str, str | list[str]] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)  # blueprint [train] merged with the task's own
 
 
@@ -138,9 +140,14 @@ def parse_blueprint(name: str, directory: Path, config: dict[str, Any]) -> Bluep
         if labels and (len(labels) < 2 or len(set(labels)) != len(labels)):
             raise BlueprintError(f"{at} labels: need at least two distinct labels")
         canaries = _expect(raw.get("canaries", {}), dict, f"{at} canaries")
-        for text, label in canaries.items():
-            if labels and label not in labels:
-                raise BlueprintError(f"{at} canaries: {text!r} expects unknown label {label!r}")
+        for text, expected in canaries.items():
+            wanted = [e.partition(":")[0] for e in expected] if isinstance(expected, list) else [expected]
+            unknown = [w for w in wanted if labels and w not in labels]
+            if unknown or (isinstance(expected, list) and not all(":" in e for e in expected)):
+                raise BlueprintError(
+                    f"{at} canaries: {text!r} expects {expected!r}; use labels from {list(labels)}"
+                    + (' as "TYPE:text"' if kind == "tagging" else "")
+                )
         tasks[task_name] = TaskSpec(
             name=task_name,
             labels=labels,

@@ -11,7 +11,7 @@ from rich.table import Table
 from .blueprint import BlueprintError, discover, load_blueprint
 from .console import console
 from .files import DataFileError
-from .pipeline import STEPS, BuildOptions, build, parse_steps
+from .pipeline import STEPS, BuildOptions, build, parse_overrides, parse_steps
 from .providers import ProviderError
 from .trainers import TrainerError
 from .workspace import Workspace
@@ -41,13 +41,18 @@ def build_command(
         typer.Option(
             "--data",
             help="Train from an existing JSONL dataset instead of generating: a folder with train.jsonl "
-            '(and dev.jsonl, test.jsonl) or one .jsonl file to split. Rows: {"text", "label"}.',
+            '(and dev.jsonl, test.jsonl) or one .jsonl file to split. Rows: {"text", "label"} for classifiers, '
+            '{"tokens", "tags"} (BIO) or {"text", "spans"} for taggers.',
         ),
     ] = None,
     provider: Annotated[str | None, typer.Option("--provider", help="Data provider (default: offline).")] = None,
     regenerate: Annotated[
         bool, typer.Option("--regenerate", help="Generate data anew even if datasets/raw has it.")
     ] = False,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a [train] hyperparameter for this build, e.g. --set hidden_dim=128."),
+    ] = None,
     root: RootOption = Path("."),
 ) -> None:
     """Run the pipeline (generate, refine, train, export, verify) for a blueprint's tasks."""
@@ -60,6 +65,7 @@ def build_command(
             data=data.resolve() if data else None,
             provider=provider,
             regenerate=regenerate,
+            train_overrides=parse_overrides(overrides or []),
         )
         contexts = build(bp, workspace, options)
     except (BlueprintError, DataFileError, ProviderError, TrainerError) as exc:
@@ -81,9 +87,19 @@ def _show_examples(contexts: list) -> None:
         table.add_column("text")
         table.add_column("label", style="bold green")
         table.add_column("score", justify="right")
-        for text in examples:
-            result = model.classify(text)
-            table.add_row(text, result.label, f"{result.scores[result.label]:.3f}")
+        if isinstance(model, cerebellum.TextTagger):
+            table.columns[1].header, table.columns[2].header = "entities", "offsets"
+            for text in examples:
+                found = model.tag(text)
+                table.add_row(
+                    text,
+                    ", ".join(f"{e.type}:{e.text}" for e in found) or "-",
+                    " ".join(f"{e.start}-{e.end}" for e in found),
+                )
+        else:
+            for text in examples:
+                result = model.classify(text)
+                table.add_row(text, result.label, f"{result.scores[result.label]:.3f}")
         console.print(table)
 
 

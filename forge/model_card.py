@@ -39,16 +39,27 @@ def render_card(
         "",
         f"Test split: {metrics.test_rows} rows (train {metrics.train_rows}, dev {metrics.dev_rows}).",
         "",
-        f"- accuracy: **{metrics.accuracy:.4f}**",
-        f"- macro-F1: **{metrics.macro_f1:.4f}**",
+    ]
+    tagging = pre.kind == pb.TASK_KIND_SEQUENCE_TAGGING
+    if tagging:
+        lines += [
+            "Entity spans, exact match of boundaries and type:",
+            "",
+            f"- micro precision **{metrics.span_precision:.4f}**, recall **{metrics.span_recall:.4f}**, "
+            f"F1 **{metrics.span_f1:.4f}**",
+            f"- unit (character) tag accuracy: {metrics.accuracy:.4f}",
+        ]
+    else:
+        lines += [f"- accuracy: **{metrics.accuracy:.4f}**", f"- macro-F1: **{metrics.macro_f1:.4f}**"]
+    lines += [
         "",
-        "| label | precision | recall | F1 | support |",
+        f"| {'entity type' if tagging else 'label'} | precision | recall | F1 | support |",
         "|---|---|---|---|---|",
     ]
     lines += [
         f"| {c.label} | {c.precision:.4f} | {c.recall:.4f} | {c.f1:.4f} | {c.support} |" for c in metrics.per_class
     ]
-    if metrics.confusion and len(labels) <= 12:
+    if metrics.confusion and len(labels) <= 12 and not tagging:
         lines += ["", "Confusion matrix (rows: true label, columns: predicted):", ""]
         lines += ["| | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
         n = len(labels)
@@ -65,6 +76,13 @@ def render_card(
             + ", ".join(f"C={c}: {f1:.4f}" for c, f1 in report.get("dev_macro_f1_by_C", {}).items())
             + ")",
         ]
+    if pre.HasField("tagger"):
+        epochs = report.get("history", [])
+        lines += [
+            f"- {len(pre.tagger.vocabulary)} character units (ids 0 and 1: padding, unknown); tags {', '.join(labels)}",
+            f"- trained {len(epochs)} epochs ({report.get('train_seconds', 0):.0f} s), kept epoch "
+            f"{report.get('best_epoch')} by dev span-F1; decoding: CRF Viterbi in the runtime",
+        ]
     lines += [f"- character table: `{pre.char_table.id}`"]
     lines += ["", "## Size and speed", ""]
     if sizes:
@@ -79,11 +97,19 @@ def render_card(
             "",
             "## Verification",
             "",
-            f"The Python runtime reproduced the trained scikit-learn model on all {verification['rows']} test rows: "
-            f"identical labels, probabilities within {verification['max_probability_difference']:.2e} "
-            f"(tolerance {verification['tolerance']:.0e}); {verification['canaries']} blueprint canaries answered "
-            "as expected.",
         ]
+        if tagging:
+            lines.append(
+                f"The Python runtime decoded all {verification['rows']} test sentences to exactly the tag sequences "
+                f"of the torch model's Viterbi; {verification['canaries']} blueprint canaries found their entities."
+            )
+        else:
+            lines.append(
+                f"The Python runtime reproduced the trained scikit-learn model on all {verification['rows']} test "
+                f"rows: identical labels, probabilities within {verification['max_probability_difference']:.2e} "
+                f"(tolerance {verification['tolerance']:.0e}); {verification['canaries']} blueprint canaries "
+                "answered as expected."
+            )
     else:
         lines += ["", "Not verified yet: run `forge build --steps verify`."]
     lines += [

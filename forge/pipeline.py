@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from .blueprint import Blueprint, BlueprintError, TaskSpec
 from .console import console
 from .files import DataFileError, atomic_write_text, iter_jsonl, read_jsonl, write_jsonl
 from .providers import get_provider
-from .refine import SPLITS, LabelMap, RefineReport, clean_rows, quality_report, stratified_split
+from .refine import (
+    SPLITS,
+    LabelMap,
+    RefineReport,
+    clean_rows,
+    clean_tagged_rows,
+    quality_report,
+    stratified_split,
+)
 from .trainers import TaskContext, get_trainer
 from .workspace import Workspace
 
@@ -26,6 +36,7 @@ class BuildOptions:
     data: Path | None = None
     provider: str | None = None
     regenerate: bool = False
+    train_overrides: dict[str, Any] = field(default_factory=dict)  # --set key=value
 
 
 def parse_steps(text: str) -> tuple[str, ...]:
@@ -37,6 +48,31 @@ def parse_steps(text: str) -> tuple[str, ...]:
 
 
 def select_tasks(blueprint: Blueprint, options: BuildOptions) -> tuple[Blueprint, list[TaskSpec]]:
+    blueprint, tasks = _select_tasks(blueprint, options)
+    if options.train_overrides:
+        tasks = [replace(t, train={**t.train, **options.train_overrides}) for t in tasks]
+        for task in tasks:
+            blueprint = blueprint.with_task(task)
+    return blueprint, tasks
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` pairs; values are read as TOML (numbers, booleans, lists), else as strings."""
+    import tomllib
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise BlueprintError(f"--set expects key=value, got {item!r}")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+def _select_tasks(blueprint: Blueprint, options: BuildOptions) -> tuple[Blueprint, list[TaskSpec]]:
     if options.task is None:
         if options.data is not None and len(blueprint.tasks) > 1:
             raise BlueprintError(
@@ -78,10 +114,14 @@ def build(blueprint: Blueprint, workspace: Workspace, options: BuildOptions) -> 
             elif step == "verify":
                 result = trainer.verify(ctx)
                 lat = result["latency"]
+                agreement = (
+                    f"max probability difference {result['max_probability_difference']:.1e}"
+                    if "max_probability_difference" in result
+                    else "same tag sequences as the trained model"
+                )
                 console.print(
-                    f"  verify: {result['rows']} test rows identical, max probability difference "
-                    f"{result['max_probability_difference']:.1e}; bundle {result['bundle_bytes']:,} bytes; "
-                    f"p50 {lat['p50_us']:.1f} µs per query"
+                    f"  verify: {result['rows']} test rows identical, {agreement}; "
+                    f"bundle {result['bundle_bytes']:,} bytes; p50 {lat['p50_us']:.1f} µs per query"
                 )
         contexts.append(ctx)
     return contexts
@@ -124,11 +164,31 @@ def _import_sources(data: Path) -> tuple[dict[str, Path] | None, Path | None]:
 
 
 def _infer_labels(rows: Sequence[dict]) -> tuple[str, ...]:
-    return tuple(sorted({r["label"].strip() for r in rows if isinstance(r.get("label"), str) and r["label"].strip()}))
+    """Class labels, or entity types of tagging rows, as the data spells them."""
+    found: set[str] = set()
+    for r in rows:
+        if isinstance(r.get("label"), str):
+            found.add(r["label"].strip())
+        for tag in r.get("tags") or []:
+            if isinstance(tag, str) and tag[:2] in ("B-", "I-"):
+                found.add(tag[2:].strip())
+        for span in r.get("spans") or []:
+            if isinstance(span, list) and len(span) == 3 and isinstance(span[2], str):
+                found.add(span[2].strip())
+    return tuple(sorted(found - {""}))
+
+
+def _cleaner(ctx: TaskContext, labels: LabelMap, report: RefineReport, imported: bool):
+    cfg = ctx.blueprint.refine
+    if imported:  # length limits shape generated data; a user's dataset is taken at every length
+        cfg = replace(cfg, min_chars=1, max_chars=sys.maxsize)
+    if ctx.blueprint.kind == "tagging":
+        return lambda rows, dedupe: clean_tagged_rows(rows, labels, cfg, report, dedupe)
+    return lambda rows, dedupe: clean_rows(rows, labels, cfg, report, dedupe)
 
 
 def refine(ctx: TaskContext, options: BuildOptions) -> None:
-    cfg, report = ctx.blueprint.refine, RefineReport()
+    report = RefineReport()
     seed = ctx.blueprint.seed
     if options.data is not None:
         named, single = _import_sources(options.data)
@@ -142,7 +202,8 @@ def refine(ctx: TaskContext, options: BuildOptions) -> None:
         given = {s: read_jsonl(p) for s, p in named.items()}
         labels = LabelMap(ctx.task.labels or _infer_labels(given["train"]))
         # Given splits are kept as they are (only cleaned), so scores stay comparable with published ones.
-        splits = {s: clean_rows(rows, labels, cfg, report, dedupe=(s == "train")) for s, rows in given.items()}
+        clean = _cleaner(ctx, labels, report, imported=True)
+        splits = {s: clean(rows, s == "train") for s, rows in given.items()}
         missing = [s for s in SPLITS if s not in splits]
         if missing:
             carved = stratified_split(splits["train"], ctx.blueprint.split, seed)
@@ -152,7 +213,8 @@ def refine(ctx: TaskContext, options: BuildOptions) -> None:
     else:
         rows = read_jsonl(single)
         labels = LabelMap(ctx.task.labels or _infer_labels(rows))
-        splits = stratified_split(clean_rows(rows, labels, cfg, report, dedupe=True), ctx.blueprint.split, seed)
+        clean = _cleaner(ctx, labels, report, imported=options.data is not None)
+        splits = stratified_split(clean(rows, True), ctx.blueprint.split, seed)
     out = ctx.processed
     for s in SPLITS:
         write_jsonl(out / f"{s}.jsonl", splits[s])

@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import random
 import re
-import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .blueprint import RefineConfig, SplitConfig
+from .near_duplicates import near_duplicates
+from .tagging_data import Repairs, TaggingDataError, check_spans, tokens_to_spans
+from .textnorm import dedupe_key, normalize_text
 
 SPLITS = ("train", "dev", "test")
 _SPACES = re.compile(r"\s+")
-
-
-def normalize_text(text: str) -> str:
-    """NFC, whitespace runs to one space, trimmed; the text otherwise as written."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
-
-
-def dedupe_key(text: str) -> str:
-    """Texts equal under this key are duplicates (case, width and spacing ignored)."""
-    return _SPACES.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
 
 
 @dataclass
@@ -31,6 +23,7 @@ class RefineReport:
     rows_in: int = 0
     dropped: Counter = field(default_factory=Counter)  # reason -> rows
     relabelled: int = 0  # labels mapped to their canonical spelling
+    repaired: Counter = field(default_factory=Counter)  # repair -> times
     kept: int = 0
 
     def drop(self, reason: str, n: int = 1) -> None:
@@ -91,17 +84,100 @@ def clean_rows(
         before = len(kept)
         kept = [r for r in kept if dedupe_key(r["text"]) not in conflicting]
         report.drop("same text with conflicting labels", before - len(kept))
+    if dedupe:
+        kept = _drop_near_duplicates(kept, cfg, report, lambda i, j: kept[i]["label"] == kept[j]["label"])
     report.kept += len(kept)
     return kept
 
 
-def stratified_split(rows: list[dict[str, str]], cfg: SplitConfig, seed: int) -> dict[str, list[dict[str, str]]]:
-    """Per label: a seeded shuffle, then the test and dev shares, the rest for training."""
-    by_label: dict[str, list[dict[str, str]]] = defaultdict(list)
+def _drop_near_duplicates(
+    rows: list[dict[str, Any]], cfg: RefineConfig, report: RefineReport, same_group: Callable[[int, int], bool]
+) -> list[dict[str, Any]]:
+    drop = near_duplicates([r["text"] for r in rows], cfg.near_duplicate_threshold, same_group)
+    if drop:
+        report.drop(f"near-duplicate (character 3-gram Jaccard >= {cfg.near_duplicate_threshold})", len(drop))
+    return [r for i, r in enumerate(rows) if i not in drop]
+
+
+def clean_tagged_rows(
+    rows: Iterable[dict[str, Any]],
+    types: LabelMap,
+    cfg: RefineConfig,
+    report: RefineReport,
+    dedupe: bool,
+) -> list[dict[str, Any]]:
+    """Validate tagging rows ({"text","spans"} or BIO {"tokens","tags"}) into {"text","spans"}."""
+    kept: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    repairs = Repairs()
     for row in rows:
-        by_label[row["label"]].append(row)
+        report.rows_in += 1
+        try:
+            if "tokens" in row or "tags" in row:
+                canonical_tags = [_canonical_tag(t, types) for t in row.get("tags") or []]
+                text, spans = tokens_to_spans(row.get("tokens"), canonical_tags, types.labels, repairs)
+            elif isinstance(row.get("text"), str):
+                text = row["text"]
+                spans = check_spans(text, [_canonical_span(s, types) for s in row.get("spans", [])], types.labels)
+            else:
+                raise TaggingDataError("neither text/spans nor tokens/tags")
+        except TaggingDataError as exc:
+            report.drop(f"invalid: {_reason(exc)}")
+            continue
+        if len(text.strip()) < cfg.min_chars:
+            report.drop(f"shorter than {cfg.min_chars} characters")
+            continue
+        if len(text) > cfg.max_chars:
+            report.drop(f"longer than {cfg.max_chars} characters")
+            continue
+        if dedupe:
+            key = dedupe_key(text)
+            if key in seen:
+                report.drop("duplicate")
+                continue
+            seen.add(key)
+        kept.append({"text": text, "spans": [list(s) for s in spans]})
+    for what, n in repairs.counts.items():
+        report.repaired[what] += n
+    if dedupe:
+        kept = _drop_near_duplicates(kept, cfg, report, lambda i, j: True)
+    report.kept += len(kept)
+    return kept
+
+
+def _canonical_tag(tag: Any, types: LabelMap) -> Any:
+    if not isinstance(tag, str) or tag.strip().upper() == "O":
+        return "O" if isinstance(tag, str) else tag
+    prefix, _, kind = tag.strip().partition("-")
+    canonical = types.canonical(kind)
+    return f"{prefix.upper()}-{canonical}" if canonical else tag
+
+
+def _canonical_span(span: Any, types: LabelMap) -> Any:
+    if isinstance(span, list | tuple) and len(span) == 3 and isinstance(span[2], str):
+        return [span[0], span[1], types.canonical(span[2]) or span[2]]
+    return span
+
+
+def _reason(exc: Exception) -> str:
+    """Group messages by kind, not by their row-specific numbers."""
+    return re.sub(r"\d+", "N", re.sub(r"'[^']*'", "'…'", str(exc)))
+
+
+def group_of(row: dict[str, Any]) -> str:
+    """What splits are stratified on: the label, or a tagging row's first entity type."""
+    if "label" in row:
+        return row["label"]
+    return row["spans"][0][2] if row["spans"] else "(no entity)"
+
+
+def stratified_split(rows: list[dict[str, Any]], cfg: SplitConfig, seed: int) -> dict[str, list[dict[str, Any]]]:
+    """Per group: a seeded shuffle, then the test and dev shares, the rest for training."""
+    by_label: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_label[group_of(row)].append(row)
     rng = random.Random(seed)
-    out: dict[str, list[dict[str, str]]] = {s: [] for s in SPLITS}
+    out: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     for label in sorted(by_label):
         group = by_label[label]
         rng.shuffle(group)
@@ -121,18 +197,29 @@ def overlap(splits: dict[str, list[dict[str, str]]]) -> dict[str, int]:
     return {s: sum(dedupe_key(r["text"]) in train for r in splits[s]) for s in ("dev", "test")}
 
 
-def quality_report(task: str, source: str, report: RefineReport, splits: dict[str, list[dict[str, str]]]) -> str:
-    labels = sorted({r["label"] for rows in splits.values() for r in rows})
+def quality_report(task: str, source: str, report: RefineReport, splits: dict[str, list[dict[str, Any]]]) -> str:
+    groups = sorted({group_of(r) for rows in splits.values() for r in rows})
     lines = [f"# Quality report: {task}", "", f"Source: {source}", ""]
     lines += [f"- rows read: {report.rows_in}", f"- rows kept: {report.kept}"]
     lines += [f"- labels respelled to their canonical form: {report.relabelled}"]
+    if report.repaired:
+        lines += ["", "## Repaired", "", "| repair | times |", "|---|---|"]
+        lines += [f"| {what} | {n} |" for what, n in report.repaired.most_common()]
     if report.dropped:
         lines += ["", "## Dropped", "", "| reason | rows |", "|---|---|"]
         lines += [f"| {reason} | {n} |" for reason, n in report.dropped.most_common()]
-    lines += ["", "## Label distribution", "", "| label | " + " | ".join(SPLITS) + " |", "|---|---|---|---|"]
-    for label in labels:
-        counts = [sum(r["label"] == label for r in splits[s]) for s in SPLITS]
-        lines.append(f"| {label} | " + " | ".join(map(str, counts)) + " |")
+    tagging = any("spans" in r for rows in splits.values() for r in rows)
+    title = "Rows by first entity type" if tagging else "Label distribution"
+    lines += ["", f"## {title}", "", "| group | " + " | ".join(SPLITS) + " |", "|---|---|---|---|"]
+    for group in groups:
+        counts = [sum(group_of(r) == group for r in splits[s]) for s in SPLITS]
+        lines.append(f"| {group} | " + " | ".join(map(str, counts)) + " |")
+    if tagging:
+        kinds = sorted({sp[2] for rows in splits.values() for r in rows for sp in r["spans"]})
+        lines += ["", "## Entities", "", "| type | " + " | ".join(SPLITS) + " |", "|---|---|---|---|"]
+        for kind in kinds:
+            counts = [sum(sp[2] == kind for r in splits[s] for sp in r["spans"]) for s in SPLITS]
+            lines.append(f"| {kind} | " + " | ".join(map(str, counts)) + " |")
     lines += ["", "## Text length (characters)", "", "| split | rows | min | median | max |", "|---|---|---|---|---|"]
     for split in SPLITS:
         lengths = sorted(len(r["text"]) for r in splits[split])

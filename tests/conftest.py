@@ -61,6 +61,81 @@ def write_tiny_blueprint(root: Path, config: str = TINY_CONFIG) -> Path:
     return directory
 
 
+TAGGER_TEMPLATES = {
+    "slots": {
+        "PERS": ["王总", "李老师", "张经理", "小陈", "Mr. Smith", "Dr. Lee", "Anna", "Coach Kim"],
+        "PROJ": ["星火计划", "北斗项目", "Project Titan", "the Falcon app", "Apollo", "天河系统"],
+        "EVT": ["周一的例会", "年会", "the Q3 review", "the launch event", "双十一", "the standup"],
+        "time": ["明天", "下午", "tomorrow", "at noon"],
+    },
+    "templates": [
+        "帮我约{PERS}",
+        "{time}提醒我找{PERS}",
+        "{PROJ}进展如何？",
+        "{PERS}负责{PROJ}吗",
+        "别忘了{EVT}",
+        "ask {PERS} about {PROJ}",
+        "remind me about {EVT} {time}",
+        "is {PERS} coming to {EVT}?",
+        "今天天气怎么样",
+        "play some music",
+        "{time}叫我起床",
+        "set a timer for ten minutes",
+    ],
+}
+
+TINY_TAGGER_CONFIG = """
+[blueprint]
+kind = "tagging"
+trainer = "bilstm_crf"
+seed = 5
+
+[generate]
+rows = 360
+
+[split]
+dev = 0.15
+test = 0.2
+
+[train]
+embedding_dim = 16
+hidden_dim = 24
+epochs = 12
+patience = 12
+batch_size = 16
+learning_rate = 0.01
+min_char_count = 1
+
+[tasks.tiny_ner]
+labels = ["PROJ", "PERS", "EVT"]
+offline = "offline/tiny_ner.templates.json"
+"""
+
+
+def write_tiny_tagger_blueprint(root: Path, config: str = TINY_TAGGER_CONFIG) -> Path:
+    directory = root / "blueprints" / "tiny_tagger"
+    (directory / "offline").mkdir(parents=True)
+    (directory / "blueprint.toml").write_text(config, encoding="utf-8")
+    (directory / "offline" / "tiny_ner.templates.json").write_text(
+        json.dumps(TAGGER_TEMPLATES, ensure_ascii=False), encoding="utf-8"
+    )
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_tagger_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace whose `tiny_tagger` blueprint has been forged end to end (torch, a few seconds)."""
+    from forge.blueprint import load_blueprint
+    from forge.pipeline import BuildOptions, build
+    from forge.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("tagger")
+    write_tiny_tagger_blueprint(root)
+    workspace = Workspace(root)
+    build(load_blueprint("tiny_tagger", workspace.blueprints), workspace, BuildOptions())
+    return root
+
+
 @pytest.fixture(scope="session")
 def tiny_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace whose `tiny` blueprint has been forged end to end."""

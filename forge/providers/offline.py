@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from pathlib import Path
 
 from ..blueprint import Blueprint, TaskSpec
 from ..files import iter_jsonl, sha256_file
+from ..tagging_data import expand_template, load_templates
 from . import ProviderError, Row
 
 
@@ -14,7 +16,9 @@ class OfflineProvider:
     name = "offline"
 
     def fingerprint(self, blueprint: Blueprint, task: TaskSpec) -> str:
-        return f"offline:{sha256_file(task.offline)}" if task.offline else "offline:none"
+        if task.offline is None:
+            return "offline:none"
+        return f"offline:{sha256_file(task.offline)}:rows={blueprint.generate.get('rows')}:seed={blueprint.seed}"
 
     def generate(self, blueprint: Blueprint, task: TaskSpec, rows: int, seed: int) -> Iterator[list[Row]]:
         if task.offline is None:
@@ -22,7 +26,26 @@ class OfflineProvider:
                 f'task {task.name!r} has no offline examples: set `offline = "offline/{task.name}.jsonl"` '
                 f"in {blueprint.config_path}, pass --data DIR, or choose an LLM provider"
             )
+        if task.offline.name.endswith(".templates.json"):
+            yield expand_templates(task.offline, rows, seed)
+            return
         examples = list(iter_jsonl(task.offline))
         # A seeded shuffle, so that rows are not grouped by how they were written.
         random.Random(seed).shuffle(examples)
         yield examples
+
+
+def expand_templates(path: Path, rows: int, seed: int) -> list[Row]:
+    """``rows`` distinct sentences from a templates file (see forge/tagging_data.py), seeded."""
+    spec = load_templates(path)
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    out: list[Row] = []
+    attempts = 0
+    while len(out) < rows and attempts < rows * 50:
+        attempts += 1
+        row = expand_template(rng.choice(spec["templates"]), spec["slots"], rng)
+        if row["text"] not in seen:
+            seen.add(row["text"])
+            out.append(row)
+    return out

@@ -58,10 +58,24 @@ class Trainer(Protocol):
     def verify(self, ctx: TaskContext) -> dict[str, Any]: ...
 
 
-def get_trainer(name: str) -> Trainer:
-    from .tfidf_linear import TfidfLinearTrainer
+# name -> module holding a class `Trainer`; imported on demand, so that
+# classification needs no torch.
+TRAINERS = {
+    "tfidf_linear": "forge.trainers.tfidf_linear",
+    "bilstm_crf": "forge.trainers.bilstm_crf",
+}
 
-    trainers: dict[str, type] = {TfidfLinearTrainer.name: TfidfLinearTrainer}
-    if name not in trainers:
-        raise TrainerError(f"unknown trainer {name!r}; available: {', '.join(sorted(trainers))}")
-    return trainers[name]()
+
+def get_trainer(name: str) -> Trainer:
+    import importlib
+
+    if name not in TRAINERS:
+        raise TrainerError(f"unknown trainer {name!r}; available: {', '.join(sorted(TRAINERS))}")
+    try:
+        module = importlib.import_module(TRAINERS[name])
+    except ModuleNotFoundError as exc:
+        raise TrainerError(
+            f"trainer {name!r} needs {exc.name!r}, which is not installed "
+            "(the tagging trainer needs the 'tagging' extra: pip install -e '.[forge,tagging]')"
+        ) from None
+    return module.Trainer()

@@ -231,7 +231,7 @@ class TfidfLinearTrainer:
                 data_sha256=report["data_sha256"],
                 config_sha256=sha256_file(ctx.blueprint.config_path),
                 seed=ctx.blueprint.seed,
-                created_at=_now(),
+                created_at=bundle_provenance_time(),
                 trainer=self.name,
                 estimator=report["estimator"],
             ),
@@ -319,16 +319,20 @@ class TfidfLinearTrainer:
         return verification
 
 
-def measure_latency(model: Any, texts: list[str], runs: int = 2000) -> dict[str, float]:
-    """Single-query latency of ``model.predict`` on short texts, in microseconds."""
-    short = sorted(texts, key=len)[: max(1, len(texts) // 2)]  # the shorter half: chat-length queries
+def measure_latency(
+    model: Any, texts: list[str], runs: int = 2000, call: Any = None, shortest_half: bool = True
+) -> dict[str, float]:
+    """Single-query latency of ``call`` (default ``model.predict``) over ``texts``, in microseconds."""
+    call = call or model.predict
+    # The shorter half of the test texts stands for chat-length queries.
+    short = sorted(texts, key=len)[: max(1, len(texts) // 2)] if shortest_half else list(texts)
     for text in short[:200]:
-        model.predict(text)
+        call(text)
     samples = np.empty(runs, dtype=np.int64)
     for i in range(runs):
         text = short[i % len(short)]
         start = time.perf_counter_ns()
-        model.predict(text)
+        call(text)
         samples[i] = time.perf_counter_ns() - start
     micro = samples / 1000.0
     return {
@@ -353,7 +357,7 @@ def write_bundle(directory: Path, pre: pb.Preprocessor, onnx_bytes: bytes, card:
     return directory
 
 
-def _now() -> str:
+def bundle_provenance_time() -> str:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")  # reproducible builds pin the clock
     moment = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
     return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -374,3 +378,6 @@ def _metrics_proto(report: dict[str, Any]) -> pb.Metrics:
             metrics.per_class.add(**c)
         metrics.confusion.extend(v for row in test["confusion"] for v in row)
     return metrics
+
+
+Trainer = TfidfLinearTrainer

@@ -25,11 +25,12 @@ from .errors import (
     CerebellumError,
     InvalidInputError,
 )
+from .tagger import Entity, TaggedToken, TextTagger
 from .tfidf import SparseVector
 
 __version__ = "0.1.0"
 
-Model = TextClassifier
+Model = TextClassifier | TextTagger
 
 __all__ = [
     "BundleCorruptError",
@@ -40,10 +41,13 @@ __all__ = [
     "BundleVersionError",
     "CerebellumError",
     "Classification",
+    "Entity",
     "InvalidInputError",
     "Model",
     "SparseVector",
+    "TaggedToken",
     "TextClassifier",
+    "TextTagger",
     "load",
     "load_bytes",
 ]
@@ -53,6 +57,8 @@ def _build(bundle: BundleData) -> Model:
     kind = bundle.preprocessor.kind
     if kind == _pb.TASK_KIND_TEXT_CLASSIFICATION:
         return TextClassifier(bundle)
+    if kind == _pb.TASK_KIND_SEQUENCE_TAGGING:
+        return TextTagger(bundle)
     raise BundleCorruptError(bundle.preprocessor_path, f"unsupported task kind {kind}")
 
 

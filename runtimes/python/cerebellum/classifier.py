@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 
 from .bundle import BundleData
 from .chartable import CharTable
 from .errors import BundleCorruptError, BundleMismatchError
+from .session import create_session
 from .tfidf import SparseVector, TfidfVectorizer
 from .tokenizer import Tokenizer
 
@@ -20,19 +20,6 @@ from .tokenizer import Tokenizer
 class Classification:
     label: str
     scores: dict[str, float]  # label -> score, in label order
-
-
-def _session(model: bytes, path: Path) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    # Single-query latency is the goal: thread pools cost more than they give.
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.log_severity_level = 3
-    try:
-        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own untyped errors
-        raise BundleCorruptError(path, f"onnxruntime cannot load the model: {exc}") from None
 
 
 class TextClassifier:
@@ -53,7 +40,7 @@ class TextClassifier:
         self.tokenizer = Tokenizer(CharTable(pre.char_table, path), pre.tokenizer)
         self.vectorizer = TfidfVectorizer(pre.tfidf, path)
         self._signature = pre.onnx
-        self._session = _session(bundle.model, bundle.model_path)
+        self._session = create_session(bundle.model, bundle.model_path)
         self._check_signature(bundle.model_path)
 
     def _check_signature(self, path: Path) -> None:

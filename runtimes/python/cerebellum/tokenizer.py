@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ._proto import bundle_pb2 as pb
 from .chartable import SINGLE, WORD, CharTable
@@ -11,8 +11,7 @@ from .errors import InvalidInputError
 BOS, EOS = "<s>", "</s>"
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     """A token and the span of original characters it came from: [start, end)."""
 
     text: str
@@ -20,7 +19,7 @@ class Token:
     end: int
 
 
-def _check_text(text: object) -> str:
+def check_text(text: object) -> str:
     if not isinstance(text, str):
         raise InvalidInputError(f"expected str, got {type(text).__name__}")
     return text
@@ -37,7 +36,7 @@ class Tokenizer:
         lookup = self.table.fold_and_classify
         tokens: list[str] = []
         word: list[str] = []
-        for ch in _check_text(text):
+        for ch in check_text(text):
             for c, cls in lookup(ch):
                 if cls == WORD:
                     word.append(c)
@@ -57,7 +56,7 @@ class Tokenizer:
         tokens: list[Token] = []
         word: list[str] = []
         word_start = word_end = 0
-        for i, ch in enumerate(_check_text(text)):
+        for i, ch in enumerate(check_text(text)):
             for c, cls in lookup(ch):
                 if cls == WORD:
                     if not word:

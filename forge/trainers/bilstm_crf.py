@@ -1,0 +1,375 @@
+"""Sequence tagging: character units -> BiLSTM -> CRF (torch), exported to ONNX + preprocessor.
+
+The units are the runtime's own (cerebellum.units.char_units over the pinned
+character table), so training and serving see the same sequence by
+construction. Only the emission network goes to ONNX; the CRF scores travel
+in the preprocessor and the runtimes decode with their own Viterbi.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import json
+import random
+import time
+import warnings
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+
+from cerebellum import bundle as cb
+from cerebellum._proto import bundle_pb2 as pb
+from cerebellum.chartable import CharTable
+from cerebellum.tagger import PAD, UNK
+from cerebellum.units import char_units
+
+from .. import __version__
+from ..chartable import TABLE_PATH, pinned_table
+from ..console import console, progress
+from ..evaluation import span_metrics
+from ..files import atomic_write_bytes, atomic_write_text, read_jsonl, sha256_file, sha256_files
+from ..model_card import render_card
+from ..onnx_sparse import IR_VERSION, OPSET
+from ..tagging_data import spans_of_tags, tag_set, unit_tags
+from . import TaskContext, TrainerError, VerificationError
+from .crf_model import PAD_ID, UNK_ID, BiLstmCrf
+from .tfidf_linear import bundle_provenance_time, measure_latency, write_bundle
+
+WEIGHTS = "weights.npz"
+TRAIN_REPORT = "train.json"
+VERIFY_REPORT = "verify.json"
+IDS, EMISSIONS = "ids", "emissions"
+
+
+@dataclass(frozen=True)
+class Params:
+    """Hyperparameters, from the blueprint's [train] table (task overrides win)."""
+
+    embedding_dim: int = 32
+    hidden_dim: int = 64
+    dropout: float = 0.2
+    char_dropout: float = 0.05  # share of training units replaced by <unk>, so <unk> is learned
+    min_char_count: int = 2
+    epochs: int = 30
+    patience: int = 6  # epochs without a better dev span-F1 before stopping
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    lr_decay: float = 1.0  # the learning rate is multiplied by this after every epoch
+    clip_norm: float = 5.0
+    max_units: int = 256  # longer training sentences are cut (runtimes take any length)
+    threads: int = 2
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Params:
+        unknown = sorted(set(config) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise TrainerError(f"unknown [train] keys for bilstm_crf: {', '.join(unknown)}")
+        return cls(**config)
+
+
+@dataclass
+class Encoded:
+    texts: list[str]
+    ids: list[list[int]]
+    tags: list[list[int]]
+    units: list[list]
+
+
+def _table() -> CharTable:
+    return CharTable(pinned_table(), TABLE_PATH)
+
+
+def load_splits(ctx: TaskContext) -> tuple[list[str], dict[str, list[dict[str, Any]]]]:
+    meta = ctx.read_json(ctx.processed / "meta.json")
+    return list(meta["labels"]), {s: read_jsonl(ctx.processed / f"{s}.jsonl") for s in ("train", "dev", "test")}
+
+
+def build_vocabulary(units: list[list], min_count: int) -> list[str]:
+    """<pad>, <unk>, then unit keys seen at least ``min_count`` times, most frequent first, ties by key."""
+    counts = Counter(u.text for sentence in units for u in sentence)
+    kept = sorted((k for k, c in counts.items() if c >= min_count), key=lambda k: (-counts[k], k))
+    return [PAD, UNK, *kept]
+
+
+def encode(rows: list[dict[str, Any]], table: CharTable, vocab: dict[str, int], tags: list[str]) -> Encoded:
+    index = {t: i for i, t in enumerate(tags)}
+    out = Encoded([], [], [], [])
+    for row in rows:
+        units = char_units(table, row["text"])
+        out.texts.append(row["text"])
+        out.units.append(units)
+        out.ids.append([vocab.get(u.text, UNK_ID) for u in units])
+        out.tags.append([index[t] for t in unit_tags(units, [tuple(s) for s in row["spans"]])])
+    return out
+
+
+def _seed_everything(seed: int, threads: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+
+
+def _batches(data: Encoded, params: Params, generator: torch.Generator):
+    order = torch.randperm(len(data.ids), generator=generator).tolist()
+    for i in range(0, len(order), params.batch_size):
+        chosen = [k for k in order[i : i + params.batch_size] if data.ids[k]]
+        if not chosen:
+            continue
+        lengths = [min(len(data.ids[k]), params.max_units) for k in chosen]
+        width = max(lengths)
+        ids = torch.full((len(chosen), width), PAD_ID, dtype=torch.long)
+        tags = torch.zeros((len(chosen), width), dtype=torch.long)
+        for row, (k, n) in enumerate(zip(chosen, lengths, strict=True)):
+            ids[row, :n] = torch.tensor(data.ids[k][:n])
+            tags[row, :n] = torch.tensor(data.tags[k][:n])
+        if params.char_dropout > 0:
+            drop = (torch.rand(ids.shape, generator=generator) < params.char_dropout) & (ids != PAD_ID)
+            ids = ids.masked_fill(drop, UNK_ID)
+        yield ids, tags, torch.tensor(lengths)
+
+
+def predict_all(model: BiLstmCrf, data: Encoded) -> list[list[int]]:
+    model.eval()
+    return [model.predict(ids) for ids in data.ids]
+
+
+def spans_for(data: Encoded, paths: list[list[int]], tags: list[str]) -> list[list[tuple]]:
+    return [spans_of_tags(u, [tags[t] for t in p]) for u, p in zip(data.units, paths, strict=True)]
+
+
+def gold_spans(rows: list[dict[str, Any]]) -> list[list[tuple]]:
+    return [[tuple(s) for s in r["spans"]] for r in rows]
+
+
+class BiLstmCrfTrainer:
+    name = "bilstm_crf"
+    kind = "tagging"
+
+    # -- train ---------------------------------------------------------------
+    def train(self, ctx: TaskContext) -> dict[str, Any]:
+        params = Params.from_config(ctx.task.train)
+        types, splits = load_splits(ctx)
+        tags = tag_set(types)
+        seed = ctx.blueprint.seed
+        _seed_everything(seed, params.threads)
+        table = _table()
+        train_units = [char_units(table, r["text"]) for r in splits["train"]]
+        vocabulary = build_vocabulary(train_units, params.min_char_count)
+        vocab = {k: i for i, k in enumerate(vocabulary)}
+        data = {s: encode(rows, table, vocab, tags) for s, rows in splits.items()}
+        model = BiLstmCrf(len(vocabulary), params.embedding_dim, params.hidden_dim, len(tags), params.dropout)
+        optimizer = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
+        schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=params.lr_decay)
+        generator = torch.Generator().manual_seed(seed)
+        dev_rows = splits["dev"] or splits["train"]
+        dev_data = data["dev"] if splits["dev"] else data["train"]
+        best_f1, best_state, best_epoch, history = -1.0, None, 0, []
+        started = time.monotonic()
+        with progress() as bar:
+            job = bar.add_task(f"{ctx.task.name}: training", total=params.epochs)
+            for epoch in range(1, params.epochs + 1):
+                model.train()
+                losses = []
+                for ids, gold, lengths in _batches(data["train"], params, generator):
+                    optimizer.zero_grad()
+                    loss = model.loss(ids, gold, lengths)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), params.clip_norm)
+                    optimizer.step()
+                    losses.append(float(loss.detach()))
+                dev = span_metrics(gold_spans(dev_rows), spans_for(dev_data, predict_all(model, dev_data), tags), types)
+                schedule.step()
+                history.append({"epoch": epoch, "loss": float(np.mean(losses)), "dev_span_f1": dev["f1"]})
+                if not console.is_terminal:  # logs get a line per epoch; terminals get the bar
+                    console.print(f"    epoch {epoch}: loss {history[-1]['loss']:.4f}, dev span-F1 {dev['f1']:.4f}")
+                if dev["f1"] > best_f1:
+                    best_f1, best_state, best_epoch = dev["f1"], copy.deepcopy(model.state_dict()), epoch
+                bar.update(job, advance=1, description=f"{ctx.task.name}: epoch {epoch}, dev span-F1 {dev['f1']:.4f}")
+                if epoch - best_epoch >= params.patience:
+                    break
+        assert best_state is not None
+        model.load_state_dict(best_state)
+        model.eval()
+        metrics = {}
+        test_paths: list[list[int]] = []
+        for split in ("dev", "test"):
+            if not splits[split]:
+                continue
+            paths = predict_all(model, data[split])
+            if split == "test":
+                test_paths = paths
+            metrics[split] = span_metrics(gold_spans(splits[split]), spans_for(data[split], paths, tags), types)
+            gold_units = [t for seq in data[split].tags for t in seq]
+            pred_units = [t for seq in paths for t in seq]
+            metrics[split]["unit_accuracy"] = float(np.mean(np.equal(gold_units, pred_units))) if gold_units else 0.0
+        ctx.build.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        np.savez(buffer, **{k: v.detach().numpy() for k, v in model.state_dict().items()})
+        atomic_write_bytes(ctx.build / WEIGHTS, buffer.getvalue())
+        n_params = sum(p.numel() for p in model.emitter.parameters())
+        report = {
+            "task": ctx.task.name,
+            "labels": types,
+            "tags": tags,
+            "vocabulary": vocabulary,
+            "params": asdict(params),
+            "parameters": n_params,
+            "best_epoch": best_epoch,
+            "history": history,
+            "train_seconds": time.monotonic() - started,
+            "estimator": f"BiLSTM-CRF(embedding={params.embedding_dim}, hidden={params.hidden_dim}x2, "
+            f"units={len(vocabulary)}, parameters={n_params})",
+            "rows": {s: len(rows) for s, rows in splits.items()},
+            "metrics": metrics,
+            "test_paths": test_paths,
+            "data_sha256": sha256_files(ctx.processed / f"{s}.jsonl" for s in ("train", "dev", "test")),
+        }
+        atomic_write_text(ctx.build / TRAIN_REPORT, json.dumps(report, ensure_ascii=False))
+        test = metrics.get("test", {})
+        console.print(
+            f"  [bold]{ctx.task.name}[/]: {n_params:,} parameters, best epoch {best_epoch}, "
+            f"test span P {test.get('precision', 0):.4f} R {test.get('recall', 0):.4f} F1 {test.get('f1', 0):.4f} "
+            f"({report['train_seconds']:.0f} s)"
+        )
+        return report
+
+    # -- export --------------------------------------------------------------
+    def _model(self, ctx: TaskContext, report: dict[str, Any]) -> BiLstmCrf:
+        path = ctx.build / WEIGHTS
+        if not path.exists():
+            raise TrainerError(f"{path} is missing: run the train step first")
+        p = report["params"]
+        model = BiLstmCrf(len(report["vocabulary"]), p["embedding_dim"], p["hidden_dim"], len(report["tags"]), 0.0)
+        with np.load(path, allow_pickle=False) as weights:
+            model.load_state_dict({k: torch.from_numpy(weights[k]) for k in weights.files})
+        return model.eval()
+
+    def export(self, ctx: TaskContext) -> Path:
+        report = ctx.read_json(ctx.build / TRAIN_REPORT)
+        model = self._model(ctx, report)
+        onnx_bytes = export_emitter(model)
+        crf = model.crf
+        pre = pb.Preprocessor(
+            kind=pb.TASK_KIND_SEQUENCE_TAGGING,
+            task=ctx.task.name,
+            labels=report["tags"],
+            char_table=pinned_table(),
+            tagger=pb.TaggerSpec(
+                vocabulary=report["vocabulary"],
+                unknown_id=UNK_ID,
+                transitions=crf.transitions.detach().numpy().astype(np.float32).ravel().tolist(),
+                start=crf.start.detach().numpy().astype(np.float32).tolist(),
+                end=crf.end.detach().numpy().astype(np.float32).tolist(),
+            ),
+            onnx=pb.OnnxSignature(ids_input=IDS, emissions_output=EMISSIONS),
+            model_sha256=hashlib.sha256(onnx_bytes).digest(),
+            provenance=pb.Provenance(
+                blueprint=ctx.blueprint.name,
+                forge_version=__version__,
+                data_sha256=report["data_sha256"],
+                config_sha256=sha256_file(ctx.blueprint.config_path),
+                seed=ctx.blueprint.seed,
+                created_at=bundle_provenance_time(),
+                trainer=self.name,
+                estimator=report["estimator"],
+            ),
+            metrics=_metrics_proto(report),
+        )
+        return write_bundle(ctx.model_dir, pre, onnx_bytes, render_card(pre, report, sizes=None, verification=None))
+
+    # -- verify --------------------------------------------------------------
+    def verify(self, ctx: TaskContext) -> dict[str, Any]:
+        import cerebellum
+
+        report = ctx.read_json(ctx.build / TRAIN_REPORT)
+        _, splits = load_splits(ctx)
+        tagger = cerebellum.load(ctx.model_dir)
+        texts = [r["text"] for r in splits["test"]]
+        expected = report["test_paths"]
+        mismatches = [i for i, text in enumerate(texts) if tagger.tag_ids(text) != expected[i]]
+        problems = []
+        if mismatches:
+            shown = "; ".join(repr(texts[i]) for i in mismatches[:5])
+            problems.append(f"{len(mismatches)} test sentences decode to other tags than the torch model: {shown}")
+        failures = []
+        for text, wanted in ctx.task.canaries.items():
+            found = {f"{e.type}:{e.text}" for e in tagger.tag(text)}
+            missing = [w for w in wanted if w not in found]
+            if missing:
+                failures.append(f"{text!r} lacks {missing} (found {sorted(found)})")
+        if failures:
+            problems.append("canaries answered wrong: " + "; ".join(failures))
+        if problems:
+            raise VerificationError(f"{ctx.task.name}: verification failed: " + " | ".join(problems))
+        thirty = [t for t in texts if 25 <= len(t) <= 35] or texts or list(ctx.task.canaries)
+        verification = {
+            "rows": len(texts),
+            "tag_mismatches": 0,
+            "canaries": len(ctx.task.canaries),
+            "latency": measure_latency(tagger, thirty, call=tagger.tag, shortest_half=False),
+        }
+        sizes = {name: (ctx.model_dir / name).stat().st_size for name in (cb.MODEL_FILE, cb.PREPROCESSOR_FILE)}
+        verification["bundle_bytes"] = sum(sizes.values())
+        atomic_write_text(ctx.build / VERIFY_REPORT, json.dumps(verification, indent=2))
+        card = render_card(tagger.preprocessor, report, sizes=sizes, verification=verification)
+        atomic_write_text(ctx.model_dir / cb.CARD_FILE, card)
+        return verification
+
+
+def export_emitter(model: BiLstmCrf) -> bytes:
+    """The emission network as ONNX (a real LSTM node), simplified and checked."""
+    import onnxsim
+
+    buffer = io.BytesIO()
+    example = torch.zeros((1, 8), dtype=torch.long)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter is the one that emits an LSTM node
+        torch.onnx.export(
+            model.emitter,
+            (example,),
+            buffer,
+            input_names=[IDS],
+            output_names=[EMISSIONS],
+            dynamic_axes={IDS: {1: "n"}, EMISSIONS: {1: "n"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    graph = onnx.load_from_string(buffer.getvalue())
+    simplified, ok = onnxsim.simplify(graph)
+    if not ok:
+        raise TrainerError("onnxsim could not validate the simplified tagger")
+    simplified.ir_version = IR_VERSION
+    onnx.checker.check_model(simplified, full_check=True)
+    if not any(node.op_type == "LSTM" for node in simplified.graph.node):
+        raise TrainerError("the exported tagger has no LSTM node")
+    return simplified.SerializeToString()
+
+
+def _metrics_proto(report: dict[str, Any]) -> pb.Metrics:
+    test = report["metrics"].get("test")
+    metrics = pb.Metrics(
+        split="test",
+        train_rows=report["rows"]["train"],
+        dev_rows=report["rows"]["dev"],
+        test_rows=report["rows"]["test"],
+    )
+    if test:
+        metrics.accuracy = test["unit_accuracy"]
+        metrics.span_precision = test["precision"]
+        metrics.span_recall = test["recall"]
+        metrics.span_f1 = test["f1"]
+        for c in test["per_type"]:
+            metrics.per_class.add(**c)
+    return metrics
+
+
+Trainer = BiLstmCrfTrainer

@@ -1,0 +1,111 @@
+"""A character BiLSTM with a linear-chain CRF on top (torch)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+PAD_ID, UNK_ID = 0, 1
+
+
+class Emitter(nn.Module):
+    """Embedding -> BiLSTM -> linear emission scores. This part goes to ONNX."""
+
+    def __init__(self, vocab_size: int, embedding_dim: int, hidden_dim: int, num_tags: int, dropout: float) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
+        self.lstm = nn.LSTM(embedding_dim, hidden_dim, batch_first=True, bidirectional=True)
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(2 * hidden_dim, num_tags)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Emissions for one unpadded sequence batch [b, n] (what the exported graph computes)."""
+        hidden, _ = self.lstm(self.embedding(ids))
+        return self.linear(hidden)
+
+    def forward_padded(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Emissions for a padded batch; packing keeps padding out of both directions."""
+        embedded = self.dropout(self.embedding(ids))
+        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        hidden, _ = self.lstm(packed)
+        hidden, _ = pad_packed_sequence(hidden, batch_first=True, total_length=ids.shape[1])
+        return self.linear(self.dropout(hidden))
+
+
+class CRF(nn.Module):
+    """Linear-chain CRF: transitions[i, j] scores tag i followed by tag j."""
+
+    def __init__(self, num_tags: int) -> None:
+        super().__init__()
+        self.transitions = nn.Parameter(torch.empty(num_tags, num_tags).uniform_(-0.1, 0.1))
+        self.start = nn.Parameter(torch.empty(num_tags).uniform_(-0.1, 0.1))
+        self.end = nn.Parameter(torch.empty(num_tags).uniform_(-0.1, 0.1))
+
+    def neg_log_likelihood(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Mean negative log-likelihood of ``tags`` over the batch. mask [b, n] is True on real units."""
+        return (self._log_partition(emissions, mask) - self._gold_score(emissions, tags, mask)).mean()
+
+    def _gold_score(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        batch = torch.arange(emissions.shape[0])
+        maskf = mask.float()
+        score = self.start[tags[:, 0]] + emissions[batch, 0, tags[:, 0]]
+        for t in range(1, emissions.shape[1]):
+            step = self.transitions[tags[:, t - 1], tags[:, t]] + emissions[batch, t, tags[:, t]]
+            score = score + step * maskf[:, t]
+        last = tags[batch, mask.sum(dim=1) - 1]
+        return score + self.end[last]
+
+    def _log_partition(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        alpha = self.start + emissions[:, 0]  # [b, T]
+        for t in range(1, emissions.shape[1]):
+            nxt = torch.logsumexp(alpha.unsqueeze(2) + self.transitions.unsqueeze(0), dim=1) + emissions[:, t]
+            alpha = torch.where(mask[:, t : t + 1], nxt, alpha)
+        return torch.logsumexp(alpha + self.end, dim=1)
+
+    @torch.no_grad()
+    def decode(self, emissions: torch.Tensor) -> list[int]:
+        """Viterbi for one sequence [n, T], float32, ties to the lowest tag index (as the runtimes)."""
+        n = emissions.shape[0]
+        if n == 0:
+            return []
+        score = self.start + emissions[0]
+        pointers = []
+        for t in range(1, n):
+            candidates = score.unsqueeze(1) + self.transitions  # [from, to]
+            best, index = _first_max(candidates)
+            pointers.append(index)
+            score = best + emissions[t]
+        last = int(_first_max((score + self.end).unsqueeze(1))[1][0])
+        path = [last]
+        for index in reversed(pointers):
+            last = int(index[last])
+            path.append(last)
+        path.reverse()
+        return path
+
+
+def _first_max(candidates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Column maxima and the lowest row index reaching each."""
+    best = candidates.max(dim=0).values
+    rows = torch.arange(candidates.shape[0]).unsqueeze(1).expand_as(candidates)
+    index = torch.where(candidates == best, rows, candidates.shape[0]).min(dim=0).values
+    return best, index
+
+
+class BiLstmCrf(nn.Module):
+    def __init__(self, vocab_size: int, embedding_dim: int, hidden_dim: int, num_tags: int, dropout: float) -> None:
+        super().__init__()
+        self.emitter = Emitter(vocab_size, embedding_dim, hidden_dim, num_tags, dropout)
+        self.crf = CRF(num_tags)
+
+    def loss(self, ids: torch.Tensor, tags: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        mask = ids != PAD_ID
+        return self.crf.neg_log_likelihood(self.emitter.forward_padded(ids, lengths), tags, mask)
+
+    @torch.no_grad()
+    def predict(self, ids: list[int]) -> list[int]:
+        if not ids:
+            return []
+        emissions = self.emitter(torch.tensor([ids], dtype=torch.long))[0]
+        return self.crf.decode(emissions)

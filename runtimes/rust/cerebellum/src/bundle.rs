@@ -1,0 +1,108 @@
+//! Reads and checks bundle files: envelope, version, checksums (spec section 1).
+
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::proto;
+
+/// The format version this runtime reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Magic string of `preprocessor.bin`.
+pub const MAGIC: &str = "cerebellum.preprocessor";
+/// File names inside a bundle directory.
+pub const MODEL_FILE: &str = "model.onnx";
+/// See [`MODEL_FILE`].
+pub const PREPROCESSOR_FILE: &str = "preprocessor.bin";
+
+/// A checked bundle: the parsed preprocessor and the ONNX bytes.
+pub struct BundleData<'a> {
+    pub(crate) preprocessor: proto::Preprocessor,
+    pub(crate) model: std::borrow::Cow<'a, [u8]>,
+    pub(crate) preprocessor_path: PathBuf,
+    pub(crate) model_path: PathBuf,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "(none)".to_owned();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Check the envelope of `preprocessor.bin` and parse what it holds.
+pub fn unwrap_preprocessor(data: &[u8], path: &Path) -> Result<proto::Preprocessor> {
+    let envelope = proto::PreprocessorFile::decode(data).map_err(|e| {
+        Error::corrupt(path, format!("not a preprocessor file (truncated or corrupted?): {e}"))
+    })?;
+    if envelope.magic != MAGIC {
+        return Err(Error::corrupt(path, "not a preprocessor file: magic string missing or wrong"));
+    }
+    if envelope.format_version != FORMAT_VERSION {
+        return Err(Error::Version {
+            path: path.to_path_buf(),
+            found: envelope.format_version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let actual = Sha256::digest(&envelope.preprocessor);
+    if actual.as_slice() != envelope.preprocessor_sha256.as_slice() {
+        return Err(Error::Integrity {
+            path: path.to_path_buf(),
+            problem: format!(
+                "checksum mismatch: recorded {}, content hashes to {}",
+                hex(&envelope.preprocessor_sha256),
+                hex(&actual)
+            ),
+        });
+    }
+    proto::Preprocessor::decode(envelope.preprocessor.as_slice())
+        .map_err(|e| Error::corrupt(path, format!("preprocessor payload does not parse: {e}")))
+}
+
+pub(crate) fn check_model(model: &[u8], preprocessor: &proto::Preprocessor, path: &Path) -> Result<()> {
+    let actual = Sha256::digest(model);
+    if actual.as_slice() != preprocessor.model_sha256.as_slice() {
+        return Err(Error::Integrity {
+            path: path.to_path_buf(),
+            problem: format!(
+                "checksum mismatch: the preprocessor expects {}, the file hashes to {}",
+                hex(&preprocessor.model_sha256),
+                hex(&actual)
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound { path: path.to_path_buf(), problem: "file not found".into() },
+        _ => Error::NotFound { path: path.to_path_buf(), problem: format!("cannot read: {e}") },
+    })
+}
+
+pub(crate) fn read_bundle(directory: &Path) -> Result<BundleData<'static>> {
+    if !directory.is_dir() {
+        return Err(Error::NotFound {
+            path: directory.to_path_buf(),
+            problem: "bundle directory not found".into(),
+        });
+    }
+    let preprocessor_path = directory.join(PREPROCESSOR_FILE);
+    let model_path = directory.join(MODEL_FILE);
+    let preprocessor = unwrap_preprocessor(&read(&preprocessor_path)?, &preprocessor_path)?;
+    let model = read(&model_path)?;
+    check_model(&model, &preprocessor, &model_path)?;
+    Ok(BundleData { preprocessor, model: model.into(), preprocessor_path, model_path })
+}
+
+pub(crate) fn read_bundle_bytes<'a>(preprocessor: &[u8], model: &'a [u8]) -> Result<BundleData<'a>> {
+    let preprocessor_path = PathBuf::from("<bytes>").join(PREPROCESSOR_FILE);
+    let model_path = PathBuf::from("<bytes>").join(MODEL_FILE);
+    let parsed = unwrap_preprocessor(preprocessor, &preprocessor_path)?;
+    check_model(model, &parsed, &model_path)?;
+    Ok(BundleData { preprocessor: parsed, model: model.into(), preprocessor_path, model_path })
+}

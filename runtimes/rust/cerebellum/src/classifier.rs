@@ -1,0 +1,224 @@
+//! Text classifiers: tokenizer + TF-IDF, then the linear model in ONNX.
+
+use std::path::Path;
+
+use crate::bundle::BundleData;
+use crate::chartable::CharTable;
+use crate::engine::{f32_tensor, floats, int64_tensor, Engine};
+use crate::error::{Error, Result};
+use crate::proto;
+use crate::tfidf::{SparseVector, Tfidf};
+use crate::tokenizer::{Token, Tokenizer};
+
+/// A prediction: the winning label and the scores of every label.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Classification {
+    /// Index of the predicted label (the first maximum of `scores`).
+    pub label_index: usize,
+    /// The predicted label.
+    pub label: String,
+    /// One score per label, in label order.
+    pub scores: Vec<f32>,
+}
+
+/// A loaded text classification bundle.
+pub struct TextClassifier {
+    task: String,
+    labels: Vec<String>,
+    table: CharTable,
+    tokenizer: Tokenizer,
+    tfidf: Tfidf,
+    engine: Engine,
+    logit_width: usize,
+    preprocessor: proto::Preprocessor,
+}
+
+/// Index of the first maximum (ties go to the lowest index).
+pub(crate) fn first_max(scores: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, s) in scores.iter().enumerate().skip(1) {
+        if *s > scores[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+impl TextClassifier {
+    pub(crate) fn new(bundle: BundleData<'_>) -> Result<Self> {
+        let pre = bundle.preprocessor;
+        let path = bundle.preprocessor_path.as_path();
+        let tfidf_spec = pre.tfidf.as_ref().ok_or_else(|| Error::corrupt(path, "a text classification bundle needs a tfidf section"))?;
+        let labels = pre.labels.clone();
+        let mut unique = labels.clone();
+        unique.sort();
+        unique.dedup();
+        if labels.len() < 2 || unique.len() != labels.len() {
+            return Err(Error::corrupt(path, "labels must be at least two distinct names"));
+        }
+        let spec = pre.tokenizer.clone().unwrap_or_default();
+        if spec.ngram_min < 1 || spec.ngram_max < spec.ngram_min {
+            return Err(Error::corrupt(path, "tokenizer: invalid n-gram range"));
+        }
+        let table = CharTable::new(&pre.char_table.clone().unwrap_or_default(), path)?;
+        let tfidf = Tfidf::new(tfidf_spec, path)?;
+        let sig = pre.onnx.clone().unwrap_or_default();
+        let model_path = bundle.model_path.as_path();
+        if sig.num_features as usize != tfidf.len() {
+            return Err(Error::mismatch(
+                model_path,
+                format!("model has {} feature rows, vocabulary has {} terms", sig.num_features, tfidf.len()),
+            ));
+        }
+        let engine = Engine::load(
+            &bundle.model,
+            &[sig.indices_input.as_str(), sig.values_input.as_str()],
+            &[sig.probabilities_output.as_str(), sig.logits_output.as_str()],
+            model_path,
+        )?;
+        let mut classifier = TextClassifier {
+            task: pre.task.clone(),
+            labels,
+            table,
+            tokenizer: Tokenizer::new(&spec),
+            tfidf,
+            engine,
+            logit_width: 0,
+            preprocessor: pre,
+        };
+        classifier.probe(sig.num_features, model_path)?;
+        Ok(classifier)
+    }
+
+    fn probe(&mut self, num_features: u32, path: &Path) -> Result<()> {
+        let last = i64::from(num_features) - 1;
+        let (probabilities, logits) = self
+            .run(vec![last], vec![0.0], 1, 1)
+            .map_err(|e| Error::mismatch(path, format!("model rejects the preprocessor's features: {e}")))?;
+        if probabilities.len() != self.labels.len() {
+            return Err(Error::mismatch(
+                path,
+                format!(
+                    "model outputs {} scores per text, the preprocessor names {} labels",
+                    probabilities.len(),
+                    self.labels.len()
+                ),
+            ));
+        }
+        self.logit_width = logits.len();
+        Ok(())
+    }
+
+    fn run(&self, indices: Vec<i64>, values: Vec<f32>, rows: usize, width: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        let outputs = self.engine.run(tvec(int64_tensor(&[rows, width], indices)?, f32_tensor(&[rows, width], values)?))?;
+        let (p_shape, probabilities) = floats(&outputs[0])?;
+        let (l_shape, logits) = floats(&outputs[1])?;
+        if p_shape.first() != Some(&rows) || l_shape.first() != Some(&rows) {
+            return Err(Error::Inference(format!("unexpected output shapes {p_shape:?} and {l_shape:?}")));
+        }
+        Ok((probabilities.to_vec(), logits.to_vec()))
+    }
+
+    /// Task name.
+    pub fn task(&self) -> &str {
+        &self.task
+    }
+
+    /// Label names in output order.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
+    /// The parsed preprocessor (provenance, metrics, specs).
+    pub fn preprocessor(&self) -> &proto::Preprocessor {
+        &self.preprocessor
+    }
+
+    /// Tokens with offsets (code points) into `text`.
+    pub fn tokenize(&self, text: &str) -> Vec<Token> {
+        self.tokenizer.tokenize(&self.table, text)
+    }
+
+    /// The n-gram terms of `text`.
+    pub fn terms(&self, text: &str) -> Vec<String> {
+        self.tokenizer.terms(&self.tokenize(text))
+    }
+
+    /// The TF-IDF vector of `text`.
+    pub fn vectorize(&self, text: &str) -> SparseVector {
+        let tokens = self.tokenize(text);
+        let mut counts = Vec::new();
+        self.tokenizer.for_each_term(&tokens, |term| {
+            if let Some(j) = self.tfidf.column(term) {
+                counts.push((j, 1));
+            }
+        });
+        self.tfidf.vector(counts)
+    }
+
+    fn feed(vectors: &[SparseVector]) -> (Vec<i64>, Vec<f32>, usize) {
+        let width = vectors.iter().map(SparseVector::len).max().unwrap_or(0).max(1);
+        let mut indices = vec![0i64; vectors.len() * width];
+        let mut values = vec![0.0f32; vectors.len() * width];
+        for (row, v) in vectors.iter().enumerate() {
+            indices[row * width..row * width + v.len()].copy_from_slice(&v.indices);
+            values[row * width..row * width + v.len()].copy_from_slice(&v.values);
+        }
+        (indices, values, width)
+    }
+
+    /// Scores (probabilities for logistic regression) and raw logits for each text.
+    pub fn scores_batch(&self, texts: &[&str]) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+        if texts.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let vectors: Vec<SparseVector> = texts.iter().map(|t| self.vectorize(t)).collect();
+        let (indices, values, width) = Self::feed(&vectors);
+        let (probabilities, logits) = self.run(indices, values, texts.len(), width)?;
+        let c = self.labels.len();
+        let k = self.logit_width;
+        Ok((
+            probabilities.chunks(c).map(<[f32]>::to_vec).collect(),
+            logits.chunks(k.max(1)).map(<[f32]>::to_vec).collect(),
+        ))
+    }
+
+    /// Scores of every label for one text, in label order.
+    pub fn predict_proba(&self, text: &str) -> Result<Vec<f32>> {
+        let v = self.vectorize(text);
+        let (indices, values, width) = Self::feed(std::slice::from_ref(&v));
+        Ok(self.run(indices, values, 1, width)?.0)
+    }
+
+    /// Scores for many texts: one row per text.
+    pub fn predict_proba_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        Ok(self.scores_batch(texts)?.0)
+    }
+
+    /// Raw decision values for one text.
+    pub fn decision_function(&self, text: &str) -> Result<Vec<f32>> {
+        let v = self.vectorize(text);
+        let (indices, values, width) = Self::feed(std::slice::from_ref(&v));
+        Ok(self.run(indices, values, 1, width)?.1)
+    }
+
+    /// The label and all scores of one text.
+    pub fn classify(&self, text: &str) -> Result<Classification> {
+        let scores = self.predict_proba(text)?;
+        let label_index = first_max(&scores);
+        Ok(Classification { label_index, label: self.labels[label_index].clone(), scores })
+    }
+
+    /// The predicted label of one text.
+    pub fn predict(&self, text: &str) -> Result<&str> {
+        let scores = self.predict_proba(text)?;
+        Ok(&self.labels[first_max(&scores)])
+    }
+}
+
+fn tvec(a: tract_onnx::prelude::TValue, b: tract_onnx::prelude::TValue) -> tract_onnx::prelude::TVec<tract_onnx::prelude::TValue> {
+    let mut v = tract_onnx::prelude::TVec::new();
+    v.push(a);
+    v.push(b);
+    v
+}

@@ -1,0 +1,55 @@
+//! Typed errors. Bundle errors name the file and the problem.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong loading a bundle or running it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The bundle directory or one of its files does not exist or cannot be read.
+    #[error("{}: {problem}", path.display())]
+    NotFound { path: PathBuf, problem: String },
+    /// A file cannot be parsed or holds inconsistent fields.
+    #[error("{}: {problem}", path.display())]
+    Corrupt { path: PathBuf, problem: String },
+    /// The bundle is in a format version this runtime does not read.
+    #[error("{}: bundle format version {found}, but this runtime reads version {supported}; re-export the bundle with a matching forge or upgrade the runtime", path.display())]
+    Version { path: PathBuf, found: u32, supported: u32 },
+    /// A checksum does not match: the file changed after it was forged.
+    #[error("{}: {problem}", path.display())]
+    Integrity { path: PathBuf, problem: String },
+    /// The ONNX model does not fit its preprocessor.
+    #[error("{}: {problem}", path.display())]
+    Mismatch { path: PathBuf, problem: String },
+    /// The inference engine failed on an input.
+    #[error("inference failed: {0}")]
+    Inference(String),
+    /// The model produced scores that cannot be decoded (NaN or infinite).
+    #[error("{0}")]
+    NonFinite(String),
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub(crate) fn corrupt(path: &std::path::Path, problem: impl Into<String>) -> Self {
+        Error::Corrupt { path: path.to_path_buf(), problem: problem.into() }
+    }
+
+    pub(crate) fn mismatch(path: &std::path::Path, problem: impl Into<String>) -> Self {
+        Error::Mismatch { path: path.to_path_buf(), problem: problem.into() }
+    }
+
+    /// A stable numeric code per variant (used by the C ABI).
+    pub fn code(&self) -> i32 {
+        match self {
+            Error::NotFound { .. } => 2,
+            Error::Corrupt { .. } => 3,
+            Error::Version { .. } => 4,
+            Error::Integrity { .. } => 5,
+            Error::Mismatch { .. } => 6,
+            Error::Inference(_) => 7,
+            Error::NonFinite(_) => 8,
+        }
+    }
+}

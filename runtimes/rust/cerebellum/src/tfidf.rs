@@ -1,0 +1,113 @@
+//! TF-IDF vectors with the arithmetic pinned by spec section 5.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::proto;
+
+/// Non-zero features: ascending column indices and their float32 values.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SparseVector {
+    /// Column indices, ascending.
+    pub indices: Vec<i64>,
+    /// Values, one per index.
+    pub values: Vec<f32>,
+}
+
+impl SparseVector {
+    /// Number of non-zero features.
+    pub fn len(&self) -> usize {
+        self.indices.len()
+    }
+
+    /// True when no vocabulary term occurs in the text.
+    pub fn is_empty(&self) -> bool {
+        self.indices.is_empty()
+    }
+}
+
+/// Vocabulary and idf of a classification bundle.
+#[derive(Debug)]
+pub struct Tfidf {
+    columns: HashMap<String, u32>,
+    idf: Vec<f32>,
+    l2: bool,
+}
+
+impl Tfidf {
+    pub(crate) fn new(spec: &proto::TfidfSpec, path: &Path) -> Result<Self> {
+        if spec.sublinear_tf {
+            return Err(Error::corrupt(path, "tfidf: sublinear_tf is not part of format v1"));
+        }
+        let l2 = match proto::Norm::try_from(spec.norm) {
+            Ok(proto::Norm::L2) => true,
+            Ok(proto::Norm::None) => false,
+            Err(_) => return Err(Error::corrupt(path, format!("tfidf: unknown norm {}", spec.norm))),
+        };
+        if spec.vocabulary.len() != spec.idf.len() {
+            return Err(Error::corrupt(
+                path,
+                format!("tfidf: {} vocabulary terms but {} idf values", spec.vocabulary.len(), spec.idf.len()),
+            ));
+        }
+        if spec.idf.iter().any(|v| !v.is_finite() || *v <= 0.0) {
+            return Err(Error::corrupt(path, "tfidf: idf values must be finite and positive"));
+        }
+        let columns_len = u32::try_from(spec.vocabulary.len())
+            .map_err(|_| Error::corrupt(path, "tfidf: vocabulary too large"))?;
+        let mut columns = HashMap::with_capacity(spec.vocabulary.len());
+        for (j, term) in (0..columns_len).zip(&spec.vocabulary) {
+            if columns.insert(term.clone(), j).is_some() {
+                return Err(Error::corrupt(path, "tfidf: the vocabulary holds a term twice"));
+            }
+        }
+        Ok(Tfidf { columns, idf: spec.idf.clone(), l2 })
+    }
+
+    /// Number of columns.
+    pub fn len(&self) -> usize {
+        self.idf.len()
+    }
+
+    /// True for an empty vocabulary.
+    pub fn is_empty(&self) -> bool {
+        self.idf.is_empty()
+    }
+
+    /// Column of a term, if it is in the vocabulary.
+    #[inline]
+    pub fn column(&self, term: &str) -> Option<u32> {
+        self.columns.get(term).copied()
+    }
+
+    /// The vector of counted columns (`(column, count)` pairs in any order).
+    pub fn vector(&self, mut counts: Vec<(u32, u32)>) -> SparseVector {
+        if counts.is_empty() {
+            return SparseVector::default();
+        }
+        counts.sort_unstable_by_key(|&(j, _)| j);
+        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(counts.len());
+        for (j, n) in counts {
+            match merged.last_mut() {
+                Some(last) if last.0 == j => last.1 += n,
+                _ => merged.push((j, n)),
+            }
+        }
+        // Products in float32, correctly rounded (counts are exact below 2^24).
+        let weights: Vec<f32> = merged.iter().map(|&(j, n)| n as f32 * self.idf[j as usize]).collect();
+        let indices = merged.iter().map(|&(j, _)| i64::from(j)).collect();
+        if !self.l2 {
+            return SparseVector { indices, values: weights };
+        }
+        // float64 sum of exact squares, ascending column order; then sqrt and divide.
+        let mut total = 0.0f64;
+        for &w in &weights {
+            let w = f64::from(w);
+            total += w * w;
+        }
+        let norm = total.sqrt();
+        let values = weights.iter().map(|&w| (f64::from(w) / norm) as f32).collect();
+        SparseVector { indices, values }
+    }
+}

@@ -1,0 +1,53 @@
+//! CRF decoding with float32 additions and comparisons only (spec section 8).
+
+/// The highest-scoring tag path; ties go to the lowest tag index.
+///
+/// `emissions` is row-major `[n, tags]`, `transitions` row-major `[from, to]`.
+///
+/// ```
+/// let emissions = [0.0f32, 1.0, 2.0, 0.0];
+/// let transitions = [0.0f32; 4];
+/// let path = cerebellum::viterbi(&emissions, 2, &transitions, &[0.0, 0.0], &[0.0, 0.0]);
+/// assert_eq!(path, vec![1, 0]);
+/// ```
+pub fn viterbi(emissions: &[f32], tags: usize, transitions: &[f32], start: &[f32], end: &[f32]) -> Vec<usize> {
+    if tags == 0 || emissions.is_empty() {
+        return Vec::new();
+    }
+    let n = emissions.len() / tags;
+    let mut score: Vec<f32> = (0..tags).map(|j| start[j] + emissions[j]).collect();
+    let mut next = vec![0.0f32; tags];
+    let mut pointers = vec![0usize; n * tags];
+    for t in 1..n {
+        for j in 0..tags {
+            let mut best_from = 0;
+            let mut best = score[0] + transitions[j];
+            for i in 1..tags {
+                let candidate = score[i] + transitions[i * tags + j];
+                if candidate > best {
+                    best = candidate;
+                    best_from = i;
+                }
+            }
+            pointers[t * tags + j] = best_from;
+            next[j] = best + emissions[t * tags + j];
+        }
+        std::mem::swap(&mut score, &mut next);
+    }
+    let mut last = 0;
+    let mut best = score[0] + end[0];
+    for j in 1..tags {
+        let candidate = score[j] + end[j];
+        if candidate > best {
+            best = candidate;
+            last = j;
+        }
+    }
+    let mut path = vec![0usize; n];
+    path[n - 1] = last;
+    for t in (1..n).rev() {
+        last = pointers[t * tags + last];
+        path[t - 1] = last;
+    }
+    path
+}
