@@ -62,11 +62,33 @@ def _build(bundle: BundleData) -> Model:
     raise BundleCorruptError(bundle.preprocessor_path, f"unsupported task kind {kind}")
 
 
-def load(path: str | Path) -> Model:
-    """Load the bundle in directory ``path`` (``model.onnx`` + ``preprocessor.bin``)."""
+BACKENDS = ("python", "rust")
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+
+
+def load(path: str | Path, backend: str = "python") -> Model:
+    """Load the bundle in directory ``path`` (``model.onnx`` + ``preprocessor.bin``).
+
+    ``backend="rust"`` runs it on the Rust engine (tract) through the
+    ``cerebellum_rs`` module, behind the same API.
+    """
+    _check_backend(backend)
+    if backend == "rust":
+        from . import rust_backend
+
+        return rust_backend.load(path)
     return _build(read_bundle(path))
 
 
-def load_bytes(preprocessor: bytes, model: bytes) -> Model:
+def load_bytes(preprocessor: bytes, model: bytes, backend: str = "python") -> Model:
     """Load a bundle from the contents of its two files."""
+    _check_backend(backend)
+    if backend == "rust":
+        from . import rust_backend
+
+        return rust_backend.load_bytes(preprocessor, model)
     return _build(read_bundle_bytes(preprocessor, model))

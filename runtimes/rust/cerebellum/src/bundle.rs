@@ -34,11 +34,13 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Check the envelope of `preprocessor.bin` and parse what it holds.
 pub fn unwrap_preprocessor(data: &[u8], path: &Path) -> Result<proto::Preprocessor> {
-    let envelope = proto::PreprocessorFile::decode(data).map_err(|e| {
-        Error::corrupt(path, format!("not a preprocessor file (truncated or corrupted?): {e}"))
-    })?;
+    let envelope = proto::PreprocessorFile::decode(data)
+        .map_err(|e| Error::corrupt(path, format!("not a preprocessor file (truncated or corrupted?): {e}")))?;
     if envelope.magic != MAGIC {
-        return Err(Error::corrupt(path, "not a preprocessor file: magic string missing or wrong"));
+        return Err(Error::corrupt(
+            path,
+            "not a preprocessor file: magic string missing or wrong",
+        ));
     }
     if envelope.format_version != FORMAT_VERSION {
         return Err(Error::Version {
@@ -79,8 +81,14 @@ pub(crate) fn check_model(model: &[u8], preprocessor: &proto::Preprocessor, path
 
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound { path: path.to_path_buf(), problem: "file not found".into() },
-        _ => Error::NotFound { path: path.to_path_buf(), problem: format!("cannot read: {e}") },
+        std::io::ErrorKind::NotFound => Error::NotFound {
+            path: path.to_path_buf(),
+            problem: "file not found".into(),
+        },
+        _ => Error::NotFound {
+            path: path.to_path_buf(),
+            problem: format!("cannot read: {e}"),
+        },
     })
 }
 
@@ -96,7 +104,12 @@ pub(crate) fn read_bundle(directory: &Path) -> Result<BundleData<'static>> {
     let preprocessor = unwrap_preprocessor(&read(&preprocessor_path)?, &preprocessor_path)?;
     let model = read(&model_path)?;
     check_model(&model, &preprocessor, &model_path)?;
-    Ok(BundleData { preprocessor, model: model.into(), preprocessor_path, model_path })
+    Ok(BundleData {
+        preprocessor,
+        model: model.into(),
+        preprocessor_path,
+        model_path,
+    })
 }
 
 pub(crate) fn read_bundle_bytes<'a>(preprocessor: &[u8], model: &'a [u8]) -> Result<BundleData<'a>> {
@@ -104,5 +117,10 @@ pub(crate) fn read_bundle_bytes<'a>(preprocessor: &[u8], model: &'a [u8]) -> Res
     let model_path = PathBuf::from("<bytes>").join(MODEL_FILE);
     let parsed = unwrap_preprocessor(preprocessor, &preprocessor_path)?;
     check_model(model, &parsed, &model_path)?;
-    Ok(BundleData { preprocessor: parsed, model: model.into(), preprocessor_path, model_path })
+    Ok(BundleData {
+        preprocessor: parsed,
+        model: model.into(),
+        preprocessor_path,
+        model_path,
+    })
 }

@@ -32,7 +32,10 @@ fn undelta(deltas: &[u32], path: &Path, field: &str) -> Result<Vec<u32>> {
     let mut total: u32 = 0;
     for (i, &d) in deltas.iter().enumerate() {
         if i > 0 && d == 0 {
-            return Err(Error::corrupt(path, format!("char table: {field} is not strictly ascending")));
+            return Err(Error::corrupt(
+                path,
+                format!("char table: {field} is not strictly ascending"),
+            ));
         }
         total = total
             .checked_add(d)
@@ -50,7 +53,10 @@ impl CharTable {
         let lengths = &table.fold_to_len;
         let total: u64 = lengths.iter().map(|&n| u64::from(n)).sum();
         if lengths.len() != froms.len() || total != table.fold_to.len() as u64 {
-            return Err(Error::corrupt(path, "char table: fold lengths do not match the fold targets"));
+            return Err(Error::corrupt(
+                path,
+                "char table: fold lengths do not match the fold targets",
+            ));
         }
         let mut fold = HashMap::with_capacity(froms.len());
         let mut pos = 0usize;
@@ -72,7 +78,10 @@ impl CharTable {
             return Err(Error::corrupt(path, "char table: class runs must start at U+0000"));
         }
         if table.class_of_run.len() != run_starts.len() {
-            return Err(Error::corrupt(path, "char table: class runs and classes differ in length"));
+            return Err(Error::corrupt(
+                path,
+                "char table: class runs and classes differ in length",
+            ));
         }
         let run_classes = table
             .class_of_run
@@ -85,7 +94,11 @@ impl CharTable {
             })
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| Error::corrupt(path, "char table: unknown character class"))?;
-        Ok(CharTable { fold, run_starts, run_classes })
+        Ok(CharTable {
+            fold,
+            run_starts,
+            run_classes,
+        })
     }
 
     /// The class of a code point.

@@ -21,6 +21,15 @@ pub struct Classification {
     pub scores: Vec<f32>,
 }
 
+/// Scores of a batch: one row per text.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BatchScores {
+    /// Scores in label order (probabilities for logistic regression).
+    pub probabilities: Vec<Vec<f32>>,
+    /// Raw decision values.
+    pub logits: Vec<Vec<f32>>,
+}
+
 /// A loaded text classification bundle.
 pub struct TextClassifier {
     task: String,
@@ -48,7 +57,10 @@ impl TextClassifier {
     pub(crate) fn new(bundle: BundleData<'_>) -> Result<Self> {
         let pre = bundle.preprocessor;
         let path = bundle.preprocessor_path.as_path();
-        let tfidf_spec = pre.tfidf.as_ref().ok_or_else(|| Error::corrupt(path, "a text classification bundle needs a tfidf section"))?;
+        let tfidf_spec = pre
+            .tfidf
+            .as_ref()
+            .ok_or_else(|| Error::corrupt(path, "a text classification bundle needs a tfidf section"))?;
         let labels = pre.labels.clone();
         let mut unique = labels.clone();
         unique.sort();
@@ -56,7 +68,7 @@ impl TextClassifier {
         if labels.len() < 2 || unique.len() != labels.len() {
             return Err(Error::corrupt(path, "labels must be at least two distinct names"));
         }
-        let spec = pre.tokenizer.clone().unwrap_or_default();
+        let spec = pre.tokenizer.unwrap_or_default();
         if spec.ngram_min < 1 || spec.ngram_max < spec.ngram_min {
             return Err(Error::corrupt(path, "tokenizer: invalid n-gram range"));
         }
@@ -67,7 +79,11 @@ impl TextClassifier {
         if sig.num_features as usize != tfidf.len() {
             return Err(Error::mismatch(
                 model_path,
-                format!("model has {} feature rows, vocabulary has {} terms", sig.num_features, tfidf.len()),
+                format!(
+                    "model has {} feature rows, vocabulary has {} terms",
+                    sig.num_features,
+                    tfidf.len()
+                ),
             ));
         }
         let engine = Engine::load(
@@ -110,13 +126,18 @@ impl TextClassifier {
     }
 
     fn run(&self, indices: Vec<i64>, values: Vec<f32>, rows: usize, width: usize) -> Result<(Vec<f32>, Vec<f32>)> {
-        let outputs = self.engine.run(tvec(int64_tensor(&[rows, width], indices)?, f32_tensor(&[rows, width], values)?))?;
+        let outputs = self.engine.run(tvec(
+            int64_tensor(&[rows, width], indices)?,
+            f32_tensor(&[rows, width], values)?,
+        ))?;
         let (p_shape, probabilities) = floats(&outputs[0])?;
         let (l_shape, logits) = floats(&outputs[1])?;
         if p_shape.first() != Some(&rows) || l_shape.first() != Some(&rows) {
-            return Err(Error::Inference(format!("unexpected output shapes {p_shape:?} and {l_shape:?}")));
+            return Err(Error::Inference(format!(
+                "unexpected output shapes {p_shape:?} and {l_shape:?}"
+            )));
         }
-        Ok((probabilities.to_vec(), logits.to_vec()))
+        Ok((probabilities, logits))
     }
 
     /// Task name.
@@ -168,19 +189,19 @@ impl TextClassifier {
     }
 
     /// Scores (probabilities for logistic regression) and raw logits for each text.
-    pub fn scores_batch(&self, texts: &[&str]) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+    pub fn scores_batch(&self, texts: &[&str]) -> Result<BatchScores> {
         if texts.is_empty() {
-            return Ok((Vec::new(), Vec::new()));
+            return Ok(BatchScores::default());
         }
         let vectors: Vec<SparseVector> = texts.iter().map(|t| self.vectorize(t)).collect();
         let (indices, values, width) = Self::feed(&vectors);
         let (probabilities, logits) = self.run(indices, values, texts.len(), width)?;
         let c = self.labels.len();
         let k = self.logit_width;
-        Ok((
-            probabilities.chunks(c).map(<[f32]>::to_vec).collect(),
-            logits.chunks(k.max(1)).map(<[f32]>::to_vec).collect(),
-        ))
+        Ok(BatchScores {
+            probabilities: probabilities.chunks(c).map(<[f32]>::to_vec).collect(),
+            logits: logits.chunks(k.max(1)).map(<[f32]>::to_vec).collect(),
+        })
     }
 
     /// Scores of every label for one text, in label order.
@@ -192,7 +213,7 @@ impl TextClassifier {
 
     /// Scores for many texts: one row per text.
     pub fn predict_proba_batch(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        Ok(self.scores_batch(texts)?.0)
+        Ok(self.scores_batch(texts)?.probabilities)
     }
 
     /// Raw decision values for one text.
@@ -206,7 +227,11 @@ impl TextClassifier {
     pub fn classify(&self, text: &str) -> Result<Classification> {
         let scores = self.predict_proba(text)?;
         let label_index = first_max(&scores);
-        Ok(Classification { label_index, label: self.labels[label_index].clone(), scores })
+        Ok(Classification {
+            label_index,
+            label: self.labels[label_index].clone(),
+            scores,
+        })
     }
 
     /// The predicted label of one text.
@@ -216,7 +241,10 @@ impl TextClassifier {
     }
 }
 
-fn tvec(a: tract_onnx::prelude::TValue, b: tract_onnx::prelude::TValue) -> tract_onnx::prelude::TVec<tract_onnx::prelude::TValue> {
+fn tvec(
+    a: tract_onnx::prelude::TValue,
+    b: tract_onnx::prelude::TValue,
+) -> tract_onnx::prelude::TVec<tract_onnx::prelude::TValue> {
     let mut v = tract_onnx::prelude::TVec::new();
     v.push(a);
     v.push(b);

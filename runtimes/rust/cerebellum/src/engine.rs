@@ -2,12 +2,13 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
+use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 
 use crate::error::{Error, Result};
 
-type Plan = TypedRunnableModel<TypedModel>;
+type Plan = Arc<TypedRunnableModel>;
 
 /// An optimized tract plan with named inputs and outputs. Send + Sync; each
 /// run has its own state, so one engine serves many threads.
@@ -31,11 +32,14 @@ impl Engine {
             let mut graph = tract_onnx::onnx()
                 .model_for_read(&mut reader)
                 .map_err(|e| Error::corrupt(path, format!("tract cannot load the model: {e:#}")))?;
+            graph.set_input_names(inputs).map_err(|e| {
+                Error::mismatch(
+                    path,
+                    format!("model inputs differ from the preprocessor's {inputs:?}: {e:#}"),
+                )
+            })?;
             graph
-                .set_input_names(inputs)
-                .map_err(|e| Error::mismatch(path, format!("model inputs differ from the preprocessor's {inputs:?}: {e:#}")))?;
-            graph
-                .set_output_names(outputs)
+                .select_outputs_by_name(outputs)
                 .map_err(|e| Error::mismatch(path, format!("model lacks outputs {outputs:?}: {e:#}")))?;
             let optimized = graph
                 .into_optimized()
@@ -46,7 +50,10 @@ impl Engine {
         }));
         match loaded {
             Ok(plan) => Ok(Engine { plan: plan? }),
-            Err(panic) => Err(Error::corrupt(path, format!("tract failed on the model: {}", panic_message(panic)))),
+            Err(panic) => Err(Error::corrupt(
+                path,
+                format!("tract failed on the model: {}", panic_message(panic)),
+            )),
         }
     }
 
@@ -60,18 +67,24 @@ impl Engine {
 }
 
 /// A row-major float32 view of an output, with its shape.
-pub(crate) fn floats(value: &TValue) -> Result<(Vec<usize>, &[f32])> {
+pub(crate) fn floats(value: &TValue) -> Result<(Vec<usize>, Vec<f32>)> {
     let shape = value.shape().to_vec();
-    let data = value.as_slice::<f32>().map_err(|e| Error::Inference(format!("unexpected output type: {e:#}")))?;
-    Ok((shape, data))
+    let view = value
+        .to_plain_array_view::<f32>()
+        .map_err(|e| Error::Inference(format!("unexpected output type: {e:#}")))?;
+    Ok((shape, view.iter().copied().collect()))
 }
 
 /// An int64 tensor of the given shape.
 pub(crate) fn int64_tensor(shape: &[usize], data: Vec<i64>) -> Result<TValue> {
-    Tensor::from_shape(shape, &data).map(|t| t.into_tvalue()).map_err(|e| Error::Inference(format!("{e:#}")))
+    Tensor::from_shape(shape, &data)
+        .map(|t| t.into_tvalue())
+        .map_err(|e| Error::Inference(format!("{e:#}")))
 }
 
 /// A float32 tensor of the given shape.
 pub(crate) fn f32_tensor(shape: &[usize], data: Vec<f32>) -> Result<TValue> {
-    Tensor::from_shape(shape, &data).map(|t| t.into_tvalue()).map_err(|e| Error::Inference(format!("{e:#}")))
+    Tensor::from_shape(shape, &data)
+        .map(|t| t.into_tvalue())
+        .map_err(|e| Error::Inference(format!("{e:#}")))
 }

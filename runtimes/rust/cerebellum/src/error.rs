@@ -7,19 +7,46 @@ use std::path::PathBuf;
 pub enum Error {
     /// The bundle directory or one of its files does not exist or cannot be read.
     #[error("{}: {problem}", path.display())]
-    NotFound { path: PathBuf, problem: String },
+    NotFound {
+        /// The offending file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// A file cannot be parsed or holds inconsistent fields.
     #[error("{}: {problem}", path.display())]
-    Corrupt { path: PathBuf, problem: String },
+    Corrupt {
+        /// The offending file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The bundle is in a format version this runtime does not read.
     #[error("{}: bundle format version {found}, but this runtime reads version {supported}; re-export the bundle with a matching forge or upgrade the runtime", path.display())]
-    Version { path: PathBuf, found: u32, supported: u32 },
+    Version {
+        /// The offending file.
+        path: PathBuf,
+        /// The version the file declares.
+        found: u32,
+        /// The version this runtime reads.
+        supported: u32,
+    },
     /// A checksum does not match: the file changed after it was forged.
     #[error("{}: {problem}", path.display())]
-    Integrity { path: PathBuf, problem: String },
+    Integrity {
+        /// The offending file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The ONNX model does not fit its preprocessor.
     #[error("{}: {problem}", path.display())]
-    Mismatch { path: PathBuf, problem: String },
+    Mismatch {
+        /// The offending file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The inference engine failed on an input.
     #[error("inference failed: {0}")]
     Inference(String),
@@ -33,11 +60,17 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub(crate) fn corrupt(path: &std::path::Path, problem: impl Into<String>) -> Self {
-        Error::Corrupt { path: path.to_path_buf(), problem: problem.into() }
+        Error::Corrupt {
+            path: path.to_path_buf(),
+            problem: problem.into(),
+        }
     }
 
     pub(crate) fn mismatch(path: &std::path::Path, problem: impl Into<String>) -> Self {
-        Error::Mismatch { path: path.to_path_buf(), problem: problem.into() }
+        Error::Mismatch {
+            path: path.to_path_buf(),
+            problem: problem.into(),
+        }
     }
 
     /// A stable numeric code per variant (used by the C ABI).

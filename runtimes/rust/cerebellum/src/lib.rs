@@ -42,7 +42,7 @@ use std::path::Path;
 
 pub use bundle::{unwrap_preprocessor, FORMAT_VERSION, MAGIC, MODEL_FILE, PREPROCESSOR_FILE};
 pub use chartable::{CharClass, CharTable};
-pub use classifier::{Classification, TextClassifier};
+pub use classifier::{BatchScores, Classification, TextClassifier};
 pub use error::{Error, Result};
 pub use tagger::{Entity, TaggedToken, TextTagger};
 pub use tfidf::SparseVector;

@@ -89,7 +89,10 @@ impl TextTagger {
     pub(crate) fn new(bundle: BundleData<'_>) -> Result<Self> {
         let pre = bundle.preprocessor;
         let path = bundle.preprocessor_path.as_path();
-        let spec = pre.tagger.as_ref().ok_or_else(|| Error::corrupt(path, "a sequence tagging bundle needs a tagger section"))?;
+        let spec = pre
+            .tagger
+            .as_ref()
+            .ok_or_else(|| Error::corrupt(path, "a sequence tagging bundle needs a tagger section"))?;
         let tags = pre.labels.clone();
         let mut unique = tags.clone();
         unique.sort();
@@ -102,14 +105,21 @@ impl TextTagger {
         if spec.transitions.len() != n * n || spec.start.len() != n || spec.end.len() != n {
             return Err(Error::corrupt(path, format!("CRF scores do not fit {n} tags")));
         }
-        for (name, values) in [("transitions", &spec.transitions), ("start", &spec.start), ("end", &spec.end)] {
+        for (name, values) in [
+            ("transitions", &spec.transitions),
+            ("start", &spec.start),
+            ("end", &spec.end),
+        ] {
             if values.iter().any(|v| !v.is_finite()) {
                 return Err(Error::corrupt(path, format!("CRF {name} scores must be finite")));
             }
         }
         let vocabulary = &spec.vocabulary;
         if vocabulary.len() < 2 || vocabulary[0] != PAD || vocabulary[1] != UNK || spec.unknown_id != 1 {
-            return Err(Error::corrupt(path, "tagger vocabulary must start with <pad>, <unk> and unknown_id must be 1"));
+            return Err(Error::corrupt(
+                path,
+                "tagger vocabulary must start with <pad>, <unk> and unknown_id must be 1",
+            ));
         }
         let mut ids = HashMap::with_capacity(vocabulary.len());
         for (i, key) in (0i64..).zip(vocabulary) {
@@ -120,7 +130,12 @@ impl TextTagger {
         let table = CharTable::new(&pre.char_table.clone().unwrap_or_default(), path)?;
         let sig = pre.onnx.clone().unwrap_or_default();
         let model_path = bundle.model_path.as_path();
-        let engine = Engine::load(&bundle.model, &[sig.ids_input.as_str()], &[sig.emissions_output.as_str()], model_path)?;
+        let engine = Engine::load(
+            &bundle.model,
+            &[sig.ids_input.as_str()],
+            &[sig.emissions_output.as_str()],
+            model_path,
+        )?;
         let tagger = TextTagger {
             task: pre.task.clone(),
             tags,
@@ -165,7 +180,7 @@ impl TextTagger {
         if shape.len() != 3 || shape[0] != 1 || shape[1] != n {
             return Err(Error::Inference(format!("unexpected emissions shape {shape:?}")));
         }
-        Ok(data.to_vec())
+        Ok(data)
     }
 
     /// Task name.
@@ -195,7 +210,10 @@ impl TextTagger {
 
     /// Unit ids as the model reads them.
     pub fn encode(&self, text: &str) -> Vec<i64> {
-        self.units(text).iter().map(|u| self.ids.get(&u.text).copied().unwrap_or(1)).collect()
+        self.units(text)
+            .iter()
+            .map(|u| self.ids.get(&u.text).copied().unwrap_or(1))
+            .collect()
     }
 
     /// Emission scores, row-major `[units, tags]`.
@@ -206,7 +224,10 @@ impl TextTagger {
         }
         let emissions = self.run(ids)?;
         if emissions.iter().any(|v| !v.is_finite()) {
-            return Err(Error::NonFinite(format!("{}: the model produced non-finite emission scores", self.task)));
+            return Err(Error::NonFinite(format!(
+                "{}: the model produced non-finite emission scores",
+                self.task
+            )));
         }
         Ok(emissions)
     }
@@ -214,7 +235,13 @@ impl TextTagger {
     /// The Viterbi path as tag indices, one per unit.
     pub fn tag_ids(&self, text: &str) -> Result<Vec<usize>> {
         let emissions = self.emissions(text)?;
-        Ok(viterbi(&emissions, self.tags.len(), &self.transitions, &self.start, &self.end))
+        Ok(viterbi(
+            &emissions,
+            self.tags.len(),
+            &self.transitions,
+            &self.start,
+            &self.end,
+        ))
     }
 
     /// Every unit with its tag.
@@ -256,12 +283,23 @@ impl TextTagger {
             }
             open = true;
         }
-        let byte_offsets: Vec<usize> = text.char_indices().map(|(b, _)| b).chain(std::iter::once(text.len())).collect();
+        let byte_offsets: Vec<usize> = text
+            .char_indices()
+            .map(|(b, _)| b)
+            .chain(std::iter::once(text.len()))
+            .collect();
         Ok(spans
             .into_iter()
             .map(|(kind, start, end)| {
                 let (byte_start, byte_end) = (byte_offsets[start], byte_offsets[end]);
-                Entity { kind, start, end, byte_start, byte_end, text: text[byte_start..byte_end].to_owned() }
+                Entity {
+                    kind,
+                    start,
+                    end,
+                    byte_start,
+                    byte_end,
+                    text: text[byte_start..byte_end].to_owned(),
+                }
             })
             .collect())
     }

@@ -48,31 +48,35 @@ impl Tfidf {
         if spec.vocabulary.len() != spec.idf.len() {
             return Err(Error::corrupt(
                 path,
-                format!("tfidf: {} vocabulary terms but {} idf values", spec.vocabulary.len(), spec.idf.len()),
+                format!(
+                    "tfidf: {} vocabulary terms but {} idf values",
+                    spec.vocabulary.len(),
+                    spec.idf.len()
+                ),
             ));
         }
         if spec.idf.iter().any(|v| !v.is_finite() || *v <= 0.0) {
             return Err(Error::corrupt(path, "tfidf: idf values must be finite and positive"));
         }
-        let columns_len = u32::try_from(spec.vocabulary.len())
-            .map_err(|_| Error::corrupt(path, "tfidf: vocabulary too large"))?;
+        let columns_len =
+            u32::try_from(spec.vocabulary.len()).map_err(|_| Error::corrupt(path, "tfidf: vocabulary too large"))?;
         let mut columns = HashMap::with_capacity(spec.vocabulary.len());
         for (j, term) in (0..columns_len).zip(&spec.vocabulary) {
             if columns.insert(term.clone(), j).is_some() {
                 return Err(Error::corrupt(path, "tfidf: the vocabulary holds a term twice"));
             }
         }
-        Ok(Tfidf { columns, idf: spec.idf.clone(), l2 })
+        Ok(Tfidf {
+            columns,
+            idf: spec.idf.clone(),
+            l2,
+        })
     }
 
     /// Number of columns.
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         self.idf.len()
-    }
-
-    /// True for an empty vocabulary.
-    pub fn is_empty(&self) -> bool {
-        self.idf.is_empty()
     }
 
     /// Column of a term, if it is in the vocabulary.
@@ -98,7 +102,10 @@ impl Tfidf {
         let weights: Vec<f32> = merged.iter().map(|&(j, n)| n as f32 * self.idf[j as usize]).collect();
         let indices = merged.iter().map(|&(j, _)| i64::from(j)).collect();
         if !self.l2 {
-            return SparseVector { indices, values: weights };
+            return SparseVector {
+                indices,
+                values: weights,
+            };
         }
         // float64 sum of exact squares, ascending column order; then sqrt and divide.
         let mut total = 0.0f64;

@@ -52,16 +52,28 @@ impl Tokenizer {
                 }
                 CharClass::Separator | CharClass::Single => {
                     if !word.is_empty() {
-                        tokens.push(Token { text: std::mem::take(&mut word), start: word_start, end: word_end });
+                        tokens.push(Token {
+                            text: std::mem::take(&mut word),
+                            start: word_start,
+                            end: word_end,
+                        });
                     }
                     if class == CharClass::Single {
-                        tokens.push(Token { text: c.to_string(), start: i, end: i + 1 });
+                        tokens.push(Token {
+                            text: c.to_string(),
+                            start: i,
+                            end: i + 1,
+                        });
                     }
                 }
             });
         }
         if !word.is_empty() {
-            tokens.push(Token { text: word, start: word_start, end: word_end });
+            tokens.push(Token {
+                text: word,
+                start: word_start,
+                end: word_end,
+            });
         }
         tokens
     }

@@ -32,9 +32,17 @@ pub fn char_units(table: &CharTable, text: &str) -> Vec<Token> {
             continue;
         }
         if let Some((start, end)) = gap.take() {
-            units.push(Token { text: " ".to_owned(), start, end });
+            units.push(Token {
+                text: " ".to_owned(),
+                start,
+                end,
+            });
         }
-        units.push(Token { text: key.clone(), start: i, end: i + 1 });
+        units.push(Token {
+            text: key.clone(),
+            start: i,
+            end: i + 1,
+        });
     }
     units
 }

@@ -1,0 +1,145 @@
+"""The Rust engine behind the same API: ``cerebellum.load(path, backend="rust")``.
+
+The native module ``cerebellum_rs`` (built by maturin from
+runtimes/rust/bindings/python) does the work with the GIL released; this
+module only converts its plain return values into the Python runtime's
+types, so callers cannot tell the engines apart except by speed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._proto import bundle_pb2 as pb
+from .classifier import Classification
+from .errors import CerebellumError
+from .tagger import Entity, TaggedToken
+from .tfidf import SparseVector
+from .tokenizer import Token
+
+
+def _native() -> Any:
+    try:
+        import cerebellum_rs
+    except ImportError:
+        raise CerebellumError(
+            "the Rust engine is not installed: build it with "
+            "`maturin develop --release` in runtimes/rust/bindings/python (make setup does this)"
+        ) from None
+    return cerebellum_rs
+
+
+class _RustModel:
+    def __init__(self, native: Any) -> None:
+        self._native = native
+        self.task: str = native.task
+
+    @cached_property
+    def preprocessor(self) -> pb.Preprocessor:
+        pre = pb.Preprocessor()
+        pre.ParseFromString(self._native.preprocessor_bytes())
+        return pre
+
+
+class RustTextClassifier(_RustModel):
+    backend = "rust"
+
+    def __init__(self, native: Any) -> None:
+        super().__init__(native)
+        self.labels: tuple[str, ...] = tuple(native.labels)
+
+    def tokenize(self, text: str) -> list[str]:
+        return [t for t, _, _ in self._native.tokenize(text)]
+
+    def tokenize_with_offsets(self, text: str) -> list[Token]:
+        return [Token(*t) for t in self._native.tokenize(text)]
+
+    def terms(self, text: str) -> list[str]:
+        return self._native.terms(text)
+
+    def vectorize(self, text: str) -> SparseVector:
+        indices, values = self._native.vectorize(text)
+        return SparseVector(np.array(indices, dtype=np.int64), np.array(values, dtype=np.float32))
+
+    def predict_proba(self, text: str) -> np.ndarray:
+        return np.array(self._native.predict_proba(text), dtype=np.float32)
+
+    def predict(self, text: str) -> str:
+        return self._native.predict(text)
+
+    def predict_proba_batch(self, texts: Sequence[str]) -> np.ndarray:
+        probabilities, _ = self._native.scores_batch(list(texts))
+        return np.array(probabilities, dtype=np.float32).reshape(len(texts), len(self.labels))
+
+    def decision_function_batch(self, texts: Sequence[str]) -> np.ndarray:
+        _, logits = self._native.scores_batch(list(texts))
+        return np.array(logits, dtype=np.float32).reshape(len(texts), -1)
+
+    def predict_batch(self, texts: Sequence[str]) -> list[str]:
+        return [self.labels[i] for i in np.argmax(self.predict_proba_batch(texts), axis=1).tolist()]
+
+    def classify(self, text: str) -> Classification:
+        scores = self.predict_proba(text)
+        return Classification(
+            label=self.labels[int(np.argmax(scores))],
+            scores={label: float(s) for label, s in zip(self.labels, scores.tolist(), strict=True)},
+        )
+
+    def __repr__(self) -> str:
+        return f"RustTextClassifier(task={self.task!r}, labels={list(self.labels)})"
+
+
+class RustTextTagger(_RustModel):
+    backend = "rust"
+
+    def __init__(self, native: Any) -> None:
+        super().__init__(native)
+        self.tags: tuple[str, ...] = tuple(native.tags)
+        self.labels = self.tags
+        self.entity_types: tuple[str, ...] = tuple(native.entity_types)
+
+    def units(self, text: str) -> list[Token]:
+        return [Token(*u) for u in self._native.units(text)]
+
+    def tokenize(self, text: str) -> list[str]:
+        return [u for u, _, _ in self._native.units(text)]
+
+    def encode(self, text: str) -> np.ndarray:
+        return np.array(self._native.encode(text), dtype=np.int64)
+
+    def emissions(self, text: str) -> np.ndarray:
+        return np.array(self._native.emissions(text), dtype=np.float32).reshape(-1, len(self.tags))
+
+    def tag_ids(self, text: str) -> list[int]:
+        return self._native.tag_ids(text)
+
+    def tag_tokens(self, text: str) -> list[TaggedToken]:
+        units = self._native.units(text)
+        path = self._native.tag_ids(text)
+        return [TaggedToken(text[s:e], s, e, self.tags[t]) for (_, s, e), t in zip(units, path, strict=True)]
+
+    def tag(self, text: str) -> list[Entity]:
+        return [Entity(*e) for e in self._native.tag(text)]
+
+    def tag_batch(self, texts: Sequence[str]) -> list[list[Entity]]:
+        return [self.tag(t) for t in texts]
+
+    def __repr__(self) -> str:
+        return f"RustTextTagger(task={self.task!r}, entity_types={list(self.entity_types)})"
+
+
+def _wrap(native: Any) -> RustTextClassifier | RustTextTagger:
+    return RustTextTagger(native) if hasattr(native, "tags") else RustTextClassifier(native)
+
+
+def load(path: str | Path) -> RustTextClassifier | RustTextTagger:
+    return _wrap(_native().load(str(path)))
+
+
+def load_bytes(preprocessor: bytes, model: bytes) -> RustTextClassifier | RustTextTagger:
+    return _wrap(_native().load_bytes(preprocessor, model))

@@ -1,0 +1,408 @@
+//! C ABI of the cerebellum runtime.
+//!
+//! Conventions: every function returns a [`CerebellumStatus`] (0 is
+//! success); on failure [`cerebellum_last_error`] gives a message for the
+//! calling thread. Text is passed as a pointer and a byte length and must
+//! be UTF-8. Handles are opaque and freed with [`cerebellum_free`]. No
+//! panic crosses the boundary: each entry point catches them and reports
+//! `CEREBELLUM_STATUS_PANIC`.
+
+#![allow(unsafe_code)]
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Status codes returned by every function.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CerebellumStatus {
+    /// Success.
+    Ok = 0,
+    /// A required pointer argument was null.
+    NullArgument = 1,
+    /// The bundle directory or a file is missing or unreadable.
+    NotFound = 2,
+    /// A bundle file cannot be parsed or is inconsistent.
+    Corrupt = 3,
+    /// The bundle's format version is not the one this runtime reads.
+    Version = 4,
+    /// A checksum does not match.
+    Integrity = 5,
+    /// The ONNX model does not fit its preprocessor.
+    Mismatch = 6,
+    /// Inference failed.
+    Inference = 7,
+    /// The model produced non-finite scores.
+    NonFinite = 8,
+    /// The text is not valid UTF-8.
+    InvalidUtf8 = 9,
+    /// The operation does not apply to this kind of model.
+    WrongKind = 10,
+    /// An output buffer is too small; the needed size was written.
+    BufferTooSmall = 11,
+    /// An internal error (a caught panic); the handle should not be used again.
+    Panic = 12,
+}
+
+/// Kind of a loaded model.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CerebellumKind {
+    /// Not a model (a null handle).
+    Unknown = 0,
+    /// Text classification.
+    Classifier = 1,
+    /// Sequence tagging.
+    Tagger = 2,
+}
+
+/// An entity found by a tagger. Offsets are byte offsets into the UTF-8 input.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CerebellumEntity {
+    /// Index into the model's entity types ([`cerebellum_entity_type`]).
+    pub type_index: usize,
+    /// First byte of the entity.
+    pub byte_start: usize,
+    /// One past its last byte.
+    pub byte_end: usize,
+}
+
+/// An opaque loaded model.
+pub struct CerebellumModel {
+    model: cerebellum::Model,
+    names: Vec<CString>,
+    entity_types: Vec<CString>,
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_error(message: impl Into<String>) {
+    let text = message.into().replace('\0', " ");
+    LAST_ERROR.with(|e| *e.borrow_mut() = CString::new(text).unwrap_or_default());
+}
+
+fn status_of(error: &cerebellum::Error) -> CerebellumStatus {
+    use cerebellum::Error as E;
+    match error {
+        E::NotFound { .. } => CerebellumStatus::NotFound,
+        E::Corrupt { .. } => CerebellumStatus::Corrupt,
+        E::Version { .. } => CerebellumStatus::Version,
+        E::Integrity { .. } => CerebellumStatus::Integrity,
+        E::Mismatch { .. } => CerebellumStatus::Mismatch,
+        E::Inference(_) => CerebellumStatus::Inference,
+        E::NonFinite(_) => CerebellumStatus::NonFinite,
+    }
+}
+
+fn fail(error: cerebellum::Error) -> CerebellumStatus {
+    set_error(error.to_string());
+    status_of(&error)
+}
+
+fn guard(f: impl FnOnce() -> CerebellumStatus) -> CerebellumStatus {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(status) => status,
+        Err(_) => {
+            set_error("internal error: a panic was caught at the C boundary");
+            CerebellumStatus::Panic
+        }
+    }
+}
+
+/// Borrow `len` bytes at `ptr` as UTF-8 text.
+///
+/// # Safety
+/// `ptr` must point to `len` readable bytes (or be non-null with `len == 0`).
+unsafe fn text<'a>(ptr: *const c_char, len: usize) -> Result<&'a str, CerebellumStatus> {
+    if ptr.is_null() {
+        set_error("text pointer is null");
+        return Err(CerebellumStatus::NullArgument);
+    }
+    // SAFETY: the caller guarantees `len` readable bytes at `ptr`.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len) };
+    std::str::from_utf8(bytes).map_err(|e| {
+        set_error(format!("text is not valid UTF-8: {e}"));
+        CerebellumStatus::InvalidUtf8
+    })
+}
+
+fn wrap(model: cerebellum::Model) -> Box<CerebellumModel> {
+    let to_c = |names: &[String]| {
+        names
+            .iter()
+            .map(|n| CString::new(n.replace('\0', " ")).unwrap_or_default())
+            .collect()
+    };
+    let (names, entity_types) = match &model {
+        cerebellum::Model::Classifier(c) => (to_c(c.labels()), Vec::new()),
+        cerebellum::Model::Tagger(t) => (to_c(t.tags()), to_c(t.entity_types())),
+    };
+    Box::new(CerebellumModel {
+        model,
+        names,
+        entity_types,
+    })
+}
+
+/// The message of the last failure on this thread (empty if none). Valid
+/// until the next call on this thread.
+#[no_mangle]
+pub extern "C" fn cerebellum_last_error() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+/// Load the bundle in directory `path` (a NUL-terminated UTF-8 string).
+///
+/// # Safety
+/// `path` must be a valid NUL-terminated string; `out` a valid pointer.
+#[no_mangle]
+pub unsafe extern "C" fn cerebellum_load(path: *const c_char, out: *mut *mut CerebellumModel) -> CerebellumStatus {
+    guard(|| {
+        if path.is_null() || out.is_null() {
+            set_error("path or out is null");
+            return CerebellumStatus::NullArgument;
+        }
+        // SAFETY: checked non-null; the caller guarantees NUL termination.
+        let path = match unsafe { CStr::from_ptr(path) }.to_str() {
+            Ok(p) => p,
+            Err(e) => {
+                set_error(format!("path is not valid UTF-8: {e}"));
+                return CerebellumStatus::InvalidUtf8;
+            }
+        };
+        match cerebellum::load(path) {
+            Ok(model) => {
+                // SAFETY: `out` is non-null and valid for writes.
+                unsafe { *out = Box::into_raw(wrap(model)) };
+                CerebellumStatus::Ok
+            }
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// Load a bundle from the bytes of its two files (e.g. embedded in firmware).
+///
+/// # Safety
+/// Both buffers must be readable for their lengths; `out` a valid pointer.
+#[no_mangle]
+pub unsafe extern "C" fn cerebellum_load_bytes(
+    preprocessor: *const u8,
+    preprocessor_len: usize,
+    model: *const u8,
+    model_len: usize,
+    out: *mut *mut CerebellumModel,
+) -> CerebellumStatus {
+    guard(|| {
+        if preprocessor.is_null() || model.is_null() || out.is_null() {
+            set_error("a buffer or out is null");
+            return CerebellumStatus::NullArgument;
+        }
+        // SAFETY: the caller guarantees both buffers are readable for their lengths.
+        let (pre, onnx) = unsafe {
+            (
+                std::slice::from_raw_parts(preprocessor, preprocessor_len),
+                std::slice::from_raw_parts(model, model_len),
+            )
+        };
+        match cerebellum::load_bytes(pre, onnx) {
+            Ok(loaded) => {
+                // SAFETY: `out` is non-null and valid for writes.
+                unsafe { *out = Box::into_raw(wrap(loaded)) };
+                CerebellumStatus::Ok
+            }
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// Free a model (null is allowed).
+///
+/// # Safety
+/// `model` must come from a load function and not be used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn cerebellum_free(model: *mut CerebellumModel) {
+    if !model.is_null() {
+        // SAFETY: the pointer came from Box::into_raw in a load function.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(model) })));
+    }
+}
+
+/// The kind of a model (`CEREBELLUM_KIND_UNKNOWN` for a null handle).
+///
+/// # Safety
+/// `model` must be null or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn cerebellum_kind(model: *const CerebellumModel) -> CerebellumKind {
+    // SAFETY: null or a live handle, per the contract.
+    match unsafe { model.as_ref() } {
+        Some(m) => match m.model {
+            cerebellum::Model::Classifier(_) => CerebellumKind::Classifier,
+            cerebellum::Model::Tagger(_) => CerebellumKind::Tagger,
+        },
+        None => CerebellumKind::Unknown,
+    }
+}
+
+/// Number of labels (classifier) or tags (tagger).
+///
+/// # Safety
+/// `model` must be null or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn cerebellum_num_labels(model: *const CerebellumModel) -> usize {
+    // SAFETY: null or a live handle, per the contract.
+    unsafe { model.as_ref() }.map_or(0, |m| m.names.len())
+}
+
+/// Label (classifier) or tag (tagger) `index`, or null if out of range.
+/// Valid while the model lives.
+///
+/// # Safety
+/// `model` must be null or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn cerebellum_label(model: *const CerebellumModel, index: usize) -> *const c_char {
+    // SAFETY: null or a live handle, per the contract.
+    unsafe { model.as_ref() }
+        .and_then(|m| m.names.get(index))
+        .map_or(std::ptr::null(), |name| name.as_ptr())
+}
+
+/// Number of entity types of a tagger (0 for a classifier).
+///
+/// # Safety
+/// `model` must be null or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn cerebellum_num_entity_types(model: *const CerebellumModel) -> usize {
+    // SAFETY: null or a live handle, per the contract.
+    unsafe { model.as_ref() }.map_or(0, |m| m.entity_types.len())
+}
+
+/// Entity type `index` of a tagger, or null. Valid while the model lives.
+///
+/// # Safety
+/// `model` must be null or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn cerebellum_entity_type(model: *const CerebellumModel, index: usize) -> *const c_char {
+    // SAFETY: null or a live handle, per the contract.
+    unsafe { model.as_ref() }
+        .and_then(|m| m.entity_types.get(index))
+        .map_or(std::ptr::null(), |name| name.as_ptr())
+}
+
+/// Classify `text`: writes the label index and, if `scores` is not null,
+/// up to `scores_len` scores in label order.
+///
+/// # Safety
+/// `model` must be a live handle, `text` readable for `text_len` bytes,
+/// `label_index` valid, and `scores` null or writable for `scores_len` floats.
+#[no_mangle]
+pub unsafe extern "C" fn cerebellum_classify(
+    model: *const CerebellumModel,
+    text: *const c_char,
+    text_len: usize,
+    label_index: *mut usize,
+    scores: *mut f32,
+    scores_len: usize,
+) -> CerebellumStatus {
+    guard(|| {
+        // SAFETY: null or a live handle, per the contract.
+        let Some(handle) = (unsafe { model.as_ref() }) else {
+            set_error("model is null");
+            return CerebellumStatus::NullArgument;
+        };
+        let cerebellum::Model::Classifier(classifier) = &handle.model else {
+            set_error("cerebellum_classify needs a classification model");
+            return CerebellumStatus::WrongKind;
+        };
+        if label_index.is_null() {
+            set_error("label_index is null");
+            return CerebellumStatus::NullArgument;
+        }
+        // SAFETY: the caller guarantees `text_len` readable bytes.
+        let text = match unsafe { self::text(text, text_len) } {
+            Ok(t) => t,
+            Err(status) => return status,
+        };
+        match classifier.classify(text) {
+            Ok(result) => {
+                // SAFETY: checked non-null; valid for writes per the contract.
+                unsafe { *label_index = result.label_index };
+                if !scores.is_null() {
+                    let n = scores_len.min(result.scores.len());
+                    // SAFETY: `scores` is writable for `scores_len >= n` floats.
+                    unsafe { std::ptr::copy_nonoverlapping(result.scores.as_ptr(), scores, n) };
+                }
+                CerebellumStatus::Ok
+            }
+            Err(e) => fail(e),
+        }
+    })
+}
+
+/// Tag `text`: writes up to `capacity` entities and their number to `count`.
+/// If `capacity` is too small, writes the needed number to `count` and
+/// returns `CEREBELLUM_STATUS_BUFFER_TOO_SMALL`.
+///
+/// # Safety
+/// `model` must be a live handle, `text` readable for `text_len` bytes,
+/// `entities` null or writable for `capacity` entries, `count` valid.
+#[no_mangle]
+pub unsafe extern "C" fn cerebellum_tag(
+    model: *const CerebellumModel,
+    text: *const c_char,
+    text_len: usize,
+    entities: *mut CerebellumEntity,
+    capacity: usize,
+    count: *mut usize,
+) -> CerebellumStatus {
+    guard(|| {
+        // SAFETY: null or a live handle, per the contract.
+        let Some(handle) = (unsafe { model.as_ref() }) else {
+            set_error("model is null");
+            return CerebellumStatus::NullArgument;
+        };
+        let cerebellum::Model::Tagger(tagger) = &handle.model else {
+            set_error("cerebellum_tag needs a tagging model");
+            return CerebellumStatus::WrongKind;
+        };
+        if count.is_null() {
+            set_error("count is null");
+            return CerebellumStatus::NullArgument;
+        }
+        // SAFETY: the caller guarantees `text_len` readable bytes.
+        let text = match unsafe { self::text(text, text_len) } {
+            Ok(t) => t,
+            Err(status) => return status,
+        };
+        match tagger.tag(text) {
+            Ok(found) => {
+                // SAFETY: checked non-null; valid for writes.
+                unsafe { *count = found.len() };
+                if found.len() > capacity || (entities.is_null() && !found.is_empty()) {
+                    set_error(format!("{} entities found, room for {capacity}", found.len()));
+                    return CerebellumStatus::BufferTooSmall;
+                }
+                for (i, e) in found.iter().enumerate() {
+                    let type_index = tagger
+                        .entity_types()
+                        .iter()
+                        .position(|t| *t == e.kind)
+                        .unwrap_or(usize::MAX);
+                    let entry = CerebellumEntity {
+                        type_index,
+                        byte_start: e.byte_start,
+                        byte_end: e.byte_end,
+                    };
+                    // SAFETY: i < found.len() <= capacity, and `entities` is writable for `capacity` entries.
+                    unsafe { entities.add(i).write(entry) };
+                }
+                CerebellumStatus::Ok
+            }
+            Err(e) => fail(e),
+        }
+    })
+}
