@@ -7,12 +7,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 export PIP_CACHE_DIR ?= $(HOME)/.cache/pip
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/model_foundry/target
+RUST_MODULE := runtimes/rust/bindings/python/Cargo.toml
 
 DEMO_LINES := 你今天吃饭了吗\n帮我把灯关了\nwhat's the weather like tomorrow\nset an alarm for 7am
 CONFIRM_LINES := 好的，删吧\n等一下\nsure, go ahead\nwait, can I undo that?
 NER_LINES := 帮我约李经理周五见面\n阿尔法计划的进度怎么样了\n提醒我参加周五的发布会\nAsk Mr. Johnson whether Project Titan phase one slipped\nput the Q3 review with Dr. Chen on my calendar
 
-.PHONY: setup demo models test lint bench proto clean
+.PHONY: setup rust-module demo models test lint rust-lint rust-test bench proto clean
 
 setup: $(STAMP)
 
@@ -34,15 +36,27 @@ demo: models
 	@echo; echo "== forge chat --model models/ner_core_entity"
 	@printf "$(NER_LINES)\n" | $(BIN)/forge chat --model models/ner_core_entity
 
+# The Rust engine as a Python module (cerebellum.load(path, backend="rust")).
+rust-module: $(STAMP)
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/maturin develop --release --uv --quiet -m $(RUST_MODULE)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+rust-lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+rust-test:
+	cargo test --workspace --locked
+
+test: lint rust-lint rust-test rust-module
 	$(BIN)/pytest
 
-bench: $(STAMP)
+bench: rust-module
 	$(BIN)/pytest tests/benchmarks --benchmark-only --benchmark-columns=min,median,mean,rounds
+	cargo bench -p cerebellum --bench runtime
 
 proto: $(STAMP)
 	$(BIN)/python proto/generate.py

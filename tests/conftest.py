@@ -171,6 +171,52 @@ def builtin_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def builtin_ner_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in sequence_tagging_ner blueprint, forged offline (about two minutes)."""
+    import shutil
+
+    from forge.blueprint import load_blueprint
+    from forge.pipeline import BuildOptions, build
+    from forge.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("builtin_ner")
+    shutil.copytree(REPO / "blueprints" / "sequence_tagging_ner", root / "blueprints" / "sequence_tagging_ner")
+    workspace = Workspace(root)
+    build(load_blueprint("sequence_tagging_ner", workspace.blueprints), workspace, BuildOptions())
+    return root
+
+
+def cargo_target_dir() -> Path:
+    import os
+
+    return Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+
+
+@pytest.fixture(scope="session")
+def rust_build() -> Path:
+    """The release build of the Rust example binary and C library (cargo caches it)."""
+    import subprocess
+
+    subprocess.run(
+        [
+            "cargo",
+            "build",
+            "--release",
+            "-q",
+            "-p",
+            "cerebellum",
+            "--example",
+            "cerebellum_lines",
+            "-p",
+            "cerebellum-ffi",
+        ],
+        cwd=REPO,
+        check=True,
+    )
+    return cargo_target_dir() / "release"
+
+
 def pinned_tokenizer(ngram_min: int = 1, ngram_max: int = 2, boundary_tokens: bool = True) -> Tokenizer:
     from forge.chartable import TABLE_PATH, pinned_table
 

@@ -153,14 +153,9 @@ def test_tagger_model_with_other_tag_count(tagger_copy: Path) -> None:
 
 
 @pytest.mark.slow
-def test_builtin_tagger_finds_the_quick_start_entities(tmp_path: Path) -> None:
+def test_builtin_tagger_finds_the_quick_start_entities(builtin_ner_workspace: Path) -> None:
     """The README's quick start: the built-in NER blueprint, offline, under 500 KB, finds its canaries."""
-    from .conftest import REPO
-
-    shutil.copytree(REPO / "blueprints" / "sequence_tagging_ner", tmp_path / "blueprints" / "sequence_tagging_ner")
-    workspace = Workspace(tmp_path)
-    build(load_blueprint("sequence_tagging_ner", workspace.blueprints), workspace, BuildOptions())
-    model_dir = tmp_path / "models" / "ner_core_entity"
+    model_dir = builtin_ner_workspace / "models" / "ner_core_entity"
     assert (model_dir / "model.onnx").stat().st_size < 500_000
     tagger = cerebellum.load(model_dir)
     assert tagger.preprocessor.metrics.span_f1 > 0.9

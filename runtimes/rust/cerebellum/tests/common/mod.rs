@@ -1,0 +1,218 @@
+//! A synthetic classification bundle built in Rust, so the crate's tests
+//! need neither Python nor files: the pinned character table from the
+//! repository, a small vocabulary and a sparse logistic-regression graph.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use cerebellum::proto;
+use prost::Message;
+use sha2::{Digest, Sha256};
+use tract_onnx::pb;
+
+pub const VOCABULARY: [&str; 8] = ["<s>", "</s>", "hello", "world", "?", "<s> hello", "what", "你"];
+pub const WEIGHTS: [f32; 8] = [0.0, 0.1, -1.5, 0.5, 2.5, -0.5, 3.0, 1.0];
+pub const IDF: [f32; 8] = [1.0, 1.0, 1.5, 2.0, 1.25, 2.5, 1.75, 3.0];
+
+pub fn char_table() -> proto::CharTable {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../forge/tables/chartable-v1.tsv");
+    let text = std::fs::read_to_string(path).expect("the pinned table");
+    let mut table = proto::CharTable {
+        id: "unicode-14.0.0/fold-v1".into(),
+        ..Default::default()
+    };
+    let (mut previous_fold, mut previous_run) = (0u32, 0u32);
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let mut parts = line.split('\t');
+        let (kind, key, value) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap_or(""));
+        let key = u32::from_str_radix(key, 16).unwrap();
+        if kind == "fold" {
+            let targets: Vec<u32> = value
+                .split_whitespace()
+                .map(|v| u32::from_str_radix(v, 16).unwrap())
+                .collect();
+            table.fold_from_delta.push(key - previous_fold);
+            table.fold_to_len.push(targets.len() as u32);
+            table.fold_to.extend(targets);
+            previous_fold = key;
+        } else {
+            let class = match value {
+                "SEPARATOR" => proto::CharClass::Separator,
+                "WORD" => proto::CharClass::Word,
+                _ => proto::CharClass::Single,
+            };
+            table.class_start_delta.push(key - previous_run);
+            table.class_of_run.push(class as i32);
+            previous_run = key;
+        }
+    }
+    table
+}
+
+fn tensor(name: &str, dims: &[i64], floats: &[f32], ints: &[i64]) -> pb::TensorProto {
+    pb::TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: if floats.is_empty() { 7 } else { 1 },
+        float_data: floats.to_vec(),
+        int64_data: ints.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn value_info(name: &str, elem_type: i32, dims: &[&str]) -> pb::ValueInfoProto {
+    use pb::tensor_shape_proto::{dimension, Dimension};
+    pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type,
+                shape: Some(pb::TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|d| Dimension {
+                            value: Some(match d.parse::<i64>() {
+                                Ok(v) => dimension::Value::DimValue(v),
+                                Err(_) => dimension::Value::DimParam((*d).into()),
+                            }),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, inputs: &[&str], outputs: &[&str], attributes: Vec<pb::AttributeProto>) -> pb::NodeProto {
+    pb::NodeProto {
+        op_type: op.into(),
+        input: inputs.iter().map(|s| (*s).into()).collect(),
+        output: outputs.iter().map(|s| (*s).into()).collect(),
+        attribute: attributes,
+        ..Default::default()
+    }
+}
+
+fn int_attribute(name: &str, value: i64) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: 2,
+        i: value,
+        ..Default::default()
+    }
+}
+
+/// The sparse binary logistic-regression graph the forge exports.
+pub fn onnx_model(rows: usize) -> Vec<u8> {
+    let graph = pb::GraphProto {
+        name: "synthetic".into(),
+        node: vec![
+            node("Gather", &["W", "indices"], &["rows"], vec![int_attribute("axis", 0)]),
+            node("Unsqueeze", &["values", "axis2"], &["values3"], vec![]),
+            node("Mul", &["rows", "values3"], &["weighted"], vec![]),
+            node(
+                "ReduceSum",
+                &["weighted", "axis1"],
+                &["dot"],
+                vec![int_attribute("keepdims", 0)],
+            ),
+            node("Add", &["dot", "b"], &["logits"], vec![]),
+            node("Neg", &["logits"], &["neg"], vec![]),
+            node("Concat", &["neg", "logits"], &["pair"], vec![int_attribute("axis", 1)]),
+            node("Sigmoid", &["pair"], &["probabilities"], vec![]),
+        ],
+        initializer: vec![
+            tensor("W", &[rows as i64, 1], &WEIGHTS[..rows], &[]),
+            tensor("b", &[1], &[0.25], &[]),
+            tensor("axis2", &[1], &[], &[2]),
+            tensor("axis1", &[1], &[], &[1]),
+        ],
+        input: vec![
+            value_info("indices", 7, &["batch", "n"]),
+            value_info("values", 1, &["batch", "n"]),
+        ],
+        output: vec![
+            value_info("logits", 1, &["batch", "1"]),
+            value_info("probabilities", 1, &["batch", "2"]),
+        ],
+        ..Default::default()
+    };
+    pb::ModelProto {
+        ir_version: 8,
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 17,
+        }],
+        producer_name: "cerebellum tests".into(),
+        graph: Some(graph),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+pub fn preprocessor(model: &[u8]) -> proto::Preprocessor {
+    proto::Preprocessor {
+        kind: proto::TaskKind::TextClassification as i32,
+        task: "synthetic".into(),
+        labels: vec!["Statement".into(), "Question".into()],
+        char_table: Some(char_table()),
+        tokenizer: Some(proto::TokenizerSpec {
+            ngram_min: 1,
+            ngram_max: 2,
+            boundary_tokens: true,
+        }),
+        tfidf: Some(proto::TfidfSpec {
+            vocabulary: VOCABULARY.iter().map(|s| (*s).into()).collect(),
+            idf: IDF.to_vec(),
+            sublinear_tf: false,
+            norm: proto::Norm::L2 as i32,
+        }),
+        onnx: Some(proto::OnnxSignature {
+            indices_input: "indices".into(),
+            values_input: "values".into(),
+            logits_output: "logits".into(),
+            probabilities_output: "probabilities".into(),
+            num_features: VOCABULARY.len() as u32,
+            ..Default::default()
+        }),
+        model_sha256: Sha256::digest(model).to_vec(),
+        ..Default::default()
+    }
+}
+
+pub fn wrap(preprocessor: &proto::Preprocessor) -> Vec<u8> {
+    let payload = preprocessor.encode_to_vec();
+    proto::PreprocessorFile {
+        magic: cerebellum::MAGIC.into(),
+        format_version: cerebellum::FORMAT_VERSION,
+        preprocessor_sha256: Sha256::digest(&payload).to_vec(),
+        preprocessor: payload,
+    }
+    .encode_to_vec()
+}
+
+/// (preprocessor.bin, model.onnx) of the synthetic bundle.
+pub fn bundle() -> (Vec<u8>, Vec<u8>) {
+    let model = onnx_model(VOCABULARY.len());
+    (wrap(&preprocessor(&model)), model)
+}
+
+/// A tiny deterministic generator (xorshift), so tests need no rand crate.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
