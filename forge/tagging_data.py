@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cerebellum.tagger import entities_from_tags
 from cerebellum.tokenizer import Token
 
 Span = tuple[int, int, str]
@@ -152,20 +153,8 @@ def unit_tags(units: Sequence[Token], spans: Sequence[Span]) -> list[str]:
 
 
 def spans_of_tags(units: Sequence[Token], tags: Sequence[str]) -> list[Span]:
-    """Entity spans (in text offsets) from unit tags; tolerant of I- without B-."""
-    spans: list[list] = []
-    current: list | None = None
-    for unit, tag in zip(units, tags, strict=True):
-        if tag == "O":
-            current = None
-            continue
-        prefix, _, kind = tag.partition("-")
-        if prefix == "I" and current is not None and current[2] == kind:
-            current[1] = unit.end
-        else:
-            current = [unit.start, unit.end, kind]
-            spans.append(current)
-    return [(s, e, t) for s, e, t in spans]
+    """Entity spans (in text offsets) from unit tags, read as the runtime reads them."""
+    return [(e.start, e.end, e.type) for e in entities_from_tags("", units, tags)]
 
 
 # -- templates -------------------------------------------------------------

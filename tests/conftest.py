@@ -198,22 +198,9 @@ def rust_build() -> Path:
     """The release build of the Rust example binary and C library (cargo caches it)."""
     import subprocess
 
-    subprocess.run(
-        [
-            "cargo",
-            "build",
-            "--release",
-            "-q",
-            "-p",
-            "cerebellum",
-            "--example",
-            "cerebellum_lines",
-            "-p",
-            "cerebellum-ffi",
-        ],
-        cwd=REPO,
-        check=True,
-    )
+    # Two invocations: a target filter such as --example applies to every package of a cargo call.
+    for what in (["-p", "cerebellum", "--example", "cerebellum_lines"], ["-p", "cerebellum-ffi", "--lib"]):
+        subprocess.run(["cargo", "build", "--release", "-q", *what], cwd=REPO, check=True)
     return cargo_target_dir() / "release"
 
 

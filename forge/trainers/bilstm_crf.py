@@ -30,17 +30,16 @@ from cerebellum.chartable import CharTable
 from cerebellum.tagger import PAD, UNK
 from cerebellum.units import char_units
 
-from .. import __version__
+from ..bundle_writer import measure_latency, provenance, write_bundle
 from ..chartable import TABLE_PATH, pinned_table
 from ..console import console, progress
 from ..evaluation import span_metrics
-from ..files import atomic_write_bytes, atomic_write_text, read_jsonl, sha256_file, sha256_files
+from ..files import atomic_write_bytes, atomic_write_text, read_jsonl, sha256_files
 from ..model_card import render_card
 from ..onnx_sparse import IR_VERSION, OPSET
 from ..tagging_data import spans_of_tags, tag_set, unit_tags
 from . import TaskContext, TrainerError, VerificationError
 from .crf_model import PAD_ID, UNK_ID, BiLstmCrf
-from .tfidf_linear import bundle_provenance_time, measure_latency, write_bundle
 
 WEIGHTS = "weights.npz"
 TRAIN_REPORT = "train.json"
@@ -272,16 +271,7 @@ class BiLstmCrfTrainer:
             ),
             onnx=pb.OnnxSignature(ids_input=IDS, emissions_output=EMISSIONS),
             model_sha256=hashlib.sha256(onnx_bytes).digest(),
-            provenance=pb.Provenance(
-                blueprint=ctx.blueprint.name,
-                forge_version=__version__,
-                data_sha256=report["data_sha256"],
-                config_sha256=sha256_file(ctx.blueprint.config_path),
-                seed=ctx.blueprint.seed,
-                created_at=bundle_provenance_time(),
-                trainer=self.name,
-                estimator=report["estimator"],
-            ),
+            provenance=provenance(ctx, self.name, report),
             metrics=_metrics_proto(report),
         )
         return write_bundle(ctx.model_dir, pre, onnx_bytes, render_card(pre, report, sizes=None, verification=None))

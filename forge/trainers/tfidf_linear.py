@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +23,11 @@ from cerebellum._proto import bundle_pb2 as pb
 from cerebellum.chartable import CharTable
 from cerebellum.tokenizer import Tokenizer
 
-from .. import __version__
+from ..bundle_writer import measure_latency, provenance, write_bundle
 from ..chartable import TABLE_PATH, pinned_table
 from ..console import console, progress
 from ..evaluation import classification_metrics
-from ..files import atomic_write_text, read_jsonl, replace_directory, sha256_file, sha256_files
+from ..files import atomic_write_text, read_jsonl, sha256_files
 from ..model_card import render_card
 from ..onnx_sparse import INDICES, LOGITS, PROBABILITIES, VALUES, build_sparse_graph, read_linear_head, simplify
 from . import TaskContext, TrainerError, VerificationError
@@ -225,16 +221,7 @@ class TfidfLinearTrainer:
                 num_features=len(arrays["vocabulary"]),
             ),
             model_sha256=hashlib.sha256(onnx_bytes).digest(),
-            provenance=pb.Provenance(
-                blueprint=ctx.blueprint.name,
-                forge_version=__version__,
-                data_sha256=report["data_sha256"],
-                config_sha256=sha256_file(ctx.blueprint.config_path),
-                seed=ctx.blueprint.seed,
-                created_at=bundle_provenance_time(),
-                trainer=self.name,
-                estimator=report["estimator"],
-            ),
+            provenance=provenance(ctx, self.name, report),
             metrics=_metrics_proto(report),
         )
         return write_bundle(ctx.model_dir, pre, onnx_bytes, render_card(pre, report, sizes=None, verification=None))
@@ -317,50 +304,6 @@ class TfidfLinearTrainer:
         card = render_card(model.preprocessor, report, sizes=sizes, verification=verification)
         atomic_write_text(ctx.model_dir / cb.CARD_FILE, card)
         return verification
-
-
-def measure_latency(
-    model: Any, texts: list[str], runs: int = 2000, call: Any = None, shortest_half: bool = True
-) -> dict[str, float]:
-    """Single-query latency of ``call`` (default ``model.predict``) over ``texts``, in microseconds."""
-    call = call or model.predict
-    # The shorter half of the test texts stands for chat-length queries.
-    short = sorted(texts, key=len)[: max(1, len(texts) // 2)] if shortest_half else list(texts)
-    for text in short[:200]:
-        call(text)
-    samples = np.empty(runs, dtype=np.int64)
-    for i in range(runs):
-        text = short[i % len(short)]
-        start = time.perf_counter_ns()
-        call(text)
-        samples[i] = time.perf_counter_ns() - start
-    micro = samples / 1000.0
-    return {
-        "p50_us": float(np.percentile(micro, 50)),
-        "p90_us": float(np.percentile(micro, 90)),
-        "p99_us": float(np.percentile(micro, 99)),
-        "mean_chars": float(np.mean([len(short[i % len(short)]) for i in range(runs)])),
-        "runs": runs,
-    }
-
-
-def write_bundle(directory: Path, pre: pb.Preprocessor, onnx_bytes: bytes, card: str) -> Path:
-    """Write the three bundle files into a staging folder, then swap it into place."""
-    staging = directory.with_name(f".{directory.name}.staging")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    (staging / cb.MODEL_FILE).write_bytes(onnx_bytes)
-    (staging / cb.PREPROCESSOR_FILE).write_bytes(cb.wrap_preprocessor(pre))
-    (staging / cb.CARD_FILE).write_text(card, encoding="utf-8")
-    replace_directory(staging, directory)
-    return directory
-
-
-def bundle_provenance_time() -> str:
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")  # reproducible builds pin the clock
-    moment = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
-    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _metrics_proto(report: dict[str, Any]) -> pb.Metrics:
