@@ -72,17 +72,4 @@ impl Error {
             problem: problem.into(),
         }
     }
-
-    /// A stable numeric code per variant (used by the C ABI).
-    pub fn code(&self) -> i32 {
-        match self {
-            Error::NotFound { .. } => 2,
-            Error::Corrupt { .. } => 3,
-            Error::Version { .. } => 4,
-            Error::Integrity { .. } => 5,
-            Error::Mismatch { .. } => 6,
-            Error::Inference(_) => 7,
-            Error::NonFinite(_) => 8,
-        }
-    }
 }
