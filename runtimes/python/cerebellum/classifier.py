@@ -22,7 +22,32 @@ class Classification:
     scores: dict[str, float]  # label -> score, in label order
 
 
-class TextClassifier:
+class LabelDecisions:
+    """Labels from scores, shared by both engines: the first maximum wins (spec section 6)."""
+
+    labels: tuple[str, ...]
+
+    def predict_proba(self, text: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_proba_batch(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, text: str) -> str:
+        return self.labels[int(np.argmax(self.predict_proba(text)))]
+
+    def predict_batch(self, texts: Sequence[str]) -> list[str]:
+        return [self.labels[i] for i in np.argmax(self.predict_proba_batch(texts), axis=1).tolist()]
+
+    def classify(self, text: str) -> Classification:
+        scores = self.predict_proba(text)
+        return Classification(
+            label=self.labels[int(np.argmax(scores))],
+            scores={label: float(s) for label, s in zip(self.labels, scores.tolist(), strict=True)},
+        )
+
+
+class TextClassifier(LabelDecisions):
     """A loaded text classification bundle. Thread-safe for concurrent predicts."""
 
     def __init__(self, bundle: BundleData) -> None:
@@ -115,19 +140,6 @@ class TextClassifier:
         else:
             probabilities = self._run(*self._feed([v]))[0]
         return probabilities[0]
-
-    def predict(self, text: str) -> str:
-        return self.labels[int(np.argmax(self.predict_proba(text)))]
-
-    def predict_batch(self, texts: Sequence[str]) -> list[str]:
-        return [self.labels[i] for i in np.argmax(self.predict_proba_batch(texts), axis=1).tolist()]
-
-    def classify(self, text: str) -> Classification:
-        scores = self.predict_proba(text)
-        return Classification(
-            label=self.labels[int(np.argmax(scores))],
-            scores={label: float(s) for label, s in zip(self.labels, scores.tolist(), strict=True)},
-        )
 
     def __repr__(self) -> str:
         return f"TextClassifier(task={self.task!r}, labels={list(self.labels)}, features={len(self.vectorizer)})"

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._proto import bundle_pb2 as pb
-from .classifier import Classification
+from .classifier import LabelDecisions
 from .errors import CerebellumError
 from .tagger import Entity, TaggedToken
 from .tfidf import SparseVector
@@ -46,7 +46,7 @@ class _RustModel:
         return pre
 
 
-class RustTextClassifier(_RustModel):
+class RustTextClassifier(_RustModel, LabelDecisions):
     backend = "rust"
 
     def __init__(self, native: Any) -> None:
@@ -79,16 +79,6 @@ class RustTextClassifier(_RustModel):
     def decision_function_batch(self, texts: Sequence[str]) -> np.ndarray:
         _, logits = self._native.scores_batch(list(texts))
         return np.array(logits, dtype=np.float32).reshape(len(texts), -1)
-
-    def predict_batch(self, texts: Sequence[str]) -> list[str]:
-        return [self.labels[i] for i in np.argmax(self.predict_proba_batch(texts), axis=1).tolist()]
-
-    def classify(self, text: str) -> Classification:
-        scores = self.predict_proba(text)
-        return Classification(
-            label=self.labels[int(np.argmax(scores))],
-            scores={label: float(s) for label, s in zip(self.labels, scores.tolist(), strict=True)},
-        )
 
     def __repr__(self) -> str:
         return f"RustTextClassifier(task={self.task!r}, labels={list(self.labels)})"
