@@ -45,7 +45,17 @@ def build_command(
             '{"tokens", "tags"} (BIO) or {"text", "spans"} for taggers.',
         ),
     ] = None,
-    provider: Annotated[str | None, typer.Option("--provider", help="Data provider (default: offline).")] = None,
+    provider: Annotated[
+        str | None,
+        typer.Option(
+            "--provider",
+            help="Data provider: offline, gemini or openai. Default: the blueprint's [generate] provider, "
+            "else gemini when GEMINI_API_KEYS is set (environment or .env), else offline.",
+        ),
+    ] = None,
+    rows: Annotated[
+        int | None, typer.Option("--rows", min=1, help="Rows to generate per task (default: the blueprint's).")
+    ] = None,
     regenerate: Annotated[
         bool, typer.Option("--regenerate", help="Generate data anew even if datasets/raw has it.")
     ] = False,
@@ -65,6 +75,7 @@ def build_command(
             data=data.resolve() if data else None,
             provider=provider,
             regenerate=regenerate,
+            rows=rows,
             train_overrides=parse_overrides(overrides or []),
         )
         contexts = build(bp, workspace, options)
@@ -117,6 +128,29 @@ def chat_command(
     except cerebellum.CerebellumError as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(1) from None
+
+
+@app.command("new")
+def new_command(
+    name: Annotated[str, typer.Argument(help="Name of the new blueprint (and of its first task).")],
+    kind: Annotated[str, typer.Option("--kind", help="classification or tagging.")] = "classification",
+    root: RootOption = Path("."),
+) -> None:
+    """Scaffold blueprints/NAME/: a config, a constitution (the LLM prompt) and offline examples that build."""
+    from .scaffold import new_blueprint
+
+    workspace = Workspace(root.resolve())
+    try:
+        written = new_blueprint(workspace.blueprints, name, kind)
+    except BlueprintError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    for path in written:
+        console.print(f"  wrote {path.relative_to(workspace.root)}")
+    console.print(
+        f"Edit the labels, constitution and examples, then: [bold]forge build --blueprint {name}[/] "
+        "(offline by default; --provider gemini or openai generates data with an LLM)"
+    )
 
 
 @app.command("blueprints")

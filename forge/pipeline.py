@@ -12,7 +12,9 @@ from typing import Any
 from .blueprint import Blueprint, BlueprintError, TaskSpec
 from .console import console
 from .files import DataFileError, atomic_write_text, iter_jsonl, read_jsonl, write_jsonl
-from .providers import get_provider
+from .providers import GenerationJob, default_provider, get_provider
+from .providers.llm import usage_markdown
+from .providers.secrets import environment
 from .refine import (
     SPLITS,
     LabelMap,
@@ -36,6 +38,7 @@ class BuildOptions:
     data: Path | None = None
     provider: str | None = None
     regenerate: bool = False
+    rows: int | None = None  # overrides [generate] rows
     train_overrides: dict[str, Any] = field(default_factory=dict)  # --set key=value
 
 
@@ -128,24 +131,34 @@ def build(blueprint: Blueprint, workspace: Workspace, options: BuildOptions) -> 
 
 
 def generate(ctx: TaskContext, options: BuildOptions) -> None:
-    name = options.provider or ctx.blueprint.generate.get("provider") or DEFAULT_PROVIDER
+    env = environment(ctx.workspace.root)
+    name = options.provider or ctx.blueprint.generate.get("provider") or default_provider(env)
     provider = get_provider(name)
     raw = ctx.workspace.raw(ctx.task.name)
     meta_path = raw.with_suffix(".meta.json")
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
     fingerprint = provider.fingerprint(ctx.blueprint, ctx.task)
-    if raw.exists() and not options.regenerate:
-        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+    target = options.rows if options.rows is not None else int(ctx.blueprint.generate.get("rows", 0))
+    if options.regenerate:
+        raw.unlink(missing_ok=True)
+    elif raw.exists() and provider.resumable:
+        if meta.get("provider") not in (None, name):
+            console.print(
+                f"  generate: {raw} holds rows from provider '{meta['provider']}'; adding to them "
+                "(--regenerate starts afresh)"
+            )
+    elif raw.exists():
         stale = meta.get("provider") == name == DEFAULT_PROVIDER and meta.get("fingerprint") != fingerprint
         if not stale:
             rows = sum(1 for _ in iter_jsonl(raw))
             console.print(f"  generate: reusing {raw} ({rows} rows; --regenerate to make it anew)")
             return
         console.print(f"  generate: {raw} was made from older offline examples; regenerating")
-    target = int(ctx.blueprint.generate.get("rows", 0))
-    rows = [row for batch in provider.generate(ctx.blueprint, ctx.task, target, ctx.blueprint.seed) for row in batch]
-    write_jsonl(raw, rows)
-    atomic_write_text(meta_path, json.dumps({"provider": name, "fingerprint": fingerprint, "rows": len(rows)}))
-    console.print(f"  generate: {len(rows)} rows from provider '{name}' -> {raw}")
+    job = GenerationJob(ctx.blueprint, ctx.task, target, ctx.blueprint.seed, raw, env)
+    summary = provider.generate(job)
+    rows = sum(1 for _ in iter_jsonl(raw))
+    atomic_write_text(meta_path, json.dumps({"provider": name, "fingerprint": fingerprint, "rows": rows}))
+    console.print(f"  generate: provider '{name}': {summary} -> {raw}")
 
 
 def _import_sources(data: Path) -> tuple[dict[str, Path] | None, Path | None]:
@@ -220,7 +233,10 @@ def refine(ctx: TaskContext, options: BuildOptions) -> None:
         write_jsonl(out / f"{s}.jsonl", splits[s])
     meta = {"labels": list(labels.labels), "source": source, "rows": {s: len(splits[s]) for s in SPLITS}}
     atomic_write_text(out / "meta.json", json.dumps(meta, indent=2, ensure_ascii=False))
-    atomic_write_text(out / "quality_report.md", quality_report(ctx.task.name, source, report, splits))
+    text = quality_report(ctx.task.name, source, report, splits)
+    if options.data is None:
+        text += usage_markdown(single)
+    atomic_write_text(out / "quality_report.md", text)
     dropped = sum(report.dropped.values())
     console.print(
         f"  refine: {report.kept} rows kept, {dropped} dropped; "
