@@ -1,4 +1,4 @@
-"""Regenerate the committed Python protobuf code from the schemas in proto/.
+"""Regenerate the committed Python protobuf code from the schemas (proto/, conformance/).
 
 Run from anywhere: ``python proto/generate.py``. The generated modules are
 committed so that installing the runtime never needs protoc; the test suite
@@ -15,9 +15,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# schema (relative to proto/) -> generated module (relative to the repo root)
+# (include root, schema relative to it) -> generated module (relative to the repo root)
 OUTPUTS = {
-    "cerebellum/v1/bundle.proto": "runtimes/python/cerebellum/_proto/bundle_pb2.py",
+    ("proto", "cerebellum/v1/bundle.proto"): "runtimes/python/cerebellum/_proto/bundle_pb2.py",
+    ("conformance", "testee.proto"): "conformance/_proto/testee_pb2.py",
 }
 
 
@@ -26,9 +27,9 @@ def generate(out_root: Path) -> list[Path]:
     from grpc_tools import protoc  # build-time only dependency
 
     written = []
-    for schema, target in OUTPUTS.items():
+    for (include, schema), target in OUTPUTS.items():
         with tempfile.TemporaryDirectory() as tmp:
-            args = ["protoc", f"-I{ROOT / 'proto'}", f"--python_out={tmp}", str(ROOT / "proto" / schema)]
+            args = ["protoc", f"-I{ROOT / include}", f"--python_out={tmp}", str(ROOT / include / schema)]
             if protoc.main(args) != 0:
                 raise RuntimeError(f"protoc failed on {schema}")
             produced = Path(tmp) / schema.replace(".proto", "_pb2.py")

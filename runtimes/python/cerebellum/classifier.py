@@ -13,7 +13,7 @@ from .chartable import CharTable
 from .errors import BundleCorruptError, BundleMismatchError
 from .session import create_session
 from .tfidf import SparseVector, TfidfVectorizer
-from .tokenizer import Tokenizer
+from .tokenizer import Token, Tokenizer
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,10 @@ class TextClassifier(LabelDecisions):
     # Introspection -------------------------------------------------------
     def tokenize(self, text: str) -> list[str]:
         return self.tokenizer.tokenize(text)
+
+    def tokenize_with_offsets(self, text: str) -> list[Token]:
+        """Tokens with [start, end) offsets into ``text``, in code points."""
+        return self.tokenizer.tokenize_with_offsets(text)
 
     def terms(self, text: str) -> list[str]:
         return self.tokenizer.terms(text)

@@ -1,0 +1,39 @@
+"""`conformance export`: golden vectors the Rust test suite checks without Python (testee.proto GoldenFile)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ._proto import testee_pb2 as pb
+from .compare import EMISSION_TOLERANCE, SCORE_TOLERANCE
+from .runner import golden_cases
+
+FORMAT_VERSION = 1
+EXTENSION = ".golden.pb"
+
+
+def export_golden(bundle: Path, out_dir: Path, count: int, seed: int, examples_dir: Path | None) -> Path:
+    reference, cases = golden_cases(bundle, count, seed, examples_dir)
+    golden = pb.GoldenFile(
+        format_version=FORMAT_VERSION,
+        task=reference.task,
+        preprocessor=(bundle / "preprocessor.bin").read_bytes(),
+        model=(bundle / "model.onnx").read_bytes(),
+        score_tolerance=SCORE_TOLERANCE,
+        emission_tolerance=EMISSION_TOLERANCE,
+    )
+    for text, expected in cases:
+        if _near_tie(expected):
+            continue  # a label decided by less than the tolerance is no fixed point for another engine
+        golden.cases.add(text=text, expected=expected)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{reference.task}{EXTENSION}"
+    path.write_bytes(golden.SerializeToString(deterministic=True))
+    return path
+
+
+def _near_tie(response: pb.Response) -> bool:
+    if not response.HasField("outcome") or not response.outcome.scores:
+        return False
+    top = sorted(response.outcome.scores, reverse=True)[:2]
+    return len(top) == 2 and top[0] - top[1] < SCORE_TOLERANCE

@@ -1,0 +1,101 @@
+"""Runtimes under test: in process through a Python module, or out of process through the testee protocol."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import cerebellum
+
+from ._proto import testee_pb2 as pb
+from .answers import answer, failure_kind
+from .protocol import TesteeProcess
+
+REPO = Path(__file__).resolve().parent.parent
+RUNTIMES = ("python", "rust", "rust-testee", "aarch64", "testee")
+
+
+class Runtime(Protocol):
+    name: str
+
+    def ask(self, bundle: Path, text: str) -> pb.Response: ...
+
+    def close(self) -> None: ...
+
+
+class InProcess:
+    """A backend of the cerebellum module: "python" (the reference itself) or "rust" (cerebellum_rs)."""
+
+    def __init__(self, backend: str) -> None:
+        self.name = backend
+        self.backend = backend
+        self._models: dict[Path, Any] = {}
+
+    def model(self, bundle: Path) -> Any:
+        if bundle not in self._models:
+            self._models[bundle] = cerebellum.load(bundle, backend=self.backend)
+        return self._models[bundle]
+
+    def ask(self, bundle: Path, text: str) -> pb.Response:
+        try:
+            model = self.model(bundle)
+        except Exception as exc:
+            return pb.Response(failure=pb.Failure(kind=failure_kind(exc), message=str(exc)))
+        return answer(model, text)
+
+    def close(self) -> None:
+        self._models.clear()
+
+
+class Testee:
+    """Any program speaking testee.proto on stdin/stdout."""
+
+    def __init__(self, name: str, command: Sequence[str]) -> None:
+        self.name = name
+        self.command = list(command)
+        self._process = TesteeProcess(self.command)
+
+    def ask(self, bundle: Path, text: str) -> pb.Response:
+        return self._process.ask(str(bundle.resolve()), text)
+
+    def close(self) -> None:
+        self._process.close()
+
+
+def cargo_target_dir() -> Path:
+    return Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
+
+
+def build_native_testee() -> Path:
+    """Build (or find up to date) the release testee binary with the host toolchain."""
+    subprocess.run(
+        ["cargo", "build", "--release", "--locked", "--quiet", "-p", "cerebellum-testee"], cwd=REPO, check=True
+    )
+    return cargo_target_dir() / "release" / "cerebellum-testee"
+
+
+def build_aarch64_testee() -> Path:
+    """Cross-compile the testee for aarch64 (Debian's rustc-web; see conformance/aarch64.sh)."""
+    done = subprocess.run(
+        ["bash", str(REPO / "conformance" / "aarch64.sh"), "build"], check=True, stdout=subprocess.PIPE, text=True
+    )
+    return Path(done.stdout.strip().splitlines()[-1])
+
+
+def make_runtime(name: str, testee_command: str | None = None, testee_args: Sequence[str] = ()) -> Runtime:
+    if name in ("python", "rust"):
+        return InProcess(name)
+    if name == "rust-testee":
+        return Testee(name, [str(build_native_testee()), *testee_args])
+    if name == "aarch64":
+        binary = build_aarch64_testee()
+        return Testee(name, ["bash", str(REPO / "conformance" / "aarch64.sh"), "run", str(binary), *testee_args])
+    if name == "testee":
+        if not testee_command:
+            raise ValueError("--runtime testee needs --testee-command")
+        return Testee(name, [*shlex.split(testee_command), *testee_args])
+    raise ValueError(f"unknown runtime {name!r}; choose from {', '.join(RUNTIMES)}")

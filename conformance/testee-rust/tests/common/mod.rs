@@ -1,0 +1,273 @@
+//! Synthetic bundles built in Rust (adapted from the runtime crate's tests),
+//! so these tests need neither Python nor forged models: the pinned character
+//! table from the repository, a small TF-IDF logistic regression, and a tagger
+//! whose emissions are one embedding lookup.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use cerebellum::proto;
+use prost::Message;
+use sha2::{Digest, Sha256};
+use tract_onnx::pb;
+
+pub const VOCABULARY: [&str; 8] = ["<s>", "</s>", "hello", "world", "?", "<s> hello", "what", "你"];
+pub const WEIGHTS: [f32; 8] = [0.0, 0.1, -1.5, 0.5, 2.5, -0.5, 3.0, 1.0];
+pub const IDF: [f32; 8] = [1.0, 1.0, 1.5, 2.0, 1.25, 2.5, 1.75, 3.0];
+
+/// Tagger units and tags: "a" is B-X, "b" is I-X, everything else is O.
+pub const UNITS: [&str; 5] = ["<pad>", "<unk>", "a", "b", " "];
+pub const TAGS: [&str; 3] = ["O", "B-X", "I-X"];
+pub const EMBEDDING: [f32; 15] = [
+    1.0, 0.0, 0.0, // <pad>
+    1.0, 0.0, -0.5, // <unk>
+    0.0, 2.0, 0.5, // a
+    0.0, 0.5, 2.0, // b
+    3.0, 0.0, 0.0, // " "
+];
+
+pub fn char_table() -> proto::CharTable {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../forge/tables/chartable-v1.tsv");
+    let text = std::fs::read_to_string(path).expect("the pinned table");
+    let mut table = proto::CharTable {
+        id: "unicode-14.0.0/fold-v1".into(),
+        ..Default::default()
+    };
+    let (mut previous_fold, mut previous_run) = (0u32, 0u32);
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let mut parts = line.split('\t');
+        let (kind, key, value) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap_or(""));
+        let key = u32::from_str_radix(key, 16).unwrap();
+        if kind == "fold" {
+            let targets: Vec<u32> = value
+                .split_whitespace()
+                .map(|v| u32::from_str_radix(v, 16).unwrap())
+                .collect();
+            table.fold_from_delta.push(key - previous_fold);
+            table.fold_to_len.push(targets.len() as u32);
+            table.fold_to.extend(targets);
+            previous_fold = key;
+        } else {
+            let class = match value {
+                "SEPARATOR" => proto::CharClass::Separator,
+                "WORD" => proto::CharClass::Word,
+                _ => proto::CharClass::Single,
+            };
+            table.class_start_delta.push(key - previous_run);
+            table.class_of_run.push(class as i32);
+            previous_run = key;
+        }
+    }
+    table
+}
+
+fn tensor(name: &str, dims: &[i64], floats: &[f32], ints: &[i64]) -> pb::TensorProto {
+    pb::TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: if floats.is_empty() { 7 } else { 1 },
+        float_data: floats.to_vec(),
+        int64_data: ints.to_vec(),
+        ..Default::default()
+    }
+}
+
+fn value_info(name: &str, elem_type: i32, dims: &[&str]) -> pb::ValueInfoProto {
+    use pb::tensor_shape_proto::{dimension, Dimension};
+    pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type,
+                shape: Some(pb::TensorShapeProto {
+                    dim: dims
+                        .iter()
+                        .map(|d| Dimension {
+                            value: Some(match d.parse::<i64>() {
+                                Ok(v) => dimension::Value::DimValue(v),
+                                Err(_) => dimension::Value::DimParam((*d).into()),
+                            }),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn node(op: &str, inputs: &[&str], outputs: &[&str], attributes: Vec<pb::AttributeProto>) -> pb::NodeProto {
+    pb::NodeProto {
+        op_type: op.into(),
+        input: inputs.iter().map(|s| (*s).into()).collect(),
+        output: outputs.iter().map(|s| (*s).into()).collect(),
+        attribute: attributes,
+        ..Default::default()
+    }
+}
+
+fn int_attribute(name: &str, value: i64) -> pb::AttributeProto {
+    pb::AttributeProto {
+        name: name.into(),
+        r#type: 2,
+        i: value,
+        ..Default::default()
+    }
+}
+
+fn model(graph: pb::GraphProto) -> Vec<u8> {
+    pb::ModelProto {
+        ir_version: 8,
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 17,
+        }],
+        producer_name: "cerebellum-testee tests".into(),
+        graph: Some(graph),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+/// The sparse binary logistic-regression graph the forge exports.
+pub fn classifier_model() -> Vec<u8> {
+    model(pb::GraphProto {
+        name: "synthetic".into(),
+        node: vec![
+            node("Gather", &["W", "indices"], &["rows"], vec![int_attribute("axis", 0)]),
+            node("Unsqueeze", &["values", "axis2"], &["values3"], vec![]),
+            node("Mul", &["rows", "values3"], &["weighted"], vec![]),
+            node(
+                "ReduceSum",
+                &["weighted", "axis1"],
+                &["dot"],
+                vec![int_attribute("keepdims", 0)],
+            ),
+            node("Add", &["dot", "b"], &["logits"], vec![]),
+            node("Neg", &["logits"], &["neg"], vec![]),
+            node("Concat", &["neg", "logits"], &["pair"], vec![int_attribute("axis", 1)]),
+            node("Sigmoid", &["pair"], &["probabilities"], vec![]),
+        ],
+        initializer: vec![
+            tensor("W", &[VOCABULARY.len() as i64, 1], &WEIGHTS, &[]),
+            tensor("b", &[1], &[0.25], &[]),
+            tensor("axis2", &[1], &[], &[2]),
+            tensor("axis1", &[1], &[], &[1]),
+        ],
+        input: vec![
+            value_info("indices", 7, &["batch", "n"]),
+            value_info("values", 1, &["batch", "n"]),
+        ],
+        output: vec![
+            value_info("logits", 1, &["batch", "1"]),
+            value_info("probabilities", 1, &["batch", "2"]),
+        ],
+        ..Default::default()
+    })
+}
+
+/// Emissions are rows of an embedding: Gather(E, ids) -> [1, n, tags].
+pub fn tagger_model() -> Vec<u8> {
+    model(pb::GraphProto {
+        name: "synthetic_tagger".into(),
+        node: vec![node(
+            "Gather",
+            &["E", "ids"],
+            &["emissions"],
+            vec![int_attribute("axis", 0)],
+        )],
+        initializer: vec![tensor("E", &[UNITS.len() as i64, TAGS.len() as i64], &EMBEDDING, &[])],
+        input: vec![value_info("ids", 7, &["1", "n"])],
+        output: vec![value_info("emissions", 1, &["1", "n", "3"])],
+        ..Default::default()
+    })
+}
+
+pub fn wrap(preprocessor: &proto::Preprocessor) -> Vec<u8> {
+    let payload = preprocessor.encode_to_vec();
+    proto::PreprocessorFile {
+        magic: cerebellum::MAGIC.into(),
+        format_version: cerebellum::FORMAT_VERSION,
+        preprocessor_sha256: Sha256::digest(&payload).to_vec(),
+        preprocessor: payload,
+    }
+    .encode_to_vec()
+}
+
+/// (preprocessor.bin, model.onnx) of the synthetic classifier.
+pub fn classifier_bundle() -> (Vec<u8>, Vec<u8>) {
+    let model = classifier_model();
+    let preprocessor = proto::Preprocessor {
+        kind: proto::TaskKind::TextClassification as i32,
+        task: "synthetic".into(),
+        labels: vec!["Statement".into(), "Question".into()],
+        char_table: Some(char_table()),
+        tokenizer: Some(proto::TokenizerSpec {
+            ngram_min: 1,
+            ngram_max: 2,
+            boundary_tokens: true,
+        }),
+        tfidf: Some(proto::TfidfSpec {
+            vocabulary: VOCABULARY.iter().map(|s| (*s).into()).collect(),
+            idf: IDF.to_vec(),
+            sublinear_tf: false,
+            norm: proto::Norm::L2 as i32,
+        }),
+        onnx: Some(proto::OnnxSignature {
+            indices_input: "indices".into(),
+            values_input: "values".into(),
+            logits_output: "logits".into(),
+            probabilities_output: "probabilities".into(),
+            num_features: VOCABULARY.len() as u32,
+            ..Default::default()
+        }),
+        model_sha256: Sha256::digest(&model).to_vec(),
+        ..Default::default()
+    };
+    (wrap(&preprocessor), model)
+}
+
+/// (preprocessor.bin, model.onnx) of the synthetic tagger.
+pub fn tagger_bundle() -> (Vec<u8>, Vec<u8>) {
+    let model = tagger_model();
+    let n = TAGS.len();
+    let preprocessor = proto::Preprocessor {
+        kind: proto::TaskKind::SequenceTagging as i32,
+        task: "synthetic_tagger".into(),
+        labels: TAGS.iter().map(|s| (*s).into()).collect(),
+        char_table: Some(char_table()),
+        tagger: Some(proto::TaggerSpec {
+            vocabulary: UNITS.iter().map(|s| (*s).into()).collect(),
+            unknown_id: 1,
+            transitions: vec![0.0; n * n],
+            start: vec![0.0; n],
+            end: vec![0.0; n],
+        }),
+        onnx: Some(proto::OnnxSignature {
+            ids_input: "ids".into(),
+            emissions_output: "emissions".into(),
+            ..Default::default()
+        }),
+        model_sha256: Sha256::digest(&model).to_vec(),
+        ..Default::default()
+    };
+    (wrap(&preprocessor), model)
+}
+
+/// Writes a bundle into `directory` (created if needed).
+pub fn write_bundle(directory: &Path, (preprocessor, model): &(Vec<u8>, Vec<u8>)) {
+    std::fs::create_dir_all(directory).unwrap();
+    std::fs::write(directory.join(cerebellum::PREPROCESSOR_FILE), preprocessor).unwrap();
+    std::fs::write(directory.join(cerebellum::MODEL_FILE), model).unwrap();
+}
+
+/// A fresh temporary directory for this process and `name`.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cerebellum-testee-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

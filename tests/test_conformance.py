@@ -1,0 +1,185 @@
+"""The conformance harness: its protocol, its comparisons, a real run, a broken runtime, golden vectors."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conformance._proto import testee_pb2 as pb
+from conformance.accepted import AcceptedListError, load_accepted
+from conformance.cli import main as conformance_main
+from conformance.compare import compare, ulps
+from conformance.protocol import MAX_FRAME, ProtocolError, read_frame, write_frame
+
+from .conftest import REPO
+
+
+def test_frames_round_trip_and_refuse_torn_or_oversize_input() -> None:
+    stream = io.BytesIO()
+    write_frame(stream, b"")
+    write_frame(stream, b"hello")
+    stream.seek(0)
+    assert read_frame(stream) == b""
+    assert read_frame(stream) == b"hello"
+    assert read_frame(stream) is None  # a clean end between frames
+    with pytest.raises(ProtocolError, match="inside a frame length"):
+        read_frame(io.BytesIO(b"\x05\x00"))
+    with pytest.raises(ProtocolError, match="after 2 of 5 bytes"):
+        read_frame(io.BytesIO(struct.pack("<I", 5) + b"he"))
+    with pytest.raises(ProtocolError, match="longer than"):
+        read_frame(io.BytesIO(struct.pack("<I", MAX_FRAME + 1)))
+
+
+def test_ulps_count_adjacent_floats_across_zero() -> None:
+    assert ulps(1.0, 1.0) == 0
+    assert ulps(1.0, float(struct.unpack("<f", struct.pack("<I", 0x3F800001))[0])) == 1
+    assert ulps(0.0, -0.0) == 0
+    smallest = struct.unpack("<f", struct.pack("<I", 1))[0]
+    assert ulps(smallest, -smallest) == 2
+
+
+def _classified(label: str, scores: list[float], bits: float = 0.5) -> pb.Response:
+    return pb.Response(
+        outcome=pb.Outcome(
+            tokens=[pb.Span(text="hi", start=0, end=2)], indices=[3], values=[bits], scores=scores, label=label
+        )
+    )
+
+
+def test_compare_is_exact_on_bits_and_tolerant_on_scores() -> None:
+    ref = _classified("A", [0.75, 0.25])
+    assert compare(ref, _classified("A", [0.75 + 1e-7, 0.25])).ok
+    off_by_one_bit = struct.unpack("<f", struct.pack("<I", struct.unpack("<I", struct.pack("<f", 0.5))[0] + 1))[0]
+    checks = {m.check for m in compare(ref, _classified("A", [0.75, 0.25], off_by_one_bit)).mismatches}
+    assert checks == {"vectors"}
+    checks = {m.check for m in compare(ref, _classified("B", [0.74, 0.26])).mismatches}
+    assert checks == {"labels", "scores"}
+    refused = pb.Response(failure=pb.Failure(kind="corrupt", message="bad"))
+    assert [m.check for m in compare(ref, refused).mismatches] == ["refusals"]
+    assert compare(refused, refused).ok
+
+
+def test_failure_list_needs_a_reason_and_a_known_check(tmp_path: Path) -> None:
+    path = tmp_path / "accepted.toml"
+    path.write_text('[[accepted]]\ntask = "t"\ntext = "x"\ncheck = "tags"\nreason = ""\n', encoding="utf-8")
+    with pytest.raises(AcceptedListError, match="reason"):
+        load_accepted(path)
+    path.write_text('[[accepted]]\ntask = "t"\ntext = "x"\ncheck = "vibes"\nreason = "r"\n', encoding="utf-8")
+    with pytest.raises(AcceptedListError, match="vibes"):
+        load_accepted(path)
+
+
+def _run(tmp_path: Path, models: Path, *args: str) -> tuple[int, dict]:
+    report = tmp_path / f"report-{len(list(tmp_path.glob('report-*')))}.json"
+    code = conformance_main(["run", "--models", str(models), "--report", str(report), *args])
+    return code, json.loads(report.read_text(encoding="utf-8"))
+
+
+@pytest.mark.slow
+def test_built_in_bundles_conform_in_process_and_through_the_testee(
+    tmp_path: Path, builtin_workspace: Path, builtin_ner_workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The fixed-budget CI run: 2,000 generated inputs per built-in bundle, two Rust runtimes."""
+    models = tmp_path / "models"
+    for workspace in (builtin_workspace, builtin_ner_workspace):
+        for bundle in (workspace / "models").iterdir():
+            shutil.copytree(bundle, models / bundle.name)
+    code, report = _run(
+        tmp_path,
+        models,
+        "--runtime=rust",
+        "--runtime=rust-testee",
+        "--examples=2000",
+        f"--data={builtin_workspace / 'datasets' / 'processed'}",
+        f"--regressions={tmp_path / 'regressions'}",
+    )
+    print(capsys.readouterr().out)
+    assert code == 0, report
+    assert {b["task"] for b in report["bundles"]} == {"is_question", "confirmation", "ner_core_entity"}
+    for bundle in report["bundles"]:
+        assert bundle["examples_total"] == 2000
+        assert bundle["failures"] == []
+        for stats in bundle["runtimes"].values():
+            assert not stats["fails"]
+            assert sum(stats["passes"].values()) > 2000 * 4  # every applicable check ran on every input
+            assert stats["max_score_abs"] <= report["score_tolerance"]
+            assert stats["max_emission_abs"] <= report["emission_tolerance"]
+
+
+@pytest.mark.slow
+def test_a_broken_runtime_is_caught_shrunk_saved_and_can_be_accepted(
+    tmp_path: Path, tiny_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A testee that lowercases with the host's Unicode rules instead of the bundle's table."""
+    regressions = tmp_path / "regressions"
+    broken = ["--runtime=rust-testee", "--testee-arg=--fault", "--testee-arg=lowercase", f"--regressions={regressions}"]
+    code, report = _run(tmp_path, tiny_bundle, *broken, "--examples=400")
+    assert code == 1
+    (bundle,) = report["bundles"]
+    assert bundle["failures"], "the fault went unnoticed"
+    minimal = min((f["text"] for f in bundle["failures"]), key=len)
+    # İ lowercases to two code points (i + combining dot), which shifts every offset after it:
+    # the shortest inputs that show it are İ followed by anything that ends or extends a token.
+    assert len(minimal) == 2 and minimal[0] == "\u0130", bundle["failures"]
+    assert "MISMATCH" in capsys.readouterr().out
+    saved = [json.loads(line)["text"] for line in (regressions / "tiny.jsonl").read_text().splitlines()]
+    assert minimal in saved
+
+    # The correct testee passes the saved regressions (replayed before anything is generated).
+    code, report = _run(tmp_path, tiny_bundle, "--runtime=rust-testee", f"--regressions={regressions}", "--examples=50")
+    assert code == 0 and report["bundles"][0]["regressions_replayed"] == len(saved)
+
+    # Accepting the difference lets the broken run pass on that input...
+    accepted = tmp_path / "accepted.toml"
+    entries = "".join(
+        f'[[accepted]]\ntask = "tiny"\nruntime = "rust-testee"\ntext = {json.dumps(f["text"])}\n'
+        f'check = "{m["check"]}"\nreason = "test: host lowercasing"\n\n'
+        for f in bundle["failures"]
+        for m in f["mismatches"]
+    )
+    accepted.write_text(entries, encoding="utf-8")
+    code, report = _run(tmp_path, tiny_bundle, *broken, f"--accepted={accepted}", "--examples=0", "--no-save")
+    assert report["bundles"][0]["accepted_hits"] and not report["bundles"][0]["failures"]
+    # ...and a listed case that passes again fails the run, so the list cannot go stale.
+    code, report = _run(
+        tmp_path, tiny_bundle, "--runtime=rust-testee", f"--accepted={accepted}", "--examples=0", "--no-save"
+    )
+    assert code == 1 and report["bundles"][0]["stale_accepted"]
+
+
+@pytest.mark.slow
+def test_golden_vectors_are_checked_by_cargo_without_python(
+    tmp_path: Path, tiny_bundle: Path, tiny_tagger_workspace: Path
+) -> None:
+    golden = tmp_path / "golden"
+    bundles = tmp_path / "models"
+    shutil.copytree(tiny_bundle, bundles / "tiny")
+    shutil.copytree(tiny_tagger_workspace / "models" / "tiny_ner", bundles / "tiny_ner")
+    assert conformance_main(["export", "--models", str(bundles), "--out", str(golden), "--examples=120"]) == 0
+    files = sorted(golden.glob("*.golden.pb"))
+    assert [f.name for f in files] == ["tiny.golden.pb", "tiny_ner.golden.pb"]
+    for path in files:
+        parsed = pb.GoldenFile.FromString(path.read_bytes())
+        assert len(parsed.cases) > 60 and parsed.model and parsed.preprocessor
+
+    def cargo_golden() -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "CEREBELLUM_GOLDEN_DIR": str(golden)}
+        command = ["cargo", "test", "--locked", "-q", "-p", "cerebellum-testee", "--test", "golden", "extra_golden"]
+        return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+
+    done = cargo_golden()
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    tampered = pb.GoldenFile.FromString(files[1].read_bytes())
+    case = next(c for c in tampered.cases if c.expected.outcome.tags)
+    case.expected.outcome.tags[0] = (case.expected.outcome.tags[0] + 1) % case.expected.outcome.num_tags
+    files[1].write_bytes(tampered.SerializeToString())
+    done = cargo_golden()
+    assert done.returncode != 0 and "tags" in done.stdout + done.stderr
