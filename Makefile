@@ -12,20 +12,22 @@ RUST_MODULE := runtimes/rust/bindings/python/Cargo.toml
 
 DEMO_LINES := 你今天吃饭了吗\n帮我把灯关了\nwhat's the weather like tomorrow\nset an alarm for 7am
 CONFIRM_LINES := 好的，删吧\n等一下\nsure, go ahead\nwait, can I undo that?
+SENTIMENT_LINES := the hotel was not bad at all\noh great, my train is late again\n这个好用吗\n服了你了，又错了
 NER_LINES := 帮我约李经理周五见面\n阿尔法计划的进度怎么样了\n提醒我参加周五的发布会\nAsk Mr. Johnson whether Project Titan phase one slipped\nput the Q3 review with Dr. Chen on my calendar
 
-.PHONY: setup rust-module demo models test lint rust-lint rust-test bench proto clean
+.PHONY: setup rust-module demo models test lint rust-lint rust-test bench proto conformance conformance-aarch64 golden clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[forge,tagging,dev]"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e ".[forge,tagging,conformance,dev]"
 	touch $@
 
 models: $(STAMP)
 	$(BIN)/forge build --blueprint text_classification
+	$(BIN)/forge build --blueprint sentiment_analysis
 	$(BIN)/forge build --blueprint sequence_tagging_ner
 
 demo: models
@@ -33,6 +35,8 @@ demo: models
 	@printf "$(DEMO_LINES)\n" | $(BIN)/forge chat --model models/is_question
 	@echo; echo "== forge chat --model models/confirmation"
 	@printf "$(CONFIRM_LINES)\n" | $(BIN)/forge chat --model models/confirmation
+	@echo; echo "== forge chat --model models/sentiment"
+	@printf "$(SENTIMENT_LINES)\n" | $(BIN)/forge chat --model models/sentiment
 	@echo; echo "== forge chat --model models/ner_core_entity"
 	@printf "$(NER_LINES)\n" | $(BIN)/forge chat --model models/ner_core_entity
 
@@ -60,6 +64,18 @@ bench: rust-module
 
 proto: $(STAMP)
 	$(BIN)/python proto/generate.py
+
+# Bit-for-bit comparison of the runtimes on generated inputs (README: Conformance).
+CONFORMANCE_EXAMPLES ?= 20000
+conformance: rust-module
+	$(BIN)/conformance run --models models --runtime rust --runtime rust-testee --examples $(CONFORMANCE_EXAMPLES)
+
+conformance-aarch64: $(STAMP)
+	$(BIN)/conformance run --models models --runtime aarch64 --examples $(CONFORMANCE_EXAMPLES)
+
+golden: $(STAMP)
+	$(BIN)/conformance export --models models --bundle is_question --bundle confirmation \
+		--bundle ner_core_entity --examples 200
 
 clean:
 	rm -rf build datasets models .pytest_cache .benchmarks

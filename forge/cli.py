@@ -82,6 +82,10 @@ def build_command(
     except (BlueprintError, DataFileError, ProviderError, TrainerError) as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        # Generated rows are already on disk (fsynced per answer); the next build resumes from them.
+        console.print("[bold yellow]interrupted:[/] rows generated so far are kept; run the same command to resume")
+        raise typer.Exit(130) from None
     if "verify" in options.steps:
         _show_examples(contexts)
 

@@ -194,6 +194,27 @@ def test_a_killed_run_resumes_to_the_same_count_without_losing_rows(tmp_path: Pa
     assert_no_secret_anywhere(tmp_path, second.stdout, second.stderr)
 
 
+def test_ctrl_c_keeps_the_rows_and_says_how_to_resume(tmp_path: Path) -> None:
+    write_blueprint(tmp_path)
+    raw = Workspace(tmp_path).raw("mood")
+    with FakeLLM(Faults(rate_hang=0.2, hang_seconds=2), seed=12, items_per_response=3) as server:
+        env = {**os.environ, "GEMINI_API_KEYS": KEYS[0], "GEMINI_BASE_URL": server.url}
+        forge = str(Path(sys.executable).parent / "forge")
+        command = [forge, "build", "-b", "mood", "--steps", "generate", "--root", str(tmp_path)]
+        run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not raw.exists() or raw.read_bytes().count(b"\n") < 30):
+            time.sleep(0.05)
+        run.send_signal(signal.SIGINT)
+        output, _ = run.communicate(timeout=60)
+    assert run.returncode == 130, output
+    assert "run the same command to resume" in output and "Traceback" not in output
+    kept = read_jsonl(raw)
+    assert 30 <= len(kept) < 500
+    usage = json.loads(raw.with_suffix(".usage.json").read_text())["runs"][-1]
+    assert usage["rows_after"] == len(kept)
+
+
 def test_budget_stops_the_run_keeps_the_rows_and_a_rerun_continues(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
