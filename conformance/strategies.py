@@ -189,6 +189,6 @@ def budget(total: int, names: Sequence[str]) -> dict[str, int]:
     shares = {"unicode": 0.25, "vocabulary": 0.3, "mutations": 0.27, "case_traps": 0.17, "long_or_empty": 0.01}
     out = {name: max(1, int(total * shares.get(name, 0.1))) for name in names}
     if "long_or_empty" in out:
-        out["long_or_empty"] = max(5, min(out["long_or_empty"], 60))
+        out["long_or_empty"] = max(5, min(out["long_or_empty"], 30))
     out[max(out, key=out.get)] += total - sum(out.values())  # exact total
     return out
