@@ -12,7 +12,19 @@ SCORE_TOLERANCE = 1e-5  # logits and probabilities, absolute
 EMISSION_TOLERANCE = 1e-4  # tagger emission scores, absolute (LSTM engines differ more)
 
 # Every check a case goes through, in report order.
-CHECKS = ("refusals", "tokens", "vectors", "labels", "scores", "units", "ids", "tags", "emissions", "entities")
+CHECKS = (
+    "protocol",  # the testee answered at all (no crash, hang or garbled frame)
+    "refusals",
+    "tokens",
+    "vectors",
+    "labels",
+    "scores",
+    "units",
+    "ids",
+    "tags",
+    "emissions",
+    "entities",
+)
 
 
 @dataclass(frozen=True)

@@ -42,20 +42,25 @@ def read_frame(stream: BinaryIO) -> bytes | None:
 class TesteeProcess:
     """A running testee: ``ask`` sends one Request and returns its Response."""
 
-    def __init__(self, command: Sequence[str], timeout: float = 120.0) -> None:
+    def __init__(self, command: Sequence[str], timeout: float = 60.0, seconds_per_char: float = 0.005) -> None:
         self.command = list(command)
+        # Emulated testees are slow on long texts: the watchdog grows with the input.
         self.timeout = timeout
+        self.seconds_per_char = seconds_per_char
+        self.restarts = 0
         self._stderr: list[bytes] = []
+        self._start()
+
+    def _start(self) -> None:
         self._proc = subprocess.Popen(
             self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         # Drain stderr so that a chatty testee never blocks on a full pipe.
-        self._stderr_thread = threading.Thread(target=self._drain, daemon=True)
-        self._stderr_thread.start()
+        threading.Thread(target=self._drain, args=(self._proc,), daemon=True).start()
 
-    def _drain(self) -> None:
-        assert self._proc.stderr is not None
-        for line in self._proc.stderr:
+    def _drain(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
             self._stderr.append(line)
             del self._stderr[:-50]
 
@@ -63,10 +68,14 @@ class TesteeProcess:
         return b"".join(self._stderr).decode("utf-8", errors="replace")[-2000:]
 
     def ask(self, bundle: str, text: str) -> pb.Response:
+        """The testee's answer; ProtocolError if it dies, hangs or garbles (it is restarted for the next ask)."""
+        if self._proc.poll() is not None:  # it died answering an earlier request
+            self.restarts += 1
+            self._start()
         assert self._proc.stdin is not None and self._proc.stdout is not None
         request = pb.Request(bundle=bundle, text=text).SerializeToString()
         # A testee that hangs is killed, which turns the blocked read into an end of stream.
-        watchdog = threading.Timer(self.timeout, self._proc.kill)
+        watchdog = threading.Timer(self.timeout + self.seconds_per_char * len(text), self._proc.kill)
         watchdog.start()
         try:
             write_frame(self._proc.stdin, request)
@@ -82,12 +91,17 @@ class TesteeProcess:
         try:
             response.ParseFromString(payload)
         except Exception as exc:  # protobuf's DecodeError
+            self._proc.kill()  # out of step with us: start afresh
+            self._proc.wait()
             raise ProtocolError(f"testee sent an undecodable Response: {exc}") from None
         return response
 
     def close(self) -> int:
         if self._proc.stdin is not None and not self._proc.stdin.closed:
-            self._proc.stdin.close()
+            try:
+                self._proc.stdin.close()
+            except OSError:  # the testee is gone and took unflushed bytes with it
+                pass
         try:
             return self._proc.wait(timeout=30)
         except subprocess.TimeoutExpired:

@@ -25,6 +25,7 @@ from ._proto import testee_pb2 as pb
 from .accepted import Accepted, accepts
 from .answers import answer
 from .compare import EMISSION_TOLERANCE, SCORE_TOLERANCE, CaseResult, Mismatch, compare
+from .protocol import ProtocolError
 from .regressions import Regression, RegressionStore
 from .runtimes import Runtime
 from .strategies import Corpus, budget, strategies
@@ -140,6 +141,13 @@ def run_bundle(
     report.runtimes = {rt.name: RuntimeStats() for rt in runtimes}
     state: dict[str, Any] = {"shrinking": False, "strategy": "", "first": ""}
 
+    def against(rt: Runtime, ref: pb.Response, text: str) -> CaseResult:
+        try:
+            got = rt.ask(bundle, text)
+        except ProtocolError as exc:  # a crash or a hang is a finding too; hypothesis shrinks it
+            return CaseResult([Mismatch("protocol", str(exc)[:300])], ["protocol"])
+        return compare(ref, got, config.score_tolerance, config.emission_tolerance)
+
     def check(text: str, count: bool = True) -> list[tuple[str, CaseResult]]:
         """Compare every runtime with the reference on ``text``; returns the unaccepted failures."""
         ref = answer(reference, text)
@@ -148,8 +156,7 @@ def run_bundle(
             report.near_ties += len(top) == 2 and top[0] - top[1] < config.score_tolerance
         failing = []
         for rt in runtimes:
-            got = rt.ask(bundle, text)
-            result = compare(ref, got, config.score_tolerance, config.emission_tolerance)
+            result = against(rt, ref, text)
             if count:
                 report.runtimes[rt.name].add(result)
             if result.ok:
@@ -168,7 +175,7 @@ def run_bundle(
         for rt in runtimes:
             if entry.runtime not in ("*", rt.name):
                 continue
-            result = compare(answer(reference, entry.text), rt.ask(bundle, entry.text))
+            result = against(rt, answer(reference, entry.text), entry.text)
             if entry.check not in {m.check for m in result.mismatches}:
                 report.stale_accepted.append({"runtime": rt.name, "text": entry.text, "check": entry.check})
     for regression in regressions.load(task):

@@ -183,3 +183,33 @@ def test_golden_vectors_are_checked_by_cargo_without_python(
     files[1].write_bytes(tampered.SerializeToString())
     done = cargo_golden()
     assert done.returncode != 0 and "tags" in done.stdout + done.stderr
+
+
+def _aarch64_testee() -> Path | None:
+    done = subprocess.run(
+        ["bash", str(REPO / "conformance" / "aarch64.sh"), "path"], capture_output=True, text=True, check=False
+    )
+    return Path(done.stdout.strip()) if done.returncode == 0 and shutil.which("qemu-aarch64") else None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    _aarch64_testee() is None,
+    reason="the aarch64 testee is not built on this machine (make conformance-aarch64 builds it, ~10 minutes cold)",
+)
+def test_the_aarch64_testee_under_qemu_conforms(tmp_path: Path, tiny_bundle: Path, tiny_tagger_workspace: Path) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(tiny_bundle, models / "tiny")
+    shutil.copytree(tiny_tagger_workspace / "models" / "tiny_ner", models / "tiny_ner")
+    code, report = _run(tmp_path, models, "--runtime=aarch64", "--examples=500", "--no-save")
+    assert code == 0, report
+    assert all(b["examples_total"] == 500 and not b["failures"] for b in report["bundles"])
+
+
+def test_a_testee_that_dies_is_a_protocol_mismatch_shrunk_to_the_empty_text(tmp_path: Path, tiny_bundle: Path) -> None:
+    dead = ("--runtime=testee", "--testee-command=false", "--examples=20", "--no-save")
+    code, report = _run(tmp_path, tiny_bundle, *dead)
+    assert code == 1
+    failures = report["bundles"][0]["failures"]
+    assert failures and all(f["mismatches"][0]["check"] == "protocol" for f in failures)
+    assert min(len(f["text"]) for f in failures) == 0

@@ -135,17 +135,19 @@ fn classifier_outcome(classifier: &TextClassifier, text: &str) -> Result<Outcome
 }
 
 fn tagger_outcome(tagger: &TextTagger, text: &str) -> Result<Outcome, Failure> {
-    let units = tagger.units(text).iter().map(span).collect::<Result<_, _>>()?;
-    let ids = tagger.encode(text);
+    // One model run gives every field; tag(), tag_ids() and emissions() are
+    // thin views of analyze(), and running the LSTM once keeps long inputs
+    // affordable under qemu.
+    let analysis = tagger.analyze(text)?;
+    let units = analysis.units.iter().map(span).collect::<Result<_, _>>()?;
     let num_tags = to_u32(tagger.tags().len(), "tag count")?;
-    let emissions = tagger.emissions(text)?;
-    let tags = tagger
-        .tag_ids(text)?
+    let tags = analysis
+        .path
         .into_iter()
         .map(|t| to_u32(t, "tag index"))
         .collect::<Result<_, _>>()?;
-    let entities = tagger
-        .tag(text)?
+    let entities = analysis
+        .entities
         .into_iter()
         .map(|e| {
             Ok(Entity {
@@ -158,9 +160,9 @@ fn tagger_outcome(tagger: &TextTagger, text: &str) -> Result<Outcome, Failure> {
         .collect::<Result<_, Failure>>()?;
     Ok(Outcome {
         units,
-        ids,
+        ids: analysis.ids,
         num_tags,
-        emissions,
+        emissions: analysis.emissions,
         tags,
         entities,
         ..Default::default()
@@ -171,9 +173,9 @@ fn tagger_outcome(tagger: &TextTagger, text: &str) -> Result<Outcome, Failure> {
 ///
 /// Classifiers fill `tokens` (`tokenize`), `indices` and `values`
 /// (`vectorize`), `logits` (`decision_function`), `scores` and `label`
-/// (`classify`). Taggers fill `units`, `ids` (`encode`), `num_tags`,
-/// `emissions` (row-major, `units x num_tags`), `tags` (`tag_ids`) and
-/// `entities` (`tag`). An error of the runtime becomes a Failure of the
+/// (`classify`). Taggers fill `units`, `ids`, `num_tags`, `emissions`
+/// (row-major, `units x num_tags`), `tags` (the Viterbi path) and `entities`
+/// from one `analyze` call. An error of the runtime becomes a Failure of the
 /// matching kind (see [`error_kind`]). Never panics on any text.
 pub fn answer(model: &Model, text: &str) -> Response {
     let result = match model {

@@ -44,7 +44,7 @@ pub use bundle::{unwrap_preprocessor, FORMAT_VERSION, MAGIC, MODEL_FILE, PREPROC
 pub use chartable::{CharClass, CharTable};
 pub use classifier::{BatchScores, Classification, TextClassifier};
 pub use error::{Error, Result};
-pub use tagger::{Entity, TaggedToken, TextTagger};
+pub use tagger::{Analysis, Entity, TaggedToken, TextTagger};
 pub use tfidf::SparseVector;
 pub use tokenizer::Token;
 pub use viterbi::viterbi;

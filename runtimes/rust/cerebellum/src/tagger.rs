@@ -49,6 +49,21 @@ pub struct Entity {
     pub text: String,
 }
 
+/// What [`TextTagger::analyze`] computes for one text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Analysis {
+    /// Character units with code point offsets.
+    pub units: Vec<Token>,
+    /// Vocabulary ids of the units.
+    pub ids: Vec<i64>,
+    /// Emission scores, row-major `[units, tags]`.
+    pub emissions: Vec<f32>,
+    /// The Viterbi path: one tag index per unit.
+    pub path: Vec<usize>,
+    /// Entities read off the path.
+    pub entities: Vec<Entity>,
+}
+
 /// A loaded sequence tagging bundle.
 pub struct TextTagger {
     task: String,
@@ -210,7 +225,11 @@ impl TextTagger {
 
     /// Unit ids as the model reads them.
     pub fn encode(&self, text: &str) -> Vec<i64> {
-        self.units(text)
+        self.ids_of(&self.units(text))
+    }
+
+    fn ids_of(&self, units: &[Token]) -> Vec<i64> {
+        units
             .iter()
             .map(|u| self.ids.get(&u.text).copied().unwrap_or(1))
             .collect()
@@ -218,11 +237,14 @@ impl TextTagger {
 
     /// Emission scores, row-major `[units, tags]`.
     pub fn emissions(&self, text: &str) -> Result<Vec<f32>> {
-        let ids = self.encode(text);
+        self.emissions_of(&self.encode(text))
+    }
+
+    fn emissions_of(&self, ids: &[i64]) -> Result<Vec<f32>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let emissions = self.run(ids)?;
+        let emissions = self.run(ids.to_vec())?;
         if emissions.iter().any(|v| !v.is_finite()) {
             return Err(Error::NonFinite(format!(
                 "{}: the model produced non-finite emission scores",
@@ -232,22 +254,44 @@ impl TextTagger {
         Ok(emissions)
     }
 
+    /// Everything the tagger computes for `text`, from a single model run:
+    /// units, ids, emissions, the Viterbi path and the entities.
+    ///
+    /// ```no_run
+    /// let model = cerebellum::load("models/ner_core_entity")?;
+    /// let tagger = model.as_tagger().expect("a tagging bundle");
+    /// let analysis = tagger.analyze("帮我约李经理周五见面")?;
+    /// assert_eq!(analysis.units.len(), analysis.path.len());
+    /// assert_eq!(analysis.emissions.len(), analysis.units.len() * tagger.tags().len());
+    /// # Ok::<(), cerebellum::Error>(())
+    /// ```
+    pub fn analyze(&self, text: &str) -> Result<Analysis> {
+        let units = self.units(text);
+        let ids = self.ids_of(&units);
+        let emissions = self.emissions_of(&ids)?;
+        let path = if units.is_empty() {
+            Vec::new()
+        } else {
+            viterbi(&emissions, self.tags.len(), &self.transitions, &self.start, &self.end)
+        };
+        let entities = self.entities(text, &units, &path);
+        Ok(Analysis {
+            units,
+            ids,
+            emissions,
+            path,
+            entities,
+        })
+    }
+
     /// The Viterbi path as tag indices, one per unit.
     pub fn tag_ids(&self, text: &str) -> Result<Vec<usize>> {
-        let emissions = self.emissions(text)?;
-        Ok(viterbi(
-            &emissions,
-            self.tags.len(),
-            &self.transitions,
-            &self.start,
-            &self.end,
-        ))
+        Ok(self.analyze(text)?.path)
     }
 
     /// Every unit with its tag.
     pub fn tag_tokens(&self, text: &str) -> Result<Vec<TaggedToken>> {
-        let units = self.units(text);
-        let path = self.tag_ids(text)?;
+        let Analysis { units, path, .. } = self.analyze(text)?;
         let chars: Vec<char> = text.chars().collect();
         Ok(units
             .iter()
@@ -263,14 +307,13 @@ impl TextTagger {
 
     /// Entities with their type and offsets into `text`.
     pub fn tag(&self, text: &str) -> Result<Vec<Entity>> {
-        let units = self.units(text);
-        if units.is_empty() {
-            return Ok(Vec::new());
-        }
-        let path = self.tag_ids(text)?;
+        Ok(self.analyze(text)?.entities)
+    }
+
+    fn entities(&self, text: &str, units: &[Token], path: &[usize]) -> Vec<Entity> {
         let mut spans: Vec<(String, usize, usize)> = Vec::new();
         let mut open = false;
-        for (unit, t) in units.iter().zip(path) {
+        for (unit, &t) in units.iter().zip(path) {
             let tag = &self.tags[t];
             if tag == "O" {
                 open = false;
@@ -288,7 +331,7 @@ impl TextTagger {
             .map(|(b, _)| b)
             .chain(std::iter::once(text.len()))
             .collect();
-        Ok(spans
+        spans
             .into_iter()
             .map(|(kind, start, end)| {
                 let (byte_start, byte_end) = (byte_offsets[start], byte_offsets[end]);
@@ -301,6 +344,6 @@ impl TextTagger {
                     text: text[byte_start..byte_end].to_owned(),
                 }
             })
-            .collect())
+            .collect()
     }
 }
