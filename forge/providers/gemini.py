@@ -7,7 +7,6 @@ SDK elsewhere: a proxy, or the fake server the tests run on 127.0.0.1.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import httpx
@@ -22,36 +21,11 @@ except ImportError:  # pragma: no cover - depends on the google-genai version
 
 from ..blueprint import Blueprint, TaskSpec
 from . import GenerationJob, ProviderError
-from .llm import (
-    Completion,
-    GenerationSettings,
-    KeyRefusedError,
-    LLMGeneration,
-    RateLimitedError,
-    RequestRejectedError,
-    TransientError,
-)
+from .llm import Completion, GenerationSettings, LLMGeneration, TransientError, error_for_status, retry_after_seconds
 from .prompts import Prompt
 from .secrets import GEMINI_KEYS_VARIABLE, ApiKey, parse_keys
 
 DEFAULT_MODEL = "gemini-2.5-flash"
-_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s?\s*$")
-
-
-def retry_after_seconds(headers: Any, details: Any) -> float | None:
-    """The delay a 429 asks for: the Retry-After header, else google.rpc.RetryInfo's retryDelay."""
-    value = headers.get("retry-after") if headers is not None else None
-    if value is not None:
-        match = _DELAY.match(str(value))
-        if match:
-            return float(match.group(1))
-    error = details.get("error", details) if isinstance(details, dict) else {}
-    for detail in error.get("details", []) if isinstance(error, dict) else []:
-        if isinstance(detail, dict) and "retryDelay" in detail:
-            match = _DELAY.match(str(detail["retryDelay"]))
-            if match:
-                return float(match.group(1))
-    return None
 
 
 class GeminiBackend:
@@ -101,14 +75,10 @@ class GeminiBackend:
 
 def _mapped(exc: Any) -> Exception:
     code, status, message = exc.code, exc.status or "", exc.message or ""
-    if code == 429:
-        headers = getattr(exc.response, "headers", None)
-        return RateLimitedError(retry_after_seconds(headers, exc.details))
-    if code in (401, 403) or "API_KEY_INVALID" in str(exc.details) or "API key not valid" in message:
-        return KeyRefusedError(f"{code} {status}: {message}")
-    if code is not None and 400 <= code < 500 and code != 408:
-        return RequestRejectedError(f"{code} {status}: {message}")
-    return TransientError(f"{code} {status}: {message}")
+    headers = getattr(exc.response, "headers", None)
+    # Google answers an unknown key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID.
+    invalid_key = "API_KEY_INVALID" in str(exc.details) or "API key not valid" in message
+    return error_for_status(code, f"{code} {status}: {message}", retry_after_seconds(headers, exc.details), invalid_key)
 
 
 class GeminiProvider:

@@ -75,7 +75,8 @@ class KeyPool(Generic[Client]):
                     state.in_flight += 1
                     state.requests += 1
                     return state
-                self._cond.wait(timeout=min(s.ready_at for s in live) - now)
+                # Wake at least every quarter second to notice `stop` (nothing notifies on it).
+                self._cond.wait(timeout=min(min(s.ready_at for s in live) - now, 0.25))
 
     def succeeded(self, state: KeyState[Client]) -> None:
         self._release(state, 0.0)

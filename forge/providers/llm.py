@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import secrets
 import threading
 import time
@@ -51,6 +52,38 @@ class KeyRefusedError(Exception):
 
 class RequestRejectedError(Exception):
     """The server rejects the request itself (4xx): retrying the same request will not help."""
+
+
+_DELAY = re.compile(r"^\s*(\d+(?:\.\d+)?)s?\s*$")
+
+
+def retry_after_seconds(headers: Any, details: Any) -> float | None:
+    """The delay a 429 asks for: the Retry-After header, else google.rpc.RetryInfo's retryDelay."""
+    value = headers.get("retry-after") if headers is not None else None
+    if value is not None:
+        match = _DELAY.match(str(value))
+        if match:
+            return float(match.group(1))
+    error = details.get("error", details) if isinstance(details, dict) else {}
+    for detail in error.get("details", []) if isinstance(error, dict) else []:
+        if isinstance(detail, dict) and "retryDelay" in detail:
+            match = _DELAY.match(str(detail["retryDelay"]))
+            if match:
+                return float(match.group(1))
+    return None
+
+
+def error_for_status(
+    code: int | None, message: str, retry_after: float | None = None, key_refused: bool = False
+) -> Exception:
+    """What an HTTP error status means for the run: wait, drop the key, give up, or retry."""
+    if code == 429:
+        return RateLimitedError(retry_after)
+    if key_refused or code in (401, 403):
+        return KeyRefusedError(message)
+    if code is not None and 400 <= code < 500 and code != 408:
+        return RequestRejectedError(message)
+    return TransientError(message)
 
 
 @dataclass(frozen=True)

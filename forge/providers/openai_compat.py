@@ -13,16 +13,7 @@ import httpx
 
 from ..blueprint import Blueprint, TaskSpec
 from . import GenerationJob
-from .gemini import retry_after_seconds
-from .llm import (
-    Completion,
-    GenerationSettings,
-    KeyRefusedError,
-    LLMGeneration,
-    RateLimitedError,
-    RequestRejectedError,
-    TransientError,
-)
+from .llm import Completion, GenerationSettings, LLMGeneration, TransientError, error_for_status, retry_after_seconds
 from .prompts import Prompt
 from .secrets import ApiKey, parse_keys
 
@@ -82,13 +73,7 @@ def _mapped(response: httpx.Response) -> Exception:
         details = {}
     error = details.get("error") if isinstance(details, dict) else None
     message = (error.get("message") if isinstance(error, dict) else None) or response.reason_phrase
-    if code == 429:
-        return RateLimitedError(retry_after_seconds(response.headers, details))
-    if code in (401, 403):
-        return KeyRefusedError(f"{code}: {message}")
-    if 400 <= code < 500 and code != 408:
-        return RequestRejectedError(f"{code}: {message}")
-    return TransientError(f"{code}: {message}")
+    return error_for_status(code, f"{code}: {message}", retry_after_seconds(response.headers, details))
 
 
 class OpenAIProvider:
