@@ -55,9 +55,9 @@ class RunReport:
                 checks = [c for c in CHECKS if stats.passes[c] or stats.fails[c]]
                 cells = ", ".join(f"{c} {stats.passes[c]}/{stats.passes[c] + stats.fails[c]}" for c in checks)
                 worst = (
-                    f"scores max |diff| {stats.score_abs:.3g} ({stats.score_ulps} ULPs)"
+                    f"scores max |diff| {stats.score_abs:.3g} ({stats.score_ulps} ULPs there)"
                     if b.kind == "classification"
-                    else f"emissions max |diff| {stats.emission_abs:.3g} ({stats.emission_ulps} ULPs)"
+                    else f"emissions max |diff| {stats.emission_abs:.3g} ({stats.emission_ulps} ULPs there)"
                 )
                 lines.append(f"  {name}: {cells}; {worst}")
             for f in b.failures:
@@ -88,9 +88,9 @@ def _bundle_dict(b: BundleReport) -> dict[str, Any]:
                 "passes": {c: s.passes[c] for c in CHECKS if s.passes[c] or s.fails[c]},
                 "fails": {c: s.fails[c] for c in CHECKS if s.fails[c]},
                 "max_score_abs": s.score_abs,
-                "max_score_ulps": s.score_ulps,
+                "score_ulps_at_max": s.score_ulps,
                 "max_emission_abs": s.emission_abs,
-                "max_emission_ulps": s.emission_ulps,
+                "emission_ulps_at_max": s.emission_ulps,
             }
             for name, s in b.runtimes.items()
         },

@@ -66,10 +66,10 @@ class RuntimeStats:
         failed = {m.check for m in result.mismatches}
         for check in result.checked:
             (self.fails if check in failed else self.passes)[check] += 1
-        self.score_abs = max(self.score_abs, result.score_abs)
-        self.score_ulps = max(self.score_ulps, result.score_ulps)
-        self.emission_abs = max(self.emission_abs, result.emission_abs)
-        self.emission_ulps = max(self.emission_ulps, result.emission_ulps)
+        if result.score_abs > self.score_abs:
+            self.score_abs, self.score_ulps = result.score_abs, result.score_ulps
+        if result.emission_abs > self.emission_abs:
+            self.emission_abs, self.emission_ulps = result.emission_abs, result.emission_ulps
 
 
 @dataclass
