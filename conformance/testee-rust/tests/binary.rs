@@ -49,7 +49,7 @@ fn responses(stdout: &[u8]) -> Vec<Response> {
 fn answers_every_request_in_order() {
     let dir = common::temp_dir("binary");
     let (classifier, tagger) = (dir.join("classifier"), dir.join("tagger"));
-    common::write_bundle(&classifier, &common::classifier_bundle());
+    common::write_bundle(&classifier, &common::bundle());
     common::write_bundle(&tagger, &common::tagger_bundle());
     let (classifier, tagger) = (classifier.to_str().expect("utf-8"), tagger.to_str().expect("utf-8"));
     let missing = dir.join("missing");

@@ -150,7 +150,7 @@ fn fields(mismatches: &[Mismatch]) -> Vec<String> {
 #[test]
 fn synthetic_classifier_golden_file() {
     let texts = ["Hello, WORLD?", "what?", "", "你 what", "İ ß ﬁ Σ ς"];
-    let mut file = synthetic_file("synthetic", common::classifier_bundle(), &texts);
+    let mut file = synthetic_file("synthetic", common::bundle(), &texts);
     let first = outcome_of(file.cases[0].expected.as_ref().expect("expected"));
     let tokens: Vec<(&str, u32, u32)> = first.tokens.iter().map(|t| (t.text.as_str(), t.start, t.end)).collect();
     assert_eq!(tokens, [("hello", 0, 5), (",", 5, 6), ("world", 7, 12), ("?", 12, 13)]);
@@ -236,7 +236,7 @@ fn synthetic_tagger_golden_file() {
 #[test]
 fn unreadable_golden_files_are_errors() {
     assert!(golden::decode(b"\xff\xff").is_err());
-    let mut file = synthetic_file("synthetic", common::classifier_bundle(), &["x"]);
+    let mut file = synthetic_file("synthetic", common::bundle(), &["x"]);
     file.format_version = 2;
     assert!(matches!(
         golden::check(&file),

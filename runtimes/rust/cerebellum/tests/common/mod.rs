@@ -1,10 +1,11 @@
-//! A synthetic classification bundle built in Rust, so the crate's tests
-//! need neither Python nor files: the pinned character table from the
-//! repository, a small vocabulary and a sparse logistic-regression graph.
+//! Synthetic bundles built in Rust, so tests need neither Python nor forged
+//! models: the pinned character table from the repository, a small TF-IDF
+//! logistic regression (sparse graph), and a tagger whose emissions are one
+//! embedding lookup. The conformance testee's tests include this file too.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use cerebellum::proto;
 use prost::Message;
@@ -15,9 +16,25 @@ pub const VOCABULARY: [&str; 8] = ["<s>", "</s>", "hello", "world", "?", "<s> he
 pub const WEIGHTS: [f32; 8] = [0.0, 0.1, -1.5, 0.5, 2.5, -0.5, 3.0, 1.0];
 pub const IDF: [f32; 8] = [1.0, 1.0, 1.5, 2.0, 1.25, 2.5, 1.75, 3.0];
 
+/// Tagger units and tags: "a" is B-X, "b" is I-X, everything else is O.
+pub const UNITS: [&str; 5] = ["<pad>", "<unk>", "a", "b", " "];
+pub const TAGS: [&str; 3] = ["O", "B-X", "I-X"];
+pub const EMBEDDING: [f32; 15] = [
+    1.0, 0.0, 0.0, // <pad>
+    1.0, 0.0, -0.5, // <unk>
+    0.0, 2.0, 0.5, // a
+    0.0, 0.5, 2.0, // b
+    3.0, 0.0, 0.0, // " "
+];
+
 pub fn char_table() -> proto::CharTable {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../forge/tables/chartable-v1.tsv");
-    let text = std::fs::read_to_string(path).expect("the pinned table");
+    // Found by walking up, so that every crate including this file finds it.
+    let mut root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let table = Path::new("forge/tables/chartable-v1.tsv");
+    while !root.join(table).exists() {
+        root = root.parent().expect("the repository root").to_path_buf();
+    }
+    let text = std::fs::read_to_string(root.join(table)).expect("the pinned table");
     let mut table = proto::CharTable {
         id: "unicode-14.0.0/fold-v1".into(),
         ..Default::default()
@@ -108,7 +125,7 @@ fn int_attribute(name: &str, value: i64) -> pb::AttributeProto {
 
 /// The sparse binary logistic-regression graph the forge exports.
 pub fn onnx_model(rows: usize) -> Vec<u8> {
-    let graph = pb::GraphProto {
+    model(pb::GraphProto {
         name: "synthetic".into(),
         node: vec![
             node("Gather", &["W", "indices"], &["rows"], vec![int_attribute("axis", 0)]),
@@ -140,7 +157,27 @@ pub fn onnx_model(rows: usize) -> Vec<u8> {
             value_info("probabilities", 1, &["batch", "2"]),
         ],
         ..Default::default()
-    };
+    })
+}
+
+/// Emissions are rows of an embedding: Gather(E, ids) -> [1, n, tags].
+pub fn tagger_model() -> Vec<u8> {
+    model(pb::GraphProto {
+        name: "synthetic_tagger".into(),
+        node: vec![node(
+            "Gather",
+            &["E", "ids"],
+            &["emissions"],
+            vec![int_attribute("axis", 0)],
+        )],
+        initializer: vec![tensor("E", &[UNITS.len() as i64, TAGS.len() as i64], &EMBEDDING, &[])],
+        input: vec![value_info("ids", 7, &["1", "n"])],
+        output: vec![value_info("emissions", 1, &["1", "n", "3"])],
+        ..Default::default()
+    })
+}
+
+fn model(graph: pb::GraphProto) -> Vec<u8> {
     pb::ModelProto {
         ir_version: 8,
         opset_import: vec![pb::OperatorSetIdProto {
@@ -195,10 +232,52 @@ pub fn wrap(preprocessor: &proto::Preprocessor) -> Vec<u8> {
     .encode_to_vec()
 }
 
-/// (preprocessor.bin, model.onnx) of the synthetic bundle.
+/// (preprocessor.bin, model.onnx) of the synthetic classifier.
 pub fn bundle() -> (Vec<u8>, Vec<u8>) {
     let model = onnx_model(VOCABULARY.len());
     (wrap(&preprocessor(&model)), model)
+}
+
+/// (preprocessor.bin, model.onnx) of the synthetic tagger.
+pub fn tagger_bundle() -> (Vec<u8>, Vec<u8>) {
+    let model = tagger_model();
+    let n = TAGS.len();
+    let preprocessor = proto::Preprocessor {
+        kind: proto::TaskKind::SequenceTagging as i32,
+        task: "synthetic_tagger".into(),
+        labels: TAGS.iter().map(|s| (*s).into()).collect(),
+        char_table: Some(char_table()),
+        tagger: Some(proto::TaggerSpec {
+            vocabulary: UNITS.iter().map(|s| (*s).into()).collect(),
+            unknown_id: 1,
+            transitions: vec![0.0; n * n],
+            start: vec![0.0; n],
+            end: vec![0.0; n],
+        }),
+        onnx: Some(proto::OnnxSignature {
+            ids_input: "ids".into(),
+            emissions_output: "emissions".into(),
+            ..Default::default()
+        }),
+        model_sha256: Sha256::digest(&model).to_vec(),
+        ..Default::default()
+    };
+    (wrap(&preprocessor), model)
+}
+
+/// Writes a bundle into `directory` (created if needed).
+pub fn write_bundle(directory: &Path, (preprocessor, model): &(Vec<u8>, Vec<u8>)) {
+    std::fs::create_dir_all(directory).unwrap();
+    std::fs::write(directory.join(cerebellum::PREPROCESSOR_FILE), preprocessor).unwrap();
+    std::fs::write(directory.join(cerebellum::MODEL_FILE), model).unwrap();
+}
+
+/// A fresh temporary directory for this process and `name`.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cerebellum-tests-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// A tiny deterministic generator (xorshift), so tests need no rand crate.
