@@ -148,7 +148,7 @@ class GenerationReport:
     rows_before: int
     rows_after: int = 0
     torn_bytes_dropped: int = 0
-    requests: int = 0
+    requests: int = 0  # requests sent (while running: scheduled, for the budget)
     outcomes: Counter = field(default_factory=Counter)  # ok, rate_limited, server_error, timeout, malformed, ...
     items_received: int = 0
     items_rejected: Counter = field(default_factory=Counter)
@@ -286,6 +286,7 @@ class LLMGeneration(Generic[Client]):
             executor.shutdown(wait=False, cancel_futures=True)
             report.rows_after = journal.rows
             report.seconds = round(time.monotonic() - started, 3)
+            report.requests = sum(s.requests for s in self.pool.states)  # sent, not merely scheduled
             report.keys = {
                 s.name: {"requests": s.requests, "rate_limited": s.rate_limited, "errors": s.errors}
                 | ({"revoked": 1} if s.revoked_reason else {})

@@ -127,8 +127,10 @@ class ItemValidator:
         return {"tokens": tokens, "tags": canonical}, ""
 
     def _length_problem(self, text: str) -> str:
-        if len(text) < max(1, self.limits.min_chars):
-            return f"shorter than {max(1, self.limits.min_chars)} characters"
+        if not text:
+            return "empty text"
+        if len(text) < self.limits.min_chars:
+            return f"shorter than {self.limits.min_chars} characters"
         if len(text) > self.limits.max_chars:
             return f"longer than {self.limits.max_chars} characters"
         return ""
