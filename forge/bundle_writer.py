@@ -32,6 +32,17 @@ def provenance(ctx: TaskContext, trainer: str, report: dict[str, Any]) -> pb.Pro
     )
 
 
+def metrics_header(report: dict[str, Any]) -> tuple[pb.Metrics, dict[str, Any] | None]:
+    """Bundle metrics with the split sizes filled in, and the test metrics of ``report`` (if any)."""
+    metrics = pb.Metrics(
+        split="test",
+        train_rows=report["rows"]["train"],
+        dev_rows=report["rows"]["dev"],
+        test_rows=report["rows"]["test"],
+    )
+    return metrics, report["metrics"].get("test")
+
+
 def bundle_provenance_time() -> str:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")  # reproducible builds pin the clock
     moment = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)

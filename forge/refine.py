@@ -65,11 +65,9 @@ def clean_rows(
         if canonical != label:
             report.relabelled += 1
         text = normalize_text(text)
-        if len(text) < cfg.min_chars:
-            report.drop(f"shorter than {cfg.min_chars} characters")
-            continue
-        if len(text) > cfg.max_chars:
-            report.drop(f"longer than {cfg.max_chars} characters")
+        problem = _length_problem(text, cfg)
+        if problem:
+            report.drop(problem)
             continue
         if dedupe:
             key = dedupe_key(text)
@@ -88,6 +86,15 @@ def clean_rows(
         kept = _drop_near_duplicates(kept, cfg, report, lambda i, j: kept[i]["label"] == kept[j]["label"])
     report.kept += len(kept)
     return kept
+
+
+def _length_problem(text: str, cfg: RefineConfig) -> str:
+    """Why ``text`` is outside the blueprint's length limits ("" when it is not); spaces alone do not count."""
+    if len(text.strip()) < cfg.min_chars:
+        return f"shorter than {cfg.min_chars} characters"
+    if len(text) > cfg.max_chars:
+        return f"longer than {cfg.max_chars} characters"
+    return ""
 
 
 def _drop_near_duplicates(
@@ -124,11 +131,9 @@ def clean_tagged_rows(
         except TaggingDataError as exc:
             report.drop(f"invalid: {_reason(exc)}")
             continue
-        if len(text.strip()) < cfg.min_chars:
-            report.drop(f"shorter than {cfg.min_chars} characters")
-            continue
-        if len(text) > cfg.max_chars:
-            report.drop(f"longer than {cfg.max_chars} characters")
+        problem = _length_problem(text, cfg)
+        if problem:
+            report.drop(problem)
             continue
         if dedupe:
             key = dedupe_key(text)

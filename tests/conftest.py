@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from cerebellum import bundle as cb
 from cerebellum._proto import bundle_pb2 as pb
 from cerebellum.chartable import CharTable
 from cerebellum.tokenizer import Tokenizer
@@ -214,3 +216,13 @@ def pinned_tokenizer(ngram_min: int = 1, ngram_max: int = 2, boundary_tokens: bo
 @pytest.fixture(scope="session")
 def tokenizer() -> Tokenizer:
     return pinned_tokenizer()
+
+
+def rewrite_preprocessor(directory: Path, edit: Callable[[pb.Preprocessor], None]) -> None:
+    """Apply ``edit`` to a bundle's preprocessor and re-sign it, as a forge would."""
+    envelope = pb.PreprocessorFile()
+    envelope.ParseFromString((directory / cb.PREPROCESSOR_FILE).read_bytes())
+    pre = pb.Preprocessor()
+    pre.ParseFromString(envelope.preprocessor)
+    edit(pre)
+    (directory / cb.PREPROCESSOR_FILE).write_bytes(cb.wrap_preprocessor(pre))

@@ -15,21 +15,14 @@ from cerebellum import bundle as cb
 from cerebellum._proto import bundle_pb2 as pb
 from forge.onnx_sparse import LinearHead, build_sparse_graph
 
+from .conftest import rewrite_preprocessor
+
 
 @pytest.fixture()
 def bundle_copy(tiny_bundle: Path, tmp_path: Path) -> Path:
     target = tmp_path / "tiny"
     shutil.copytree(tiny_bundle, target)
     return target
-
-
-def _rewrite_preprocessor(directory: Path, edit) -> None:
-    envelope = pb.PreprocessorFile()
-    envelope.ParseFromString((directory / cb.PREPROCESSOR_FILE).read_bytes())
-    pre = pb.Preprocessor()
-    pre.ParseFromString(envelope.preprocessor)
-    edit(pre)
-    (directory / cb.PREPROCESSOR_FILE).write_bytes(cb.wrap_preprocessor(pre))
 
 
 def test_round_trip(tiny_bundle: Path) -> None:
@@ -140,7 +133,7 @@ def _swap_model(directory: Path, onnx_bytes: bytes) -> None:
     def edit(pre: pb.Preprocessor) -> None:
         pre.model_sha256 = hashlib.sha256(onnx_bytes).digest()
 
-    _rewrite_preprocessor(directory, edit)
+    rewrite_preprocessor(directory, edit)
 
 
 def test_model_that_does_not_fit_the_preprocessor(bundle_copy: Path) -> None:
@@ -169,12 +162,12 @@ def test_model_that_is_not_onnx(bundle_copy: Path) -> None:
 
 
 def test_vocabulary_size_must_match_the_model(bundle_copy: Path) -> None:
-    _rewrite_preprocessor(bundle_copy, lambda pre: setattr(pre.onnx, "num_features", pre.onnx.num_features + 1))
+    rewrite_preprocessor(bundle_copy, lambda pre: setattr(pre.onnx, "num_features", pre.onnx.num_features + 1))
     with pytest.raises(cerebellum.BundleMismatchError, match="feature rows"):
         cerebellum.load(bundle_copy)
 
 
 def test_unsupported_kind(bundle_copy: Path) -> None:
-    _rewrite_preprocessor(bundle_copy, lambda pre: setattr(pre, "kind", pb.TASK_KIND_UNSPECIFIED))
+    rewrite_preprocessor(bundle_copy, lambda pre: setattr(pre, "kind", pb.TASK_KIND_UNSPECIFIED))
     with pytest.raises(cerebellum.BundleCorruptError, match="unsupported task kind"):
         cerebellum.load(bundle_copy)

@@ -21,7 +21,7 @@ from forge.pipeline import BuildOptions, build
 from forge.trainers import VerificationError
 from forge.workspace import Workspace
 
-from .conftest import TINY_TAGGER_CONFIG, write_tiny_tagger_blueprint
+from .conftest import TINY_TAGGER_CONFIG, rewrite_preprocessor, write_tiny_tagger_blueprint
 
 
 def test_build_writes_a_verified_tagger(tiny_tagger_workspace: Path) -> None:
@@ -109,15 +109,6 @@ def tagger_copy(tiny_tagger_workspace: Path, tmp_path: Path) -> Path:
     return target
 
 
-def _edit(directory: Path, edit) -> None:
-    envelope = pb.PreprocessorFile()
-    envelope.ParseFromString((directory / cb.PREPROCESSOR_FILE).read_bytes())
-    pre = pb.Preprocessor()
-    pre.ParseFromString(envelope.preprocessor)
-    edit(pre)
-    (directory / cb.PREPROCESSOR_FILE).write_bytes(cb.wrap_preprocessor(pre))
-
-
 @pytest.mark.parametrize(
     ("edit", "error", "message"),
     [
@@ -131,7 +122,7 @@ def _edit(directory: Path, edit) -> None:
     ],
 )
 def test_damaged_tagger_bundles(tagger_copy: Path, edit, error: type, message: str) -> None:
-    _edit(tagger_copy, edit)
+    rewrite_preprocessor(tagger_copy, edit)
     with pytest.raises(error, match=message):
         cerebellum.load(tagger_copy)
 
@@ -147,7 +138,7 @@ def test_tagger_model_with_other_tag_count(tagger_copy: Path) -> None:
         del pre.tagger.end[-2:]
         pre.model_sha256 = hashlib.sha256((tagger_copy / cb.MODEL_FILE).read_bytes()).digest()
 
-    _edit(tagger_copy, drop_last_two_tags)
+    rewrite_preprocessor(tagger_copy, drop_last_two_tags)
     with pytest.raises(cerebellum.BundleMismatchError, match="names 5 tags"):
         cerebellum.load(tagger_copy)
 

@@ -30,7 +30,7 @@ from cerebellum.chartable import CharTable
 from cerebellum.tagger import PAD, UNK
 from cerebellum.units import char_units
 
-from ..bundle_writer import measure_latency, provenance, write_bundle
+from ..bundle_writer import measure_latency, metrics_header, provenance, write_bundle
 from ..chartable import TABLE_PATH, pinned_table
 from ..console import console, progress
 from ..evaluation import span_metrics
@@ -345,13 +345,7 @@ def export_emitter(model: BiLstmCrf) -> bytes:
 
 
 def _metrics_proto(report: dict[str, Any]) -> pb.Metrics:
-    test = report["metrics"].get("test")
-    metrics = pb.Metrics(
-        split="test",
-        train_rows=report["rows"]["train"],
-        dev_rows=report["rows"]["dev"],
-        test_rows=report["rows"]["test"],
-    )
+    metrics, test = metrics_header(report)
     if test:
         metrics.accuracy = test["unit_accuracy"]
         metrics.span_precision = test["precision"]

@@ -23,7 +23,7 @@ from cerebellum._proto import bundle_pb2 as pb
 from cerebellum.chartable import CharTable
 from cerebellum.tokenizer import Tokenizer
 
-from ..bundle_writer import measure_latency, provenance, write_bundle
+from ..bundle_writer import measure_latency, metrics_header, provenance, write_bundle
 from ..chartable import TABLE_PATH, pinned_table
 from ..console import console, progress
 from ..evaluation import classification_metrics
@@ -307,13 +307,7 @@ class TfidfLinearTrainer:
 
 
 def _metrics_proto(report: dict[str, Any]) -> pb.Metrics:
-    test = report["metrics"].get("test")
-    metrics = pb.Metrics(
-        split="test",
-        train_rows=report["rows"]["train"],
-        dev_rows=report["rows"]["dev"],
-        test_rows=report["rows"]["test"],
-    )
+    metrics, test = metrics_header(report)
     if test:
         metrics.accuracy = test["accuracy"]
         metrics.macro_f1 = test["macro_f1"]
