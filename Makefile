@@ -75,7 +75,7 @@ conformance-aarch64: $(STAMP)
 
 golden: $(STAMP)
 	$(BIN)/conformance export --models models --bundle is_question --bundle confirmation \
-		--bundle ner_core_entity --examples 200
+		--bundle sentiment --bundle ner_core_entity --examples 200
 
 clean:
 	rm -rf build datasets models .pytest_cache .benchmarks
