@@ -174,6 +174,22 @@ def builtin_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def builtin_sentiment_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in sentiment_analysis blueprint, forged offline."""
+    import shutil
+
+    from forge.blueprint import load_blueprint
+    from forge.pipeline import BuildOptions, build
+    from forge.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("builtin_sentiment")
+    shutil.copytree(REPO / "blueprints" / "sentiment_analysis", root / "blueprints" / "sentiment_analysis")
+    workspace = Workspace(root)
+    build(load_blueprint("sentiment_analysis", workspace.blueprints), workspace, BuildOptions())
+    return root
+
+
+@pytest.fixture(scope="session")
 def builtin_ner_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built-in sequence_tagging_ner blueprint, forged offline (about two minutes)."""
     import shutil

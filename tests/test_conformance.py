@@ -84,11 +84,17 @@ def _run(tmp_path: Path, models: Path, *args: str) -> tuple[int, dict]:
 
 @pytest.mark.slow
 def test_built_in_bundles_conform_in_process_and_through_the_testee(
-    tmp_path: Path, builtin_workspace: Path, builtin_ner_workspace: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    builtin_workspace: Path,
+    builtin_sentiment_workspace: Path,
+    builtin_ner_workspace: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The fixed-budget CI run: 2,000 generated inputs per built-in bundle, two Rust runtimes."""
     models = tmp_path / "models"
-    for workspace in (builtin_workspace, builtin_ner_workspace):
+    data = tmp_path / "processed"  # the sentences the mutation strategy starts from
+    for workspace in (builtin_workspace, builtin_sentiment_workspace, builtin_ner_workspace):
+        shutil.copytree(workspace / "datasets" / "processed", data, dirs_exist_ok=True)
         for bundle in (workspace / "models").iterdir():
             shutil.copytree(bundle, models / bundle.name)
     code, report = _run(
@@ -97,12 +103,12 @@ def test_built_in_bundles_conform_in_process_and_through_the_testee(
         "--runtime=rust",
         "--runtime=rust-testee",
         "--examples=2000",
-        f"--data={builtin_workspace / 'datasets' / 'processed'}",
+        f"--data={data}",
         f"--regressions={tmp_path / 'regressions'}",
     )
     print(capsys.readouterr().out)
     assert code == 0, report
-    assert {b["task"] for b in report["bundles"]} == {"is_question", "confirmation", "ner_core_entity"}
+    assert {b["task"] for b in report["bundles"]} == {"is_question", "confirmation", "sentiment", "ner_core_entity"}
     for bundle in report["bundles"]:
         assert bundle["examples_total"] == 2000
         assert bundle["failures"] == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,8 +9,6 @@ from typer.testing import CliRunner
 
 import cerebellum
 from forge.cli import app
-
-from .conftest import REPO
 
 runner = CliRunner()
 
@@ -44,11 +41,9 @@ def test_new_blueprint_builds_offline_end_to_end(tmp_path: Path, kind: str, monk
 
 
 @pytest.mark.slow
-def test_sentiment_analysis_blueprint_builds_offline(tmp_path: Path) -> None:
-    shutil.copytree(REPO / "blueprints" / "sentiment_analysis", tmp_path / "blueprints" / "sentiment_analysis")
-    result = runner.invoke(app, ["build", "--blueprint", "sentiment_analysis", "--root", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    model = cerebellum.load(tmp_path / "models" / "sentiment")
+def test_sentiment_analysis_blueprint_builds_offline(builtin_sentiment_workspace: Path) -> None:
+    model = cerebellum.load(builtin_sentiment_workspace / "models" / "sentiment")
     assert list(model.labels) == ["Positive", "Negative", "Neutral"]
     assert model.preprocessor.metrics.accuracy > 0.8
     assert model.predict("the hotel was not bad at all") == "Positive"
+    assert model.predict("oh great, my train is late again") == "Negative"
