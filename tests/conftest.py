@@ -157,52 +157,37 @@ def tiny_bundle(tiny_workspace: Path) -> Path:
     return tiny_workspace / "models" / "tiny"
 
 
-@pytest.fixture(scope="session")
-def builtin_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The built-in text_classification blueprint, forged offline into a scratch workspace."""
+def forge_builtin(tmp_path_factory: pytest.TempPathFactory, blueprint: str) -> Path:
+    """A built-in blueprint, copied into a scratch workspace and forged offline."""
     import shutil
 
     from forge.blueprint import load_blueprint
     from forge.pipeline import BuildOptions, build
     from forge.workspace import Workspace
 
-    root = tmp_path_factory.mktemp("builtin")
-    shutil.copytree(REPO / "blueprints" / "text_classification", root / "blueprints" / "text_classification")
+    root = tmp_path_factory.mktemp(blueprint)
+    shutil.copytree(REPO / "blueprints" / blueprint, root / "blueprints" / blueprint)
     workspace = Workspace(root)
-    build(load_blueprint("text_classification", workspace.blueprints), workspace, BuildOptions())
+    build(load_blueprint(blueprint, workspace.blueprints), workspace, BuildOptions(provider="offline"))
     return root
+
+
+@pytest.fixture(scope="session")
+def builtin_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in text_classification blueprint (is_question, confirmation)."""
+    return forge_builtin(tmp_path_factory, "text_classification")
 
 
 @pytest.fixture(scope="session")
 def builtin_sentiment_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The built-in sentiment_analysis blueprint, forged offline."""
-    import shutil
-
-    from forge.blueprint import load_blueprint
-    from forge.pipeline import BuildOptions, build
-    from forge.workspace import Workspace
-
-    root = tmp_path_factory.mktemp("builtin_sentiment")
-    shutil.copytree(REPO / "blueprints" / "sentiment_analysis", root / "blueprints" / "sentiment_analysis")
-    workspace = Workspace(root)
-    build(load_blueprint("sentiment_analysis", workspace.blueprints), workspace, BuildOptions())
-    return root
+    """The built-in sentiment_analysis blueprint."""
+    return forge_builtin(tmp_path_factory, "sentiment_analysis")
 
 
 @pytest.fixture(scope="session")
 def builtin_ner_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The built-in sequence_tagging_ner blueprint, forged offline (about two minutes)."""
-    import shutil
-
-    from forge.blueprint import load_blueprint
-    from forge.pipeline import BuildOptions, build
-    from forge.workspace import Workspace
-
-    root = tmp_path_factory.mktemp("builtin_ner")
-    shutil.copytree(REPO / "blueprints" / "sequence_tagging_ner", root / "blueprints" / "sequence_tagging_ner")
-    workspace = Workspace(root)
-    build(load_blueprint("sequence_tagging_ner", workspace.blueprints), workspace, BuildOptions())
-    return root
+    """The built-in sequence_tagging_ner blueprint (about two minutes)."""
+    return forge_builtin(tmp_path_factory, "sequence_tagging_ner")
 
 
 def cargo_target_dir() -> Path:
