@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -85,7 +86,10 @@ def build_command(
     except KeyboardInterrupt:
         # Generated rows are already on disk (fsynced per answer); the next build resumes from them.
         console.print("[bold yellow]interrupted:[/] rows generated so far are kept; run the same command to resume")
-        raise typer.Exit(130) from None
+        console.file.flush()
+        # Exit now: joining request threads could wait a whole timeout, or forever if the
+        # interrupt left a future's lock held; nothing is left to write.
+        os._exit(130)
     if "verify" in options.steps:
         _show_examples(contexts)
 

@@ -25,41 +25,15 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
+from forge.providers.schema import response_schema
+
 from .fake_llm import FakeLLM, Faults, ItemSpec, RecordedRequest, item_spec, jaccard, labels_in_prompt, shingles
 
-LABELS = ["Question", "Statement", "Command"]
-TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG"]
-CLASSIFY = {
-    "type": "object",
-    "properties": {
-        "items": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {"text": {"type": "string"}, "label": {"type": "string", "enum": LABELS}},
-                "required": ["text", "label"],
-            },
-        }
-    },
-    "required": ["items"],
-}
-TAG = {
-    "type": "object",
-    "properties": {
-        "items": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "tokens": {"type": "array", "items": {"type": "string"}},
-                    "tags": {"type": "array", "items": {"type": "string", "enum": TAGS}},
-                },
-                "required": ["tokens", "tags"],
-            },
-        }
-    },
-    "required": ["items"],
-}
+LABELS = ("Question", "Statement", "Command")
+# The schemas the providers really send (forge/providers/schema.py).
+CLASSIFY = response_schema("classification", LABELS)
+TAG = response_schema("tagging", ("PER", "LOC", "ORG"))
+TAGS = TAG["properties"]["items"]["items"]["properties"]["tags"]["items"]["enum"]
 KEY = "test-key-not-secret"
 KEY_HEADER = {"x-goog-api-key": KEY}
 TIMEOUTS: tuple[type[Exception], ...] = (httpx.TimeoutException,)

@@ -19,9 +19,16 @@ try:  # google-genai talks through httpx2 when it is installed, else through htt
 except ImportError:  # pragma: no cover - depends on the google-genai version
     _TIMEOUTS, _TRANSPORT = (httpx.TimeoutException,), (httpx.TransportError,)
 
-from ..blueprint import Blueprint, TaskSpec
 from . import GenerationJob, ProviderError
-from .llm import Completion, GenerationSettings, LLMGeneration, TransientError, error_for_status, retry_after_seconds
+from .llm import (
+    Completion,
+    GenerationSettings,
+    LLMGeneration,
+    LLMProvider,
+    TransientError,
+    error_for_status,
+    retry_after_seconds,
+)
 from .prompts import Prompt
 from .secrets import GEMINI_KEYS_VARIABLE, ApiKey, parse_keys
 
@@ -81,12 +88,8 @@ def _mapped(exc: Any) -> Exception:
     return error_for_status(code, f"{code} {status}: {message}", retry_after_seconds(headers, exc.details), invalid_key)
 
 
-class GeminiProvider:
+class GeminiProvider(LLMProvider):
     name = "gemini"
-    resumable = True
-
-    def fingerprint(self, blueprint: Blueprint, task: TaskSpec) -> str:
-        return f"gemini:{blueprint.generate.get('gemini', {}).get('model') or blueprint.generate.get('model')}"
 
     def generate(self, job: GenerationJob) -> str:
         keys = parse_keys(job.env.get(GEMINI_KEYS_VARIABLE))

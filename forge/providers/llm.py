@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from ..blueprint import Blueprint
+from ..blueprint import Blueprint, TaskSpec
 from ..console import console, progress
 from ..files import atomic_write_text
 from . import GenerationJob, ProviderError
@@ -382,6 +382,17 @@ def save_report(raw: Path, report: GenerationReport) -> None:
 
 def usage_path(raw: Path) -> Path:
     return raw.with_suffix(".usage.json")
+
+
+class LLMProvider:
+    """What the LLM providers share; each one adds ``generate``."""
+
+    name: str
+    resumable = True  # rows are appended as they arrive; a rerun fills the shortfall
+
+    def fingerprint(self, blueprint: Blueprint, task: TaskSpec) -> str:
+        model = blueprint.generate.get(self.name, {}).get("model") or blueprint.generate.get("model")
+        return f"{self.name}:{model}"
 
 
 def usage_markdown(raw: Path) -> str:

@@ -11,9 +11,16 @@ from typing import Any
 
 import httpx
 
-from ..blueprint import Blueprint, TaskSpec
 from . import GenerationJob
-from .llm import Completion, GenerationSettings, LLMGeneration, TransientError, error_for_status, retry_after_seconds
+from .llm import (
+    Completion,
+    GenerationSettings,
+    LLMGeneration,
+    LLMProvider,
+    TransientError,
+    error_for_status,
+    retry_after_seconds,
+)
 from .prompts import Prompt
 from .secrets import ApiKey, parse_keys
 
@@ -76,12 +83,8 @@ def _mapped(response: httpx.Response) -> Exception:
     return error_for_status(code, f"{code}: {message}", retry_after_seconds(response.headers, details))
 
 
-class OpenAIProvider:
+class OpenAIProvider(LLMProvider):
     name = "openai"
-    resumable = True
-
-    def fingerprint(self, blueprint: Blueprint, task: TaskSpec) -> str:
-        return f"openai:{blueprint.generate.get('openai', {}).get('model') or blueprint.generate.get('model')}"
 
     def generate(self, job: GenerationJob) -> str:
         section = job.blueprint.generate.get("openai", {})
