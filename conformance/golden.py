@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cerebellum import bundle as cb
+
 from ._proto import testee_pb2 as pb
-from .compare import EMISSION_TOLERANCE, SCORE_TOLERANCE
+from .compare import EMISSION_TOLERANCE, SCORE_TOLERANCE, near_tie
 from .runner import golden_cases
 
 FORMAT_VERSION = 1
@@ -17,23 +19,16 @@ def export_golden(bundle: Path, out_dir: Path, count: int, seed: int, examples_d
     golden = pb.GoldenFile(
         format_version=FORMAT_VERSION,
         task=reference.task,
-        preprocessor=(bundle / "preprocessor.bin").read_bytes(),
-        model=(bundle / "model.onnx").read_bytes(),
+        preprocessor=(bundle / cb.PREPROCESSOR_FILE).read_bytes(),
+        model=(bundle / cb.MODEL_FILE).read_bytes(),
         score_tolerance=SCORE_TOLERANCE,
         emission_tolerance=EMISSION_TOLERANCE,
     )
     for text, expected in cases:
-        if _near_tie(expected):
+        if near_tie(expected):
             continue  # a label decided by less than the tolerance is no fixed point for another engine
         golden.cases.add(text=text, expected=expected)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{reference.task}{EXTENSION}"
     path.write_bytes(golden.SerializeToString(deterministic=True))
     return path
-
-
-def _near_tie(response: pb.Response) -> bool:
-    if not response.HasField("outcome") or not response.outcome.scores:
-        return False
-    top = sorted(response.outcome.scores, reverse=True)[:2]
-    return len(top) == 2 and top[0] - top[1] < SCORE_TOLERANCE

@@ -20,11 +20,13 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
 import cerebellum
+from cerebellum.tagger import PAD, UNK
+from cerebellum.tokenizer import BOS, EOS
 
 from ._proto import testee_pb2 as pb
 from .accepted import Accepted, accepts
 from .answers import answer
-from .compare import EMISSION_TOLERANCE, SCORE_TOLERANCE, CaseResult, Mismatch, compare
+from .compare import EMISSION_TOLERANCE, SCORE_TOLERANCE, CaseResult, Mismatch, compare, near_tie
 from .protocol import ProtocolError
 from .regressions import Regression, RegressionStore
 from .runtimes import Runtime
@@ -110,9 +112,9 @@ class RunConfig:
 def corpus_for(model: Any, examples_dir: Path | None) -> Corpus:
     """Vocabulary pieces from the bundle; sentences from its processed dataset when there is one."""
     if isinstance(model, cerebellum.TextTagger):
-        pieces = [u for u in model.vocabulary if u not in ("<pad>", "<unk>")]
+        pieces = [u for u in model.vocabulary if u not in (PAD, UNK)]
     else:
-        pieces = [t for t in model.vectorizer.vocabulary if " " not in t and t not in ("<s>", "</s>")]
+        pieces = [t for t in model.vectorizer.vocabulary if " " not in t and t not in (BOS, EOS)]
     sentences: list[str] = []
     if examples_dir is not None:
         for split in ("test", "dev", "train"):
@@ -151,9 +153,8 @@ def run_bundle(
     def check(text: str, count: bool = True) -> list[tuple[str, CaseResult]]:
         """Compare every runtime with the reference on ``text``; returns the unaccepted failures."""
         ref = answer(reference, text)
-        if count and ref.HasField("outcome") and kind == "classification":
-            top = sorted(ref.outcome.scores, reverse=True)[:2]
-            report.near_ties += len(top) == 2 and top[0] - top[1] < config.score_tolerance
+        if count:
+            report.near_ties += near_tie(ref, config.score_tolerance)
         failing = []
         for rt in runtimes:
             result = against(rt, ref, text)
@@ -170,10 +171,8 @@ def run_bundle(
 
     # Listed failures must still fail; saved regressions must pass.
     for entry in accepted:
-        if entry.task != task:
-            continue
         for rt in runtimes:
-            if entry.runtime not in ("*", rt.name):
+            if not entry.covers(task, rt.name, entry.text):
                 continue
             result = against(rt, answer(reference, entry.text), entry.text)
             if entry.check not in {m.check for m in result.mismatches}:
@@ -183,9 +182,9 @@ def run_bundle(
         for runtime, result in check(regression.text):
             report.failures.append(Failure(runtime, "regression", regression.text, result.mismatches, regression.text))
 
-    per_strategy = budget(config.examples, list(strategies(Corpus((), ()))))
-    corpus = corpus_for(reference, examples_dir)
-    for name, strategy in strategies(corpus).items():
+    inputs = strategies(corpus_for(reference, examples_dir))
+    per_strategy = budget(config.examples, list(inputs))
+    for name, strategy in inputs.items():
         if not per_strategy[name]:
             continue
         state.update(shrinking=False, strategy=name, first="")
@@ -233,9 +232,10 @@ def golden_cases(
     """``count`` inputs drawn from every strategy, with the reference's answers (for `conformance export`)."""
     reference = cerebellum.load(bundle)
     corpus = corpus_for(reference, examples_dir)
-    per_strategy = budget(count, list(strategies(corpus)))
+    inputs = strategies(corpus)
+    per_strategy = budget(count, list(inputs))
     texts: list[str] = []
-    for name, strategy in strategies(corpus).items():
+    for name, strategy in inputs.items():
         if not per_strategy[name]:
             continue
 

@@ -65,7 +65,7 @@ def clean_rows(
         if canonical != label:
             report.relabelled += 1
         text = normalize_text(text)
-        problem = _length_problem(text, cfg)
+        problem = length_problem(text, cfg)
         if problem:
             report.drop(problem)
             continue
@@ -88,7 +88,7 @@ def clean_rows(
     return kept
 
 
-def _length_problem(text: str, cfg: RefineConfig) -> str:
+def length_problem(text: str, cfg: RefineConfig) -> str:
     """Why ``text`` is outside the blueprint's length limits ("" when it is not); spaces alone do not count."""
     if len(text.strip()) < cfg.min_chars:
         return f"shorter than {cfg.min_chars} characters"
@@ -131,7 +131,7 @@ def clean_tagged_rows(
         except TaggingDataError as exc:
             report.drop(f"invalid: {_reason(exc)}")
             continue
-        problem = _length_problem(text, cfg)
+        problem = length_problem(text, cfg)
         if problem:
             report.drop(problem)
             continue

@@ -45,13 +45,13 @@ _OPENING = set("([{")
 _UNSPACED = ((0x2E80, 0x303F), (0x3040, 0x9FFF), (0xF900, 0xFAFF), (0xFF00, 0xFFEF), (0x20000, 0x3FFFF))
 
 
-def _unspaced(ch: str) -> bool:
+def unspaced(ch: str) -> bool:
     return any(lo <= ord(ch) <= hi for lo, hi in _UNSPACED)
 
 
 def _separator(previous: str, token: str, character_level: bool) -> str:
     """What goes between two tokens when rebuilding the text they were cut from."""
-    if character_level or _unspaced(previous[-1]) or _unspaced(token[0]):
+    if character_level or unspaced(previous[-1]) or unspaced(token[0]):
         return ""
     if token[0] in _CLOSING or previous[-1] in _OPENING:
         return ""

@@ -13,6 +13,7 @@ from cerebellum import bundle as cb
 from cerebellum._proto import bundle_pb2 as pb
 from cerebellum.chartable import CharTable
 from cerebellum.tokenizer import Tokenizer
+from conformance.runtimes import cargo_target_dir
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -188,12 +189,6 @@ def builtin_sentiment_workspace(tmp_path_factory: pytest.TempPathFactory) -> Pat
 def builtin_ner_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built-in sequence_tagging_ner blueprint (about two minutes)."""
     return forge_builtin(tmp_path_factory, "sequence_tagging_ner")
-
-
-def cargo_target_dir() -> Path:
-    import os
-
-    return Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ import pytest
 import cerebellum
 from cerebellum import bundle as cb
 from cerebellum._proto import bundle_pb2 as pb
+from cerebellum.rust_backend import RustTextClassifier
 from forge.files import read_jsonl
 
 from .conftest import REPO
@@ -199,9 +200,13 @@ def test_hundreds_of_damaged_bundles_through_the_rust_api(
             cerebellum.load_bytes(damaged_pre, damaged_model)
         assert type(rust_error.value) is type(python_error.value)
     for damaged_pre, damaged_model in _resigned_garbage(pre, model, 100, seed=2):
-        try:
-            cerebellum.load_bytes(damaged_pre, damaged_model, backend="rust")
+        try:  # a panic would surface as pyo3's PanicException, which is no BundleError
+            loaded = cerebellum.load_bytes(damaged_pre, damaged_model, backend="rust")
         except cerebellum.BundleError:
+            continue
+        try:  # a model that loads must answer, or refuse with a typed error
+            loaded.predict("hello") if isinstance(loaded, RustTextClassifier) else loaded.tag("hello")
+        except cerebellum.CerebellumError:
             pass
 
 

@@ -25,6 +25,7 @@ from .llm import (
     GenerationSettings,
     LLMGeneration,
     LLMProvider,
+    RequestTimeoutError,
     TransientError,
     error_for_status,
     retry_after_seconds,
@@ -69,7 +70,7 @@ class GeminiBackend:
         except errors.APIError as exc:
             raise _mapped(exc) from None
         except _TIMEOUTS:
-            raise TransientError(f"request timed out after {self.settings.timeout:g}s") from None
+            raise RequestTimeoutError(f"request timed out after {self.settings.timeout:g}s") from None
         except _TRANSPORT as exc:
             raise TransientError(f"connection failed: {type(exc).__name__}") from None
         usage = response.usage_metadata

@@ -46,6 +46,10 @@ class TransientError(Exception):
     """Worth retrying: 5xx, timeouts, dropped connections."""
 
 
+class RequestTimeoutError(TransientError):
+    """No answer within the request timeout."""
+
+
 class KeyRefusedError(Exception):
     """The server refuses this key (invalid, revoked, no permission): stop using it."""
 
@@ -337,9 +341,8 @@ class LLMGeneration(Generic[Client]):
             return _Outcome(attempt, state.name, failure="rejected", error=redact(str(exc), self._secrets))
         except TransientError as exc:
             self.pool.failed(state)
-            message = redact(str(exc), self._secrets)
-            kind = "timeout" if "timed out" in message else "server_error"
-            return _Outcome(attempt, state.name, failure=kind, error=message)
+            kind = "timeout" if isinstance(exc, RequestTimeoutError) else "server_error"
+            return _Outcome(attempt, state.name, failure=kind, error=redact(str(exc), self._secrets))
         except Exception as exc:  # a backend bug must not kill the run silently
             self.pool.failed(state)
             message = redact(f"{type(exc).__name__}: {exc}", self._secrets)
@@ -369,19 +372,22 @@ class LLMGeneration(Generic[Client]):
 
 def save_report(raw: Path, report: GenerationReport) -> None:
     """Append this run to datasets/raw/<task>.usage.json (one entry per run)."""
-    path = usage_path(raw)
-    runs: list[dict[str, Any]] = []
-    if path.exists():
-        try:
-            runs = json.loads(path.read_text(encoding="utf-8")).get("runs", [])
-        except (json.JSONDecodeError, AttributeError):
-            runs = []
+    runs = load_runs(raw)
     runs.append(report.as_dict())
-    atomic_write_text(path, json.dumps({"runs": runs}, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(usage_path(raw), json.dumps({"runs": runs}, indent=2, ensure_ascii=False) + "\n")
 
 
 def usage_path(raw: Path) -> Path:
     return raw.with_suffix(".usage.json")
+
+
+def load_runs(raw: Path) -> list[dict[str, Any]]:
+    """The generation runs recorded for ``raw`` (none when the usage file is missing or unreadable)."""
+    try:
+        runs = json.loads(usage_path(raw).read_text(encoding="utf-8")).get("runs", [])
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return []
+    return runs if isinstance(runs, list) else []
 
 
 class LLMProvider:
@@ -397,12 +403,8 @@ class LLMProvider:
 
 def usage_markdown(raw: Path) -> str:
     """The generation runs behind ``raw``, as a quality-report section ("" when none were LLM runs)."""
-    path = usage_path(raw)
-    if not path.exists():
-        return ""
-    try:
-        runs = json.loads(path.read_text(encoding="utf-8")).get("runs", [])
-    except (json.JSONDecodeError, AttributeError):
+    runs = load_runs(raw)
+    if not runs:
         return ""
     lines = [
         "",

@@ -17,6 +17,7 @@ from .llm import (
     GenerationSettings,
     LLMGeneration,
     LLMProvider,
+    RequestTimeoutError,
     TransientError,
     error_for_status,
     retry_after_seconds,
@@ -52,7 +53,7 @@ class OpenAIBackend:
         try:
             response = client.post("/chat/completions", json=body)
         except httpx.TimeoutException:
-            raise TransientError(f"request timed out after {self.settings.timeout:g}s") from None
+            raise RequestTimeoutError(f"request timed out after {self.settings.timeout:g}s") from None
         except httpx.TransportError as exc:
             raise TransientError(f"connection to {self.base_url} failed: {type(exc).__name__}") from None
         if response.status_code != 200:

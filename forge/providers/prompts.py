@@ -15,7 +15,7 @@ from typing import Any
 
 from ..blueprint import Blueprint, TaskSpec
 from ..files import iter_jsonl
-from ..tagging_data import expand_template, load_templates
+from ..tagging_data import expand_template, load_templates, unspaced
 
 DEFAULT_DIVERSITY: dict[str, list[str]] = {
     "scenarios": [
@@ -126,10 +126,6 @@ def _offline_examples(blueprint: Blueprint, task: TaskSpec, seed: int) -> list[d
     return [{"text": r["text"], "label": r["label"]} for r in rows[:2000]]
 
 
-def _cjk(ch: str) -> bool:
-    return 0x2E80 <= ord(ch) <= 0x9FFF or 0xF900 <= ord(ch) <= 0xFAFF or 0xFF00 <= ord(ch) <= 0xFFEF
-
-
 def spans_to_bio(text: str, spans: list) -> dict[str, list[str]]:
     """Tokens (words, single CJK characters) and BIO tags; a span edge always splits a token."""
     owner = [""] * len(text)
@@ -147,8 +143,8 @@ def spans_to_bio(text: str, spans: list) -> dict[str, list[str]]:
             tokens
             and i > 0
             and not text[i - 1].isspace()
-            and not _cjk(ch)
-            and not _cjk(text[i - 1])
+            and not unspaced(ch)
+            and not unspaced(text[i - 1])
             and owner[i - 1] == owner[i]
             and i not in starts
         )

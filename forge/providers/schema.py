@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..blueprint import RefineConfig
-from ..refine import LabelMap
-from ..tagging_data import tag_set
+from ..refine import LabelMap, length_problem
+from ..tagging_data import Repairs, tag_set, tokens_to_spans
 from ..textnorm import dedupe_key, normalize_text
 
 Row = dict[str, Any]
@@ -120,24 +120,22 @@ class ItemValidator:
             if tag.startswith("I-") and previous[2:] != tag[2:]:
                 return None, "I- tag without a B- tag before it"
             previous = tag
-        tokens = [normalize_text(t) for t in tokens]
-        reason = self._length_problem(" ".join(tokens))
+        row = {"tokens": [normalize_text(t) for t in tokens], "tags": canonical}
+        reason = self._length_problem(self.text_of(row))
         if reason:
             return None, reason
-        return {"tokens": tokens, "tags": canonical}, ""
+        return row, ""
 
     def _length_problem(self, text: str) -> str:
-        if not text:
-            return "empty text"
-        if len(text) < self.limits.min_chars:
-            return f"shorter than {self.limits.min_chars} characters"
-        if len(text) > self.limits.max_chars:
-            return f"longer than {self.limits.max_chars} characters"
-        return ""
+        # The refiner's limits, so that no row written here is dropped there for its length.
+        return "empty text" if not text.strip() else length_problem(text, self.limits)
 
     def key(self, row: Row) -> str:
         """Rows with equal keys are duplicates."""
-        return dedupe_key(" ".join(row["tokens"]) if self.kind == "tagging" else row["text"])
+        return dedupe_key(self.text_of(row))
 
     def text_of(self, row: Row) -> str:
-        return " ".join(row["tokens"]) if self.kind == "tagging" else row["text"]
+        """The text as the refiner will rebuild it (CJK tokens joined without spaces)."""
+        if self.kind != "tagging":
+            return row["text"]
+        return tokens_to_spans(row["tokens"], row["tags"], self.labels.labels, Repairs())[0]

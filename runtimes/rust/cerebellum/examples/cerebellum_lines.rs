@@ -39,7 +39,8 @@ fn classify(model: &cerebellum::TextClassifier, text: &str, as_json: bool) -> Re
 }
 
 fn tag(model: &cerebellum::TextTagger, text: &str, as_json: bool) -> Result<String, cerebellum::Error> {
-    let entities = model.tag(text)?;
+    let analysis = model.analyze(text)?;
+    let entities = &analysis.entities;
     if !as_json {
         let found: Vec<String> = entities
             .iter()
@@ -53,10 +54,10 @@ fn tag(model: &cerebellum::TextTagger, text: &str, as_json: bool) -> Result<Stri
         return Ok(format!("{found}\t{text}"));
     }
     Ok(json!({
-        "units": model.units(text).iter().map(|u| json!([u.text, u.start, u.end])).collect::<Vec<Value>>(),
-        "ids": model.encode(text),
-        "tags": model.tag_ids(text)?,
-        "emissions": model.emissions(text)?,
+        "units": analysis.units.iter().map(|u| json!([u.text, u.start, u.end])).collect::<Vec<Value>>(),
+        "ids": analysis.ids,
+        "tags": analysis.path,
+        "emissions": analysis.emissions,
         "entities": entities.iter().map(|e| json!([e.kind, e.start, e.end, e.text])).collect::<Vec<Value>>(),
     })
     .to_string())

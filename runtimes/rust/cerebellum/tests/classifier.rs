@@ -75,9 +75,17 @@ fn batches_match_single_queries() {
     let c = classifier();
     let texts = ["what?", "hello world", "", "你 what"];
     let batch = c.scores_batch(&texts).expect("batch");
-    for (text, row) in texts.iter().zip(&batch.probabilities) {
+    assert_eq!(batch.probabilities.len(), texts.len());
+    assert_eq!(batch.logits.len(), texts.len());
+    for ((text, row), logits) in texts.iter().zip(&batch.probabilities).zip(&batch.logits) {
         let single = c.predict_proba(text).expect("single");
+        assert_eq!(single.len(), row.len());
         for (a, b) in single.iter().zip(row) {
+            assert!((a - b).abs() < 1e-6);
+        }
+        let single_logits = c.decision_function(text).expect("single logits");
+        assert_eq!(single_logits.len(), logits.len());
+        for (a, b) in single_logits.iter().zip(logits) {
             assert!((a - b).abs() < 1e-6);
         }
     }

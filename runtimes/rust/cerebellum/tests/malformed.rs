@@ -13,17 +13,14 @@ fn load(pre: &[u8], model: &[u8]) -> Result<cerebellum::Model, Error> {
 fn truncated_and_bit_flipped_files_are_errors() {
     let (pre, model) = common::bundle();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let mut cases = 0;
     for cut in [0, 1, 2, 7, pre.len() / 2, pre.len() - 1] {
         assert!(load(&pre[..cut], &model).is_err(), "preprocessor cut at {cut}");
-        cases += 1;
     }
     for cut in [0, 1, model.len() / 3, model.len() - 1] {
         assert!(
             matches!(load(&pre, &model[..cut]), Err(Error::Integrity { .. })),
             "model cut at {cut}"
         );
-        cases += 1;
     }
     for _ in 0..300 {
         let mut damaged = pre.clone();
@@ -37,9 +34,7 @@ fn truncated_and_bit_flipped_files_are_errors() {
             matches!(load(&pre, &damaged), Err(Error::Integrity { .. })),
             "model bit flip at {at}"
         );
-        cases += 2;
     }
-    assert!(cases > 600);
 }
 
 #[test]

@@ -16,6 +16,11 @@ fn analyze_agrees_with_every_view_of_it() {
         assert_eq!(analysis.entities, tagger.tag(text).unwrap());
         assert_eq!(analysis.emissions.len(), analysis.units.len() * common::TAGS.len());
     }
+    // Emissions are embedding rows and transitions are zero, so the path is each row's argmax.
+    let ab = tagger.analyze("ab").unwrap();
+    assert_eq!(ab.ids, [2, 3]);
+    assert_eq!(ab.emissions, common::EMBEDDING[6..12]);
+    assert_eq!(ab.path, [1, 2]); // B-X, I-X
     let entities = tagger.tag("xx ab, abb a").unwrap();
     let found: Vec<(&str, usize, usize)> = entities.iter().map(|e| (e.text.as_str(), e.start, e.end)).collect();
     assert_eq!(found, [("ab", 3, 5), ("abb", 7, 10), ("a", 11, 12)]);

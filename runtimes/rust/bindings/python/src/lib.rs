@@ -164,7 +164,7 @@ impl Tagger {
         py.detach(|| self.inner.encode(text))
     }
 
-    /// Row-major emissions and the number of tags.
+    /// Row-major emissions, `units x tags`.
     fn emissions(&self, py: Python<'_>, text: &str) -> PyResult<Vec<f32>> {
         py.detach(|| self.inner.emissions(text)).map_err(|e| model_error(py, e))
     }
@@ -198,7 +198,9 @@ fn load(py: Python<'_>, path: PathBuf) -> PyResult<Py<PyAny>> {
 /// Load a bundle from the contents of its two files.
 #[pyfunction]
 fn load_bytes(py: Python<'_>, preprocessor: &[u8], model: &[u8]) -> PyResult<Py<PyAny>> {
-    let loaded = cerebellum::load_bytes(preprocessor, model).map_err(|e| to_py_err(py, e))?;
+    let loaded = py
+        .detach(|| cerebellum::load_bytes(preprocessor, model))
+        .map_err(|e| to_py_err(py, e))?;
     wrap(py, loaded)
 }
 
