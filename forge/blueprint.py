@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .realtext import RealTextCheck
+
 CONFIG_FILE = "blueprint.toml"
 KINDS = ("classification", "tagging")
 
@@ -39,10 +41,11 @@ class TaskSpec:
     labels: tuple[str, ...]  # empty: take the labels found in the data
     description: str = ""
     constitution: Path | None = None
-    offline: Path | None = None
+    offline: tuple[Path, ...] = ()  # curated .jsonl rows and .grammar.json/.templates.json grammars
     # text -> expected label (classification) or ["TYPE:entity text", ...] (tagging)
     canaries: dict[str, str | list[str]] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)  # blueprint [train] merged with the task's own
+    realtext: tuple[RealTextCheck, ...] = ()  # files of real text scored after verify
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,24 @@ def _optional_path(directory: Path, value: Any, where: str) -> Path | None:
     return path
 
 
+def _paths(directory: Path, value: Any, where: str) -> tuple[Path, ...]:
+    """One path or a list of them, each relative to the blueprint folder and required to exist."""
+    if value is None:
+        return ()
+    values = value if isinstance(value, list) else [value]
+    return tuple(p for i, v in enumerate(values) if (p := _optional_path(directory, v, f"{where}[{i}]")))
+
+
+def _realtext(directory: Path, value: Any, where: str) -> tuple[RealTextCheck, ...]:
+    checks = []
+    for i, item in enumerate(_expect(value, list, where)):
+        try:
+            checks.append(RealTextCheck.from_config(_expect(item, dict, f"{where}[{i}]"), directory, f"{where}[{i}]"))
+        except ValueError as exc:
+            raise BlueprintError(str(exc)) from None
+    return tuple(checks)
+
+
 def load_blueprint(name: str, blueprints_dir: Path) -> Blueprint:
     found = discover(blueprints_dir)
     if name not in found:
@@ -153,9 +174,10 @@ def parse_blueprint(name: str, directory: Path, config: dict[str, Any]) -> Bluep
             labels=labels,
             description=raw.get("description", ""),
             constitution=_optional_path(directory, raw.get("constitution"), f"{at} constitution"),
-            offline=_optional_path(directory, raw.get("offline"), f"{at} offline"),
+            offline=_paths(directory, raw.get("offline"), f"{at} offline"),
             canaries=dict(canaries),
             train={**train_defaults, **_expect(raw.get("train", {}), dict, f"{at} train")},
+            realtext=_realtext(directory, raw.get("realtext", []), f"{at} realtext"),
         )
     return Blueprint(
         name=name,

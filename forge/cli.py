@@ -138,6 +138,48 @@ def chat_command(
         raise typer.Exit(1) from None
 
 
+@app.command("evaluate")
+def evaluate_command(
+    model: Annotated[Path, typer.Option("--model", "-m", help="A bundle folder, e.g. models/is_question.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(help='Labelled JSONL files: {"text", "label"} for classifiers, {"tokens", "tags"} for taggers.'),
+    ],
+    label_map: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="FILE_LABEL=MODEL_LABEL, e.g. --map name=PERS (repeatable)."),
+    ] = None,
+    strip_trailing: Annotated[
+        str, typer.Option("--strip-trailing", help='Characters cut from the end of every text, e.g. "?".')
+    ] = "",
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Score only the first N rows.")] = None,
+) -> None:
+    """Score a bundle on labelled files of real text (what a blueprint's [[tasks.NAME.realtext]] runs)."""
+    import cerebellum
+
+    from .realtext import RealTextCheck, run_check, summary_line
+
+    mapping = {}
+    for item in label_map or []:
+        source, sep, target = item.partition("=")
+        if not sep or not source or not target:
+            console.print(f"[bold red]error:[/] --map expects FILE_LABEL=MODEL_LABEL, got {item!r}")
+            raise typer.Exit(2)
+        mapping[source] = target
+    try:
+        bundle = cerebellum.load(model)
+    except cerebellum.CerebellumError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    missing = False
+    for path in files:
+        check = RealTextCheck(path.stem, path.resolve(), mapping, strip_trailing, limit)
+        result = run_check(bundle, check)
+        missing |= "missing" in result
+        console.print(summary_line(result), markup=False)
+    raise typer.Exit(1 if missing else 0)
+
+
 @app.command("new")
 def new_command(
     name: Annotated[str, typer.Argument(help="Name of the new blueprint (and of its first task).")],

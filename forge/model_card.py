@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from pathlib import Path
 from typing import Any
 
 from cerebellum._proto import bundle_pb2 as pb
@@ -17,6 +18,17 @@ def _cpu() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def insert_section(card: Path, lines: list[str], before: str) -> None:
+    """Put a section into a written card ahead of the heading ``before`` (at the end if it has none)."""
+    from .files import atomic_write_text
+
+    text = card.read_text(encoding="utf-8")
+    section = "\n".join(lines) + "\n\n"
+    at = text.find(f"\n{before}\n")
+    text = text.rstrip("\n") + "\n\n" + section if at < 0 else text[: at + 1] + section + text[at + 1 :]
+    atomic_write_text(card, text)
 
 
 def render_card(

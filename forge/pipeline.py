@@ -126,8 +126,27 @@ def build(blueprint: Blueprint, workspace: Workspace, options: BuildOptions) -> 
                     f"  verify: {result['rows']} test rows identical, {agreement}; "
                     f"bundle {result['bundle_bytes']:,} bytes; p50 {lat['p50_us']:.1f} µs per query"
                 )
+                check_real_text(ctx)
         contexts.append(ctx)
     return contexts
+
+
+def check_real_text(ctx: TaskContext) -> list[dict[str, Any]]:
+    """Score the task's real-text files and add their table to the model card."""
+    import cerebellum
+
+    from .model_card import insert_section
+    from .realtext import markdown, run_check, summary_line
+
+    if not ctx.task.realtext:
+        return []
+    model = cerebellum.load(ctx.model_dir)
+    results = [run_check(model, check) for check in ctx.task.realtext]
+    for result in results:
+        console.print(f"  real text: {summary_line(result)}")
+    atomic_write_text(ctx.build / "realtext.json", json.dumps(results, indent=2, ensure_ascii=False))
+    insert_section(ctx.model_dir / "MODEL_CARD.md", markdown(results), before="## Model")
+    return results
 
 
 def generate(ctx: TaskContext, options: BuildOptions) -> None:

@@ -1,17 +1,23 @@
-"""The default provider: the blueprint's own curated examples, no network."""
+"""The default provider: the blueprint's own curated rows and grammars, no network."""
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 from typing import Any
 
 from ..blueprint import Blueprint, TaskSpec
 from ..files import iter_jsonl, sha256_file, write_jsonl
-from ..tagging_data import expand_template, load_templates
+from ..grammar import expand_grammar, library_versions, load_grammar
 from . import GenerationJob, ProviderError
 
 Row = dict[str, Any]
+GRAMMAR_SUFFIXES = (".grammar.json", ".templates.json")
+
+
+def is_grammar(path: Path) -> bool:
+    return path.name.endswith(GRAMMAR_SUFFIXES)
 
 
 class OfflineProvider:
@@ -19,40 +25,47 @@ class OfflineProvider:
     resumable = False  # deterministic: it writes the whole file at once
 
     def fingerprint(self, blueprint: Blueprint, task: TaskSpec) -> str:
-        if task.offline is None:
+        if not task.offline:
             return "offline:none"
-        return f"offline:{sha256_file(task.offline)}:rows={blueprint.generate.get('rows')}:seed={blueprint.seed}"
+        parts = []
+        for path in task.offline:
+            parts.append(sha256_file(path))
+            if is_grammar(path):
+                versions = library_versions(json.loads(path.read_text(encoding="utf-8")))
+                parts += [f"{k}={v}" for k, v in sorted(versions.items())]
+        return f"offline:{':'.join(parts)}:rows={blueprint.generate.get('rows')}:seed={blueprint.seed}"
 
     def generate(self, job: GenerationJob) -> str:
         rows = self.rows(job.blueprint, job.task, job.rows, job.seed)
         write_jsonl(job.raw, rows)
-        return f"{len(rows)} rows from the blueprint's offline examples"
+        return f"{len(rows)} rows from the blueprint's offline examples and grammars"
 
     def rows(self, blueprint: Blueprint, task: TaskSpec, rows: int, seed: int) -> list[Row]:
-        if task.offline is None:
+        """Every curated row, then grammar rows up to ``rows`` in all, shared among the grammars."""
+        if not task.offline:
             raise ProviderError(
                 f'task {task.name!r} has no offline examples: set `offline = "offline/{task.name}.jsonl"` '
                 f"in {blueprint.config_path}, pass --data DIR, or choose an LLM provider"
             )
-        if task.offline.name.endswith(".templates.json"):
-            return expand_templates(task.offline, rows, seed)
-        examples = list(iter_jsonl(task.offline))
+        curated = [r for path in task.offline if not is_grammar(path) for r in iter_jsonl(path)]
+        grammars = [path for path in task.offline if is_grammar(path)]
+        out = list(curated)
+        if grammars:
+            wanted = max(rows - len(curated), 0)
+            for i, path in enumerate(grammars):
+                share = wanted // len(grammars) + (1 if i < wanted % len(grammars) else 0)
+                out += expand_grammar(load_grammar(path, seed), share, seed + i, task.labels)
         # A seeded shuffle, so that rows are not grouped by how they were written.
-        random.Random(seed).shuffle(examples)
-        return examples
+        random.Random(seed).shuffle(out)
+        return out
 
 
-def expand_templates(path: Path, rows: int, seed: int) -> list[Row]:
-    """``rows`` distinct sentences from a templates file (see forge/tagging_data.py), seeded."""
-    spec = load_templates(path)
-    rng = random.Random(seed)
-    seen: set[str] = set()
+def sample_rows(task: TaskSpec, seed: int, count: int) -> list[Row]:
+    """A few rows from the task's offline sources, for few-shot prompts."""
     out: list[Row] = []
-    attempts = 0
-    while len(out) < rows and attempts < rows * 50:
-        attempts += 1
-        row = expand_template(rng.choice(spec["templates"]), spec["slots"], rng)
-        if row["text"] not in seen:
-            seen.add(row["text"])
-            out.append(row)
+    for i, path in enumerate(task.offline):
+        if is_grammar(path):
+            out += expand_grammar(load_grammar(path, seed), count, seed + i, task.labels)
+        else:
+            out += [r for _, r in zip(range(count * 30), iter_jsonl(path), strict=False)]
     return out

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..blueprint import Blueprint, TaskSpec
-from ..files import iter_jsonl
-from ..tagging_data import expand_template, load_templates, unspaced
+from ..tagging_data import unspaced
 
 DEFAULT_DIVERSITY: dict[str, list[str]] = {
     "scenarios": [
@@ -115,14 +114,12 @@ class PromptPlanner:
 
 def _offline_examples(blueprint: Blueprint, task: TaskSpec, seed: int) -> list[dict[str, Any]]:
     """Few-shot candidates in the answer's item shape, from the blueprint's offline examples."""
-    if task.offline is None:
-        return []
-    if task.offline.name.endswith(".templates.json"):
-        spec = load_templates(task.offline)
-        rng = random.Random(seed)
-        rows = [expand_template(rng.choice(spec["templates"]), spec["slots"], rng) for _ in range(64)]
-        return [spans_to_bio(r["text"], r["spans"]) for r in rows]
-    rows = [r for r in iter_jsonl(task.offline) if isinstance(r.get("text"), str) and r.get("label") in task.labels]
+    from .offline import sample_rows
+
+    rows = sample_rows(task, seed, 64)
+    if blueprint.kind == "tagging":
+        return [spans_to_bio(r["text"], r["spans"]) for r in rows if "spans" in r]
+    rows = [r for r in rows if isinstance(r.get("text"), str) and r.get("label") in task.labels]
     return [{"text": r["text"], "label": r["label"]} for r in rows[:2000]]
 
 

@@ -1,0 +1,189 @@
+"""Real-text checks: score a bundle on labelled files of real human text.
+
+A task's held-out split comes from the same rows and grammars as its
+training data, so it says little about text the model has never seen the
+like of. A blueprint task lists evaluation files (``[[tasks.NAME.realtext]]``)
+and the build scores them after verify, in a table of their own. A file
+that is missing is reported and skipped, never fatal: such files usually
+live outside the repository.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .evaluation import span_metrics
+from .files import DataFileError, iter_jsonl
+from .tagging_data import Repairs, TaggingDataError, tokens_to_spans
+
+BATCH = 256
+
+
+@dataclass(frozen=True)
+class RealTextCheck:
+    """One evaluation file and how to read it."""
+
+    name: str
+    path: Path
+    # Gold label (or entity type) -> the model's label; gold labels of a
+    # classifier that are neither mapped nor the model's own drop the row,
+    # gold entity types that are not mapped are not scored.
+    label_map: dict[str, str] = field(default_factory=dict)
+    strip_trailing: str = ""  # characters cut from the end of every text (speech-style input: "?")
+    limit: int | None = None  # score only the first rows of a big file
+
+    @classmethod
+    def from_config(cls, raw: dict[str, Any], directory: Path, where: str) -> RealTextCheck:
+        known = {"name", "path", "label_map", "strip_trailing", "limit"}
+        unknown = sorted(set(raw) - known)
+        if unknown or not isinstance(raw.get("path"), str):
+            raise ValueError(f"{where}: expected keys {sorted(known)} with a string 'path'; got {sorted(raw)}")
+        path = (directory / raw["path"]).resolve()
+        label_map = raw.get("label_map", {})
+        if not isinstance(label_map, dict) or not all(isinstance(v, str) for v in label_map.values()):
+            raise ValueError(f"{where}: label_map must map strings to strings")
+        limit = raw.get("limit")
+        return cls(
+            name=str(raw.get("name") or path.stem),
+            path=path,
+            label_map={str(k): v for k, v in label_map.items()},
+            strip_trailing=str(raw.get("strip_trailing", "")),
+            limit=int(limit) if limit is not None else None,
+        )
+
+
+def _rows(check: RealTextCheck) -> list[dict[str, Any]]:
+    rows = []
+    for row in iter_jsonl(check.path):
+        rows.append(row)
+        if check.limit is not None and len(rows) >= check.limit:
+            break
+    return rows
+
+
+def _text(check: RealTextCheck, text: str) -> str:
+    if check.strip_trailing:
+        text = text.rstrip().rstrip(check.strip_trailing).rstrip()
+    return text
+
+
+def score_classifier(model: Any, check: RealTextCheck) -> dict[str, Any]:
+    """Accuracy, recall per gold label, and how often labels the file never uses were predicted."""
+    labels = list(model.labels)
+    texts, gold = [], []
+    skipped = 0
+    for row in _rows(check):
+        text, label = row.get("text"), row.get("label")
+        label = check.label_map.get(label, label) if isinstance(label, str) else None
+        if not isinstance(text, str) or label not in labels:
+            skipped += 1
+            continue
+        texts.append(_text(check, text))
+        gold.append(label)
+    predicted: list[str] = []
+    for i in range(0, len(texts), BATCH):
+        predicted += model.predict_batch(texts[i : i + BATCH])
+    correct = sum(p == g for p, g in zip(predicted, gold, strict=True))
+    used = set(gold)
+    recall = {}
+    for label in sorted(used, key=labels.index):
+        rows = [p for p, g in zip(predicted, gold, strict=True) if g == label]
+        recall[label] = sum(p == label for p in rows) / len(rows)
+    outside = Counter(p for p in predicted if p not in used)
+    return {
+        "kind": "classification",
+        "rows": len(texts),
+        "skipped": skipped,
+        "accuracy": correct / len(texts) if texts else 0.0,
+        "recall": recall,
+        "predicted_outside": {label: n / len(texts) for label, n in sorted(outside.items())},
+    }
+
+
+def score_tagger(model: Any, check: RealTextCheck) -> dict[str, Any]:
+    """Exact-span precision, recall and F1 for the mapped entity types."""
+    source_types = set(check.label_map)
+    scored = sorted(set(check.label_map.values()))
+    gold: list[list[tuple]] = []
+    predicted: list[list[tuple]] = []
+    skipped = 0
+    repairs = Repairs()
+    for row in _rows(check):
+        tags = row.get("tags")
+        if isinstance(tags, list):
+            # Types that are not mapped become O, so that they are neither gold nor penalised.
+            tags = [t if isinstance(t, str) and t[2:] in source_types else "O" for t in tags]
+            tags = [t if t == "O" else f"{t[:2]}{check.label_map[t[2:]]}" for t in tags]
+        try:
+            text, spans = tokens_to_spans(row.get("tokens"), tags, scored, repairs)
+        except TaggingDataError:
+            skipped += 1
+            continue
+        gold.append([tuple(s) for s in spans])
+        predicted.append([(e.start, e.end, e.type) for e in model.tag(text) if e.type in scored])
+    metrics = span_metrics(gold, predicted, scored)
+    return {"kind": "tagging", "rows": len(gold), "skipped": skipped, **metrics}
+
+
+def run_check(model: Any, check: RealTextCheck) -> dict[str, Any]:
+    """The check's scores, or ``{"missing": reason}`` when its file cannot be read."""
+    if not check.path.is_file():
+        return {"name": check.name, "path": str(check.path), "missing": "file not found"}
+    tagging = hasattr(model, "tag")
+    try:
+        result = score_tagger(model, check) if tagging else score_classifier(model, check)
+    except DataFileError as exc:
+        return {"name": check.name, "path": str(check.path), "missing": str(exc)}
+    return {"name": check.name, "path": str(check.path), "file": check.path.name, **result}
+
+
+def markdown(results: list[dict[str, Any]]) -> list[str]:
+    """The model card's real-text section."""
+    lines = [
+        "## Real-text checks",
+        "",
+        "Scored on files of real human text that are not in the training data or its sources (their own table, "
+        "apart from the held-out split above).",
+        "",
+    ]
+    if not results:
+        return [*lines, "None listed for this task."]
+    classification = [r for r in results if r.get("kind") == "classification"]
+    tagging = [r for r in results if r.get("kind") == "tagging"]
+    if classification:
+        lines += ["| check | file | rows | accuracy | recall per label | predicted outside the file's labels |"]
+        lines += ["|---|---|---|---|---|---|"]
+        for r in classification:
+            recall = ", ".join(f"{k} {v:.1%}" for k, v in r["recall"].items())
+            outside = ", ".join(f"{k} {v:.1%}" for k, v in r["predicted_outside"].items()) or "none"
+            lines.append(
+                f"| {r['name']} | `{r['file']}` | {r['rows']:,} | **{r['accuracy']:.1%}** | {recall} | {outside} |"
+            )
+    if tagging:
+        lines += ["| check | file | sentences | type | precision | recall | F1 |", "|---|---|---|---|---|---|---|"]
+        for r in tagging:
+            for t in r["per_type"]:
+                lines.append(
+                    f"| {r['name']} | `{r['file']}` | {r['rows']:,} | {t['label']} | {t['precision']:.1%} | "
+                    f"{t['recall']:.1%} | **{t['f1']:.1%}** |"
+                )
+    for r in results:
+        if "missing" in r:
+            lines.append(f"- {r['name']}: skipped, {r['missing']} (`{r['path']}`)")
+    return lines
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    if "missing" in result:
+        return f"{result['name']}: skipped ({result['missing']}: {result['path']})"
+    if result["kind"] == "tagging":
+        parts = ", ".join(
+            f"{t['label']} P {t['precision']:.1%} R {t['recall']:.1%} F1 {t['f1']:.1%}" for t in result["per_type"]
+        )
+        return f"{result['name']} ({result['rows']:,} sentences): {parts}"
+    recall = ", ".join(f"{k} {v:.1%}" for k, v in result["recall"].items())
+    outside = "".join(f", predicted {k} {v:.1%}" for k, v in result["predicted_outside"].items())
+    return f"{result['name']} ({result['rows']:,} rows): accuracy {result['accuracy']:.1%} (recall {recall}{outside})"
