@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .augment import AugmentConfig, AugmentError
 from .realtext import RealTextCheck
+from .sources import ExtraSource
 
 CONFIG_FILE = "blueprint.toml"
 KINDS = ("classification", "tagging")
@@ -46,6 +48,7 @@ class TaskSpec:
     canaries: dict[str, str | list[str]] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)  # blueprint [train] merged with the task's own
     realtext: tuple[RealTextCheck, ...] = ()  # files of real text scored after verify
+    sources: tuple[ExtraSource, ...] = ()  # labelled files trained on beside the generated rows
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Blueprint:
     refine: RefineConfig
     split: SplitConfig
     tasks: dict[str, TaskSpec]
+    augment: AugmentConfig = AugmentConfig()
 
     @property
     def config_path(self) -> Path:
@@ -112,14 +116,15 @@ def _paths(directory: Path, value: Any, where: str) -> tuple[Path, ...]:
     return tuple(p for i, v in enumerate(values) if (p := _optional_path(directory, v, f"{where}[{i}]")))
 
 
-def _realtext(directory: Path, value: Any, where: str) -> tuple[RealTextCheck, ...]:
-    checks = []
+def _tables(kind: Any, directory: Path, value: Any, where: str) -> tuple[Any, ...]:
+    """An array of tables (``[[tasks.NAME.realtext]]``, ``[[tasks.NAME.sources]]``), each read by ``kind``."""
+    out = []
     for i, item in enumerate(_expect(value, list, where)):
         try:
-            checks.append(RealTextCheck.from_config(_expect(item, dict, f"{where}[{i}]"), directory, f"{where}[{i}]"))
+            out.append(kind.from_config(_expect(item, dict, f"{where}[{i}]"), directory, f"{where}[{i}]"))
         except ValueError as exc:
             raise BlueprintError(str(exc)) from None
-    return tuple(checks)
+    return tuple(out)
 
 
 def load_blueprint(name: str, blueprints_dir: Path) -> Blueprint:
@@ -177,8 +182,13 @@ def parse_blueprint(name: str, directory: Path, config: dict[str, Any]) -> Bluep
             offline=_paths(directory, raw.get("offline"), f"{at} offline"),
             canaries=dict(canaries),
             train={**train_defaults, **_expect(raw.get("train", {}), dict, f"{at} train")},
-            realtext=_realtext(directory, raw.get("realtext", []), f"{at} realtext"),
+            realtext=_tables(RealTextCheck, directory, raw.get("realtext", []), f"{at} realtext"),
+            sources=_tables(ExtraSource, directory, raw.get("sources", []), f"{at} sources"),
         )
+    try:
+        augment = AugmentConfig.from_config(_expect(config.get("augment", {}), dict, f"{where} [augment]"), "[augment]")
+    except AugmentError as exc:
+        raise BlueprintError(f"{where} {exc}") from None
     return Blueprint(
         name=name,
         directory=directory,
@@ -191,4 +201,5 @@ def parse_blueprint(name: str, directory: Path, config: dict[str, Any]) -> Bluep
         refine=refine,
         split=split,
         tasks=tasks,
+        augment=augment,
     )

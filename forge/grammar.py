@@ -166,13 +166,16 @@ def _faker_list(spec: dict[str, Any], seed: int) -> list[str]:
 
 def _jieba_values(spec: dict[str, Any], seed: int) -> list[str]:
     """Words of jieba's dictionary (MIT) with the given part-of-speech tags."""
-    import jieba
+    from importlib.util import find_spec
 
+    spec_found = find_spec("jieba")  # the dictionary file only: importing jieba would load its segmenter
+    if spec_found is None or spec_found.origin is None:
+        raise GrammarError("lexicon source 'jieba' needs the jieba package (pip install jieba)")
     tags = set(spec["tags"])
     lo, hi = int(spec.get("min_len", 1)), int(spec.get("max_len", 99))
     min_freq = int(spec.get("min_freq", 0))
     first = set(spec.get("first_char_in", "")) or None
-    path = Path(jieba.__file__).with_name("dict.txt")
+    path = Path(spec_found.origin).with_name("dict.txt")
     out = []
     with path.open(encoding="utf-8") as fh:
         for line in fh:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .augment import augment_splits
 from .blueprint import Blueprint, BlueprintError, TaskSpec
 from .console import console
 from .files import DataFileError, atomic_write_text, iter_jsonl, read_jsonl, write_jsonl
@@ -24,6 +26,7 @@ from .refine import (
     quality_report,
     stratified_split,
 )
+from .sources import GENERATED, apply_weights, source_table
 from .trainers import TaskContext, get_trainer
 from .workspace import Workspace
 
@@ -222,6 +225,7 @@ def _cleaner(ctx: TaskContext, labels: LabelMap, report: RefineReport, imported:
 def refine(ctx: TaskContext, options: BuildOptions) -> None:
     report = RefineReport()
     seed = ctx.blueprint.seed
+    read: Counter | None = None
     if options.data is not None:
         named, single = _import_sources(options.data)
         source = str(options.data)
@@ -245,20 +249,33 @@ def refine(ctx: TaskContext, options: BuildOptions) -> None:
     else:
         rows = read_jsonl(single)
         labels = LabelMap(ctx.task.labels or _infer_labels(rows))
+        # The task's own rows come first, so a duplicate in an extra source is the one dropped.
+        for extra in ctx.task.sources:
+            rows += extra.rows(seed, labels.labels)
+        read = Counter(r.get("source", GENERATED) if isinstance(r.get("source"), str) else GENERATED for r in rows)
         clean = _cleaner(ctx, labels, report, imported=options.data is not None)
         splits = stratified_split(clean(rows, True), ctx.blueprint.split, seed)
+        splits["train"] = apply_weights(splits["train"], ctx.task.sources, seed)
+    augment = ctx.blueprint.augment
+    if options.data is not None and not augment.imported:
+        augment = replace(augment, copies=0)
+    splits, augmented = augment_splits(splits, augment, seed)
     out = ctx.processed
     for s in SPLITS:
         write_jsonl(out / f"{s}.jsonl", splits[s])
     meta = {"labels": list(labels.labels), "source": source, "rows": {s: len(splits[s]) for s in SPLITS}}
     atomic_write_text(out / "meta.json", json.dumps(meta, indent=2, ensure_ascii=False))
     text = quality_report(ctx.task.name, source, report, splits)
+    if read is not None and len(read) > 1:
+        text += "\n".join(source_table(read, splits)) + "\n"
+    text += "\n".join(augmented.markdown(augment, {s: len(splits[s]) for s in SPLITS})) + "\n"
     if options.data is None:
         text += usage_markdown(single)
     atomic_write_text(out / "quality_report.md", text)
     dropped = sum(report.dropped.values())
+    added = sum(augmented.variants.values())
     console.print(
-        f"  refine: {report.kept} rows kept, {dropped} dropped; "
+        f"  refine: {report.kept} rows kept, {dropped} dropped, {added} augmented variants added; "
         + ", ".join(f"{s} {len(splits[s])}" for s in SPLITS)
         + f" -> {out}"
     )

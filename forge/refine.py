@@ -77,7 +77,7 @@ def clean_rows(
                 report.drop("duplicate")
                 continue
             seen[key] = len(kept)
-        kept.append({"text": text, "label": canonical})
+        kept.append(_with_source({"text": text, "label": canonical}, row))
     if conflicting:
         before = len(kept)
         kept = [r for r in kept if dedupe_key(r["text"]) not in conflicting]
@@ -86,6 +86,13 @@ def clean_rows(
         kept = _drop_near_duplicates(kept, cfg, report, lambda i, j: kept[i]["label"] == kept[j]["label"])
     report.kept += len(kept)
     return kept
+
+
+def _with_source(clean: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    """Keep the name of the source a row came from (rows of extra sources carry one)."""
+    if isinstance(row.get("source"), str):
+        clean["source"] = row["source"]
+    return clean
 
 
 def length_problem(text: str, cfg: RefineConfig) -> str:
@@ -141,7 +148,7 @@ def clean_tagged_rows(
                 report.drop("duplicate")
                 continue
             seen.add(key)
-        kept.append({"text": text, "spans": [list(s) for s in spans]})
+        kept.append(_with_source({"text": text, "spans": [list(s) for s in spans]}, row))
     for what, n in repairs.counts.items():
         report.repaired[what] += n
     if dedupe:

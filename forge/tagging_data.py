@@ -7,13 +7,9 @@ they repaired or dropped, so the quality report can count it.
 
 from __future__ import annotations
 
-import json
-import random
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from cerebellum.tagger import entities_from_tags
@@ -155,44 +151,3 @@ def unit_tags(units: Sequence[Token], spans: Sequence[Span]) -> list[str]:
 def spans_of_tags(units: Sequence[Token], tags: Sequence[str]) -> list[Span]:
     """Entity spans (in text offsets) from unit tags, read as the runtime reads them."""
     return [(e.start, e.end, e.type) for e in entities_from_tags("", units, tags)]
-
-
-# -- templates -------------------------------------------------------------
-
-_SLOT = re.compile(r"\{([A-Za-z][A-Za-z0-9_]*)\}|\[([A-Z][A-Z0-9]*) ([^\[\]{}]+)\]")
-
-
-def load_templates(path: Path) -> dict[str, Any]:
-    spec = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(spec.get("templates"), list) or not isinstance(spec.get("slots"), dict):
-        raise TaggingDataError(f"{path}: expected an object with 'templates' (list) and 'slots' (object)")
-    for template in spec["templates"]:
-        for match in _SLOT.finditer(template):
-            if match.group(1) and match.group(1) not in spec["slots"]:
-                raise TaggingDataError(f"{path}: template {template!r} uses unknown slot {match.group(1)!r}")
-    return spec
-
-
-def expand_template(template: str, slots: dict[str, list[str]], rng: random.Random) -> dict[str, Any]:
-    """One sentence: {SLOT} filled (tagged when the slot name starts upper case), [TYPE text] literal entities."""
-    pieces: list[str] = []
-    spans: list[list] = []
-    position = 0
-    cursor = 0
-    for match in _SLOT.finditer(template):
-        literal = template[cursor : match.start()]
-        pieces.append(literal)
-        position += len(literal)
-        name, inline_type, inline_text = match.groups()
-        if name is not None:
-            value = rng.choice(slots[name])
-            kind = name.split("_")[0] if name[0].isupper() else None
-        else:
-            value, kind = inline_text, inline_type
-        if kind is not None:
-            spans.append([position, position + len(value), kind])
-        pieces.append(value)
-        position += len(value)
-        cursor = match.end()
-    pieces.append(template[cursor:])
-    return {"text": "".join(pieces), "spans": spans}

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import random
-from pathlib import Path
-
 import pytest
 
 from cerebellum.chartable import CharTable
@@ -15,8 +11,6 @@ from forge.tagging_data import (
     Repairs,
     TaggingDataError,
     check_spans,
-    expand_template,
-    load_templates,
     spans_of_tags,
     tag_set,
     tokens_to_spans,
@@ -97,28 +91,3 @@ def test_unit_tags_round_trip_through_spans() -> None:
     assert spans_of_tags(char_units(TABLE, "王总李总"), unit_tags(char_units(TABLE, "王总李总"), adjacent)) == adjacent
 
 
-def test_templates_expand_with_spans(tmp_path: Path) -> None:
-    path = tmp_path / "t.templates.json"
-    path.write_text(
-        json.dumps(
-            {
-                "slots": {"PERS_zh": ["王总"], "time": ["明天"]},
-                "templates": ["{time}约{PERS_zh}开会", "[PROJ 星火计划]怎么样"],
-            },
-            ensure_ascii=False,
-        ),
-        encoding="utf-8",
-    )
-    spec = load_templates(path)
-    rng = random.Random(0)
-    assert expand_template(spec["templates"][0], spec["slots"], rng) == {
-        "text": "明天约王总开会",
-        "spans": [[3, 5, "PERS"]],
-    }
-    assert expand_template(spec["templates"][1], spec["slots"], rng) == {
-        "text": "星火计划怎么样",
-        "spans": [[0, 4, "PROJ"]],
-    }
-    path.write_text(json.dumps({"slots": {}, "templates": ["{NOPE}"]}), encoding="utf-8")
-    with pytest.raises(TaggingDataError, match="unknown slot 'NOPE'"):
-        load_templates(path)

@@ -33,7 +33,7 @@ _LAYOUT = {
     "tagging": (
         _File("blueprint.toml.tmpl", "blueprint.toml"),
         _File("constitution.md.tmpl", "constitution/$name.md"),
-        _File("templates.json", "offline/$name.templates.json"),
+        _File("grammar.json", "offline/$name.grammar.json"),
     ),
 }
 

@@ -1,0 +1,327 @@
+"""The offline data engine: grammars, augmentation, extra sources and real-text checks."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import cerebellum
+from forge.augment import TRANSFORMS, AugmentConfig, AugmentError, augment_splits, variant
+from forge.blueprint import BlueprintError, load_blueprint
+from forge.cli import app
+from forge.files import read_jsonl
+from forge.grammar import GrammarError, collapse_spaces, expand_grammar, load_grammar
+from forge.pipeline import BuildOptions, build
+from forge.realtext import RealTextCheck, markdown, run_check
+from forge.textnorm import dedupe_key
+from forge.workspace import Workspace
+
+from .conftest import TINY_CONFIG, write_tiny_blueprint
+
+runner = CliRunner()
+
+
+def _grammar(tmp_path: Path, spec: dict) -> Path:
+    path = tmp_path / "g.grammar.json"
+    path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+# -- grammars ----------------------------------------------------------------
+
+
+def test_grammar_expands_slots_choices_and_entities(tmp_path: Path) -> None:
+    path = _grammar(
+        tmp_path,
+        {
+            "slots": {"time": ["明天", "{下|这}周一"], "PERS_zh": ["王{总|经理}"], "who": ["{PERS_zh}"]},
+            "templates": ["{time}约{who}开会", "[PROJ 星火计划]{怎么样|进度如何}{？|}"],
+        },
+    )
+    rows = expand_grammar(load_grammar(path, 1), 40, seed=3)
+    texts = {r["text"] for r in rows}
+    assert "明天约王总开会" in texts and "下周一约王经理开会" in texts and "星火计划进度如何？" in texts
+    assert len(texts) == len(rows)  # distinct
+    for row in rows:
+        for start, end, kind in row["spans"]:
+            assert row["text"][start:end] in {"王总", "王经理", "星火计划"}
+            assert kind == ("PROJ" if row["text"][start:end] == "星火计划" else "PERS")
+    assert rows == expand_grammar(load_grammar(path, 1), 40, seed=3)  # seeded
+    assert rows != expand_grammar(load_grammar(path, 1), 40, seed=4)
+
+
+def test_classification_grammar_balances_labels_and_collapses_spaces(tmp_path: Path) -> None:
+    path = _grammar(
+        tmp_path,
+        {
+            "slots": {"thing": ["the lights", "the fan", "music", "the TV", "the radio"]},
+            "templates": {
+                "Question": ["{is|are} {thing} on{?|}", "{uh |}what about {thing}"],
+                "Statement": ["{please |}turn {on|off} {thing} {now|}"],
+            },
+        },
+    )
+    rows = expand_grammar(load_grammar(path, 1), 20, seed=1, labels=("Question", "Statement"))
+    assert sum(r["label"] == "Question" for r in rows) == sum(r["label"] == "Statement" for r in rows) == 10
+    assert all("  " not in r["text"] and r["text"] == r["text"].strip() for r in rows)
+    with pytest.raises(GrammarError, match="labels"):
+        expand_grammar(load_grammar(path, 1), 4, seed=1, labels=("Yes", "No"))
+
+
+def test_collapse_spaces_moves_spans() -> None:
+    assert collapse_spaces("  ask   Mr. Li  now ", [[8, 14, "PERS"]]) == ("ask Mr. Li now", [[4, 10, "PERS"]])
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"slots": {}, "templates": ["{nope}"]}, "unknown slot"),
+        ({"slots": {"a": ["{a}"]}, "templates": ["{a}"]}, "deeper"),
+        ({"slots": {}, "templates": ["{open"]}, "never closed"),
+        ({"slots": {"a": []}, "templates": ["x"]}, "non-empty"),
+        ({"lexicons": {"x": {"source": "web"}}, "templates": ["x"]}, "unknown source"),
+    ],
+)
+def test_grammar_errors_are_clear(tmp_path: Path, spec: dict, message: str) -> None:
+    with pytest.raises(GrammarError, match=message):
+        grammar = load_grammar(_grammar(tmp_path, spec), 1)
+        expand_grammar(grammar, 5, seed=1)
+
+
+def test_lexicons_come_from_faker_and_jieba(tmp_path: Path) -> None:
+    path = _grammar(
+        tmp_path,
+        {
+            "lexicons": {
+                "surname": {"source": "faker_list", "locale": "zh_CN", "provider": "person", "attribute": "last_names"},
+                "en": {"source": "faker", "locale": "en_US", "provider": "first_name", "count": 30},
+                "zh": {"source": "jieba", "tags": ["nrfg"], "min_len": 3, "max_len": 3, "count": 50},
+            },
+            "slots": {"PERS_x": ["{surname}经理", "{en}", "{zh}"]},
+            "templates": ["call {PERS_x}"],
+        },
+    )
+    grammar = load_grammar(path, 5)
+    assert "王" in [n[0].text for n in grammar.slots["surname"]]
+    assert len(grammar.slots["en"]) == 30 and len(grammar.slots["zh"]) == 50
+    assert all(len(n[0].text) == 3 for n in grammar.slots["zh"])
+    assert [n[0].text for n in load_grammar(path, 5).slots["zh"]] == [n[0].text for n in grammar.slots["zh"]]
+
+
+# -- augmentation --------------------------------------------------------------
+
+ALL = {name: 1.0 for name in TRANSFORMS}
+
+
+def test_each_transform_changes_text_and_keeps_entities() -> None:
+    row = {"text": "Ask Mr. Johnson about 阿尔法计划 today?", "spans": [[4, 15, "PERS"], [22, 27, "PROJ"]]}
+    for name in TRANSFORMS:
+        changed = 0
+        for seed in range(30):
+            made = variant(row, AugmentConfig(1, ("train",), {name: 1.0}), random.Random(seed))
+            if made is None:
+                continue
+            new, applied = made
+            changed += 1
+            assert applied == [name]
+            entities = [new["text"][s:e] for s, e, _ in new["spans"]]
+            assert [k for _, _, k in new["spans"]] == ["PERS", "PROJ"]
+            # Entities keep their letters; only case, width or script may change.
+            assert dedupe_key(entities[0]).replace("\u3000", " ") == "mr. johnson"
+            assert len(entities[1]) == 5
+        assert changed >= 10, name
+
+
+def test_transforms_do_what_they_say() -> None:
+    def run(name: str, text: str, seed: int = 0) -> str:
+        made = variant({"text": text}, AugmentConfig(1, ("train",), {name: 1.0}), random.Random(seed))
+        return made[0]["text"] if made else text
+
+    assert run("final_punctuation", "what time is it?") in {
+        "what time is it",
+        "what time is it.",
+        "what time is it!",
+        "what time is it~",
+    }
+    assert run("traditional", "帮我关灯") == "幫我關燈"
+    assert run("width", "ok 1", seed=1) in {"ｏｋ\u30001", "ok 1"}
+    assert any(
+        f in run("fillers", "你今天吃饭了吗", seed)
+        for seed in range(5)
+        for f in ("嗯", "那个", "就是", "呃", "然后", "这个", "啊", "哎")
+    )
+    typo = {run("typos", "remember the milk", seed) for seed in range(20)}
+    assert all(abs(len(t) - len("remember the milk")) <= 1 for t in typo) and len(typo) > 5
+
+
+def test_augmentation_is_seeded_and_never_crosses_splits() -> None:
+    splits = {
+        "train": [{"text": "What time is it?", "label": "Q"}, {"text": "turn on the lights", "label": "S"}],
+        "dev": [{"text": "what time is it", "label": "Q"}],  # what the train row becomes without its "?"
+        "test": [{"text": "打开灯", "label": "S"}],
+    }
+    cfg = AugmentConfig(3, ("train",), {"final_punctuation": 1.0, "case": 0.5, "typos": 0.5, "fillers": 0.5})
+    out, report = augment_splits(splits, cfg, seed=1)
+    again, _ = augment_splits(splits, cfg, seed=1)
+    assert out == again
+    assert out["dev"] == splits["dev"] and out["test"] == splits["test"]
+    other = {dedupe_key(r["text"]) for s in ("dev", "test") for r in splits[s]}
+    added = [r for r in out["train"] if r not in splits["train"]]
+    assert added and all(dedupe_key(r["text"]) not in other for r in added)
+    assert report.dropped["equals a text of another split"] >= 1
+    assert report.variants["train"] == len(added)
+    lines = "\n".join(report.markdown(cfg, {s: len(out[s]) for s in out}))
+    assert "| final_punctuation | 1 |" in lines and f"| train | 2 | {len(added)} |" in lines
+
+
+def test_augment_config_is_validated() -> None:
+    with pytest.raises(AugmentError, match="unknown"):
+        AugmentConfig.from_config({"transforms": {"shout": 0.5}}, "[augment]")
+    with pytest.raises(AugmentError, match="probability"):
+        AugmentConfig.from_config({"transforms": {"case": 2}}, "[augment]")
+    with pytest.raises(AugmentError, match="splits"):
+        AugmentConfig.from_config({"splits": ["val"]}, "[augment]")
+
+
+def test_build_reports_augmentation_per_split(tmp_path: Path) -> None:
+    config = TINY_CONFIG.replace(
+        "[train]", "[augment]\ncopies = 2\n[augment.transforms]\nfinal_punctuation = 1.0\ntypos = 0.5\n\n[train]"
+    )
+    write_tiny_blueprint(tmp_path, config)
+    workspace = Workspace(tmp_path)
+    build(load_blueprint("tiny", workspace.blueprints), workspace, BuildOptions(steps=("generate", "refine")))
+    processed = tmp_path / "datasets" / "processed" / "tiny"
+    report = (processed / "quality_report.md").read_text(encoding="utf-8")
+    assert "## Augmentation" in report and "| typos | 0.5 |" in report
+    meta = json.loads((processed / "meta.json").read_text())
+    train = read_jsonl(processed / "train.jsonl")
+    assert meta["rows"]["train"] == len(train) > 72  # 60% of 120 rows, plus variants
+    held_out = {dedupe_key(r["text"]) for s in ("dev", "test") for r in read_jsonl(processed / f"{s}.jsonl")}
+    assert not held_out & {dedupe_key(r["text"]) for r in train}
+
+
+# -- extra sources -------------------------------------------------------------
+
+
+def _jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def test_extra_sources_map_labels_cap_weight_and_are_counted(tmp_path: Path) -> None:
+    directory = write_tiny_blueprint(tmp_path)
+    extra = [{"text": f"ask about item {i}", "label": "q"} for i in range(30)]
+    extra += [{"text": f"switch on device {i}", "label": "s"} for i in range(30)]
+    extra += [{"text": "how is the weather?", "label": "q"}]  # also a row of the task's own: dropped here
+    _jsonl(directory / "offline" / "extra.jsonl", extra)
+    config = TINY_CONFIG + (
+        '\n[[tasks.tiny.sources]]\nname = "reviews"\npath = "offline/extra.jsonl"\n'
+        'label_map = { q = "Question", s = "Statement" }\ncap = 50\nweight = 2\n'
+    )
+    (directory / "blueprint.toml").write_text(config, encoding="utf-8")
+    workspace = Workspace(tmp_path)
+    build(load_blueprint("tiny", workspace.blueprints), workspace, BuildOptions(steps=("generate", "refine")))
+    processed = tmp_path / "datasets" / "processed" / "tiny"
+    splits = {s: read_jsonl(processed / f"{s}.jsonl") for s in ("train", "dev", "test")}
+    from_extra = [r for s in splits.values() for r in s if r.get("source") == "reviews"]
+    assert {r["label"] for r in from_extra} == {"Question", "Statement"}
+    unique_train = {r["text"] for r in splits["train"] if r.get("source") == "reviews"}
+    assert sum(r.get("source") == "reviews" for r in splits["train"]) == 2 * len(unique_train)  # weight 2
+    assert len({r["text"] for r in from_extra}) <= 50  # cap
+    report = (processed / "quality_report.md").read_text(encoding="utf-8")
+    assert "## Rows by source" in report and "| reviews | 50 |" in report and "| generated | 120 |" in report
+
+
+def test_extra_tagging_source_maps_entity_types(tmp_path: Path) -> None:
+    from forge.sources import ExtraSource
+
+    path = tmp_path / "news.jsonl"
+    _jsonl(path, [{"tokens": list("张三去北京"), "tags": ["B-NAME", "I-NAME", "O", "B-LOC", "I-LOC"]}])
+    source = ExtraSource.from_config({"path": str(path), "label_map": {"NAME": "PERS"}}, tmp_path, "x")
+    (row,) = source.rows(1, ("PERS", "PROJ"))
+    assert row["tags"] == ["B-PERS", "I-PERS", "O", "O", "O"] and row["source"] == "news"
+    with pytest.raises(ValueError, match="does not exist"):
+        ExtraSource.from_config({"path": "missing.jsonl"}, tmp_path, "x")
+
+
+def test_blueprint_rejects_bad_source_and_check_tables(tmp_path: Path) -> None:
+    directory = write_tiny_blueprint(tmp_path)
+    for extra in ('[[tasks.tiny.sources]]\npath = "nope.jsonl"\n', '[[tasks.tiny.realtext]]\nfile = "x"\n'):
+        (directory / "blueprint.toml").write_text(TINY_CONFIG + "\n" + extra, encoding="utf-8")
+        with pytest.raises(BlueprintError):
+            load_blueprint("tiny", Workspace(tmp_path).blueprints)
+
+
+# -- real-text checks ----------------------------------------------------------
+
+
+def test_real_text_checks_classifier(tiny_bundle: Path, tmp_path: Path) -> None:
+    model = cerebellum.load(tiny_bundle)
+    path = tmp_path / "spoken.jsonl"
+    _jsonl(
+        path,
+        [
+            {"text": "how is the weather?", "label": "ask"},
+            {"text": "what about dinner", "label": "ask"},
+            {"text": "turn on the lights", "label": "Statement"},
+            {"text": "something else", "label": "Chitchat"},  # neither mapped nor the model's: skipped
+        ],
+    )
+    result = run_check(model, RealTextCheck("spoken", path, {"ask": "Question"}, strip_trailing="?"))
+    assert result["rows"] == 3 and result["skipped"] == 1
+    assert result["accuracy"] == 1.0 and result["recall"] == {"Question": 1.0, "Statement": 1.0}
+    only_questions = tmp_path / "q.jsonl"
+    _jsonl(only_questions, [{"text": "turn on music", "label": "Question"}])
+    result = run_check(model, RealTextCheck("q", only_questions))
+    assert result["predicted_outside"] == {"Statement": 1.0}  # answers outside the file's labels are shown
+    missing = run_check(model, RealTextCheck("gone", tmp_path / "gone.jsonl"))
+    assert missing["missing"] == "file not found"
+    table = "\n".join(markdown([result, missing]))
+    assert "| q | `q.jsonl` | 1 | **0.0%** | Question 0.0% | Statement 100.0% |" in table
+    assert "gone: skipped, file not found" in table
+
+
+def test_real_text_checks_tagger_with_label_map(tiny_tagger_workspace: Path, tmp_path: Path) -> None:
+    model = cerebellum.load(tiny_tagger_workspace / "models" / "tiny_ner")
+    path = tmp_path / "news.jsonl"
+    text = "帮我约王总开会"
+    found = model.tag(text)
+    tags = ["O"] * len(text)
+    for e in found:
+        tags[e.start : e.end] = [f"B-{e.type.lower()}"] + [f"I-{e.type.lower()}"] * (e.end - e.start - 1)
+    tags[0:2] = ["B-verb", "I-verb"]  # a type the check does not map: not scored
+    _jsonl(path, [{"tokens": list(text), "tags": tags}])
+    check = RealTextCheck("news", path, {"pers": "PERS"})
+    result = run_check(model, check)
+    assert result["kind"] == "tagging" and result["rows"] == 1
+    (pers,) = result["per_type"]
+    expected = any(e.type == "PERS" for e in found)
+    assert pers["label"] == "PERS" and pers["f1"] == (1.0 if expected else 0.0)
+
+
+def test_build_puts_real_text_table_in_model_card(tmp_path: Path) -> None:
+    directory = write_tiny_blueprint(tmp_path)
+    _jsonl(tmp_path / "real.jsonl", [{"text": "how is dinner", "label": "Question"}])
+    config = TINY_CONFIG + '\n[[tasks.tiny.realtext]]\npath = "../../real.jsonl"\n'
+    config += '\n[[tasks.tiny.realtext]]\nname = "absent"\npath = "../../absent.jsonl"\n'
+    (directory / "blueprint.toml").write_text(config, encoding="utf-8")
+    workspace = Workspace(tmp_path)
+    build(load_blueprint("tiny", workspace.blueprints), workspace, BuildOptions())
+    card = (tmp_path / "models" / "tiny" / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert card.index("## Held-out evaluation") < card.index("## Real-text checks") < card.index("## Model\n")
+    assert "| real | `real.jsonl` | 1 |" in card and "absent: skipped, file not found" in card
+    saved = json.loads((tmp_path / "build" / "tiny" / "realtext.json").read_text())
+    assert [r["name"] for r in saved] == ["real", "absent"]
+
+
+def test_evaluate_command(tiny_bundle: Path, tmp_path: Path) -> None:
+    path = tmp_path / "spoken.jsonl"
+    _jsonl(path, [{"text": "how is the weather?", "label": "Q"}])
+    result = runner.invoke(app, ["evaluate", "-m", str(tiny_bundle), str(path), "--map", "Q=Question"])
+    assert result.exit_code == 0, result.output
+    assert "spoken (1 rows): accuracy 100.0%" in result.output
+    result = runner.invoke(app, ["evaluate", "-m", str(tiny_bundle), str(tmp_path / "none.jsonl")])
+    assert result.exit_code == 1 and "skipped" in result.output
