@@ -28,7 +28,10 @@ def export_golden(bundle: Path, out_dir: Path, count: int, seed: int, examples_d
         if near_tie(expected):
             continue  # a label decided by less than the tolerance is no fixed point for another engine
         golden.cases.add(text=text, expected=expected)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    # The runtime refuses bundles whose task name is no safe file name; the resolved path is checked all the same.
     path = out_dir / f"{reference.task}{EXTENSION}"
+    if not cb.valid_task_name(reference.task) or path.resolve().parent != out_dir.resolve():
+        raise ValueError(f"bundle task name {reference.task!r} would write outside {out_dir}")
+    out_dir.mkdir(parents=True, exist_ok=True)
     path.write_bytes(golden.SerializeToString(deterministic=True))
     return path

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .augment import AugmentConfig, AugmentError
+from .names import UnsafeNameError, check_name
 from .realtext import RealTextCheck
 from .sources import ExtraSource
 
@@ -22,6 +23,13 @@ KINDS = ("classification", "tagging")
 
 class BlueprintError(ValueError):
     """A blueprint is missing or its config is invalid."""
+
+
+def _name(name: str, what: str) -> str:
+    try:
+        return check_name(name, what)
+    except UnsafeNameError as exc:
+        raise BlueprintError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,7 @@ def _tables(kind: Any, directory: Path, value: Any, where: str) -> tuple[Any, ..
 
 
 def load_blueprint(name: str, blueprints_dir: Path) -> Blueprint:
+    _name(name, "blueprint name")
     found = discover(blueprints_dir)
     if name not in found:
         known = ", ".join(found) or "none"
@@ -161,6 +170,7 @@ def parse_blueprint(name: str, directory: Path, config: dict[str, Any]) -> Bluep
     tasks = {}
     for task_name, raw in raw_tasks.items():
         at = f"{where} [tasks.{task_name}]"
+        _name(task_name, f"{where}: task name")
         raw = _expect(raw, dict, at)
         labels = tuple(_expect(raw.get("labels", []), list, f"{at} labels"))
         if labels and (len(labels) < 2 or len(set(labels)) != len(labels)):

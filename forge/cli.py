@@ -12,6 +12,7 @@ from rich.table import Table
 from .blueprint import BlueprintError, discover, load_blueprint
 from .console import console
 from .files import DataFileError
+from .names import UnsafeNameError
 from .pipeline import STEPS, BuildOptions, build, parse_overrides, parse_steps
 from .providers import ProviderError
 from .trainers import TrainerError
@@ -80,7 +81,7 @@ def build_command(
             train_overrides=parse_overrides(overrides or []),
         )
         contexts = build(bp, workspace, options)
-    except (BlueprintError, DataFileError, ProviderError, TrainerError) as exc:
+    except (BlueprintError, DataFileError, ProviderError, TrainerError, UnsafeNameError) as exc:
         console.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:

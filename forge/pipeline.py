@@ -14,6 +14,7 @@ from .augment import augment_splits
 from .blueprint import Blueprint, BlueprintError, TaskSpec
 from .console import console
 from .files import DataFileError, atomic_write_text, iter_jsonl, read_jsonl, write_jsonl
+from .names import UnsafeNameError, check_name
 from .providers import GenerationJob, default_provider, get_provider
 from .providers.llm import usage_markdown
 from .providers.secrets import environment
@@ -21,8 +22,11 @@ from .refine import (
     SPLITS,
     LabelMap,
     RefineReport,
+    accounting,
+    carve,
     clean_rows,
     clean_tagged_rows,
+    merge_reports,
     quality_report,
     stratified_split,
 )
@@ -88,6 +92,10 @@ def _select_tasks(blueprint: Blueprint, options: BuildOptions) -> tuple[Blueprin
         return blueprint, list(blueprint.tasks.values())
     if options.task in blueprint.tasks:
         return blueprint, [blueprint.tasks[options.task]]
+    try:
+        check_name(options.task, "--task")
+    except UnsafeNameError as exc:
+        raise BlueprintError(str(exc)) from None
     if options.data is None:
         blueprint.task(options.task)  # raises with the list of tasks
     # A dataset imported under a new name: labels come from the data.
@@ -184,18 +192,46 @@ def generate(ctx: TaskContext, options: BuildOptions) -> None:
 
 
 def _import_sources(data: Path) -> tuple[dict[str, Path] | None, Path | None]:
-    """Either named split files (train/dev/test) or one file to split."""
+    """Either named split files (train, with dev or val, and test) or one file to split."""
     if data.is_file():
         return None, data
     if not data.is_dir():
         raise DataFileError(f"{data}: no such file or directory")
     named = {s: data / f"{s}.jsonl" for s in SPLITS if (data / f"{s}.jsonl").exists()}
+    if (data / "val.jsonl").exists():  # the name CLINC150 and many others ship their dev split under
+        if "dev" in named:
+            raise DataFileError(f"{data}: holds both dev.jsonl and val.jsonl; keep the one that is the dev split")
+        named["dev"] = data / "val.jsonl"
     if "train" in named:
         return named, None
     files = sorted(data.glob("*.jsonl"))
     if len(files) == 1:
         return None, files[0]
-    raise DataFileError(f"{data}: expected train.jsonl (with dev.jsonl/test.jsonl) or exactly one .jsonl file")
+    raise DataFileError(
+        f"{data}: expected train.jsonl (with dev.jsonl or val.jsonl, and test.jsonl) or exactly one .jsonl file"
+    )
+
+
+def _given_splits(
+    ctx: TaskContext, named: dict[str, Path], seed: int
+) -> tuple[LabelMap, dict[str, list[dict]], RefineReport, list[str]]:
+    """Clean each given split file; carve what is missing from train only, and account for every row."""
+    given = {s: read_jsonl(p) for s, p in named.items()}
+    labels = LabelMap(ctx.task.labels or _infer_labels(given["train"]))
+    reports = {s: RefineReport() for s in given}
+    # Given splits are kept as they are (only cleaned), so scores stay comparable with published ones.
+    splits = {s: _cleaner(ctx, labels, reports[s], imported=True)(rows, s == "train") for s, rows in given.items()}
+    moved = {s: {s: len(rows)} for s, rows in splits.items()}
+    shares = {s: getattr(ctx.blueprint.split, s) for s in ("test", "dev") if s not in splits}
+    if shares:
+        train, carved = carve(splits["train"], shares, seed)
+        splits["train"] = train
+        splits.update(carved)
+        moved["train"] = {"train": len(train), **{s: len(rows) for s, rows in carved.items()}}
+        for s, rows in carved.items():
+            console.print(f"  refine: no {s} file in the data: {len(rows)} rows of train.jsonl carved out as {s}")
+    files = {s: named[s].name for s in SPLITS if s in given}
+    return labels, splits, merge_reports(list(reports.values())), accounting(files, reports, moved)
 
 
 def _infer_labels(rows: Sequence[dict]) -> tuple[str, ...]:
@@ -234,18 +270,9 @@ def refine(ctx: TaskContext, options: BuildOptions) -> None:
         if not single.exists():
             raise DataFileError(f"{single} is missing: run the generate step first")
         source = str(single)
+    accounted: list[str] = []
     if named is not None:
-        given = {s: read_jsonl(p) for s, p in named.items()}
-        labels = LabelMap(ctx.task.labels or _infer_labels(given["train"]))
-        # Given splits are kept as they are (only cleaned), so scores stay comparable with published ones.
-        clean = _cleaner(ctx, labels, report, imported=True)
-        splits = {s: clean(rows, s == "train") for s, rows in given.items()}
-        missing = [s for s in SPLITS if s not in splits]
-        if missing:
-            carved = stratified_split(splits["train"], ctx.blueprint.split, seed)
-            splits["train"] = carved["train"]
-            for s in missing:
-                splits[s] = carved[s]
+        labels, splits, report, accounted = _given_splits(ctx, named, seed)
     else:
         rows = read_jsonl(single)
         labels = LabelMap(ctx.task.labels or _infer_labels(rows))
@@ -255,6 +282,9 @@ def refine(ctx: TaskContext, options: BuildOptions) -> None:
         read = Counter(r.get("source", GENERATED) if isinstance(r.get("source"), str) else GENERATED for r in rows)
         clean = _cleaner(ctx, labels, report, imported=options.data is not None)
         splits = stratified_split(clean(rows, True), ctx.blueprint.split, seed)
+        moved = {"all": {s: len(splits[s]) for s in SPLITS}}
+        what = single.name + (f" + {len(ctx.task.sources)} extra source(s)" if ctx.task.sources else "")
+        accounted = accounting({"all": what}, {"all": report}, moved)
         splits["train"] = apply_weights(splits["train"], ctx.task.sources, seed)
     augment = ctx.blueprint.augment
     if options.data is not None and not augment.imported:
@@ -266,6 +296,7 @@ def refine(ctx: TaskContext, options: BuildOptions) -> None:
     meta = {"labels": list(labels.labels), "source": source, "rows": {s: len(splits[s]) for s in SPLITS}}
     atomic_write_text(out / "meta.json", json.dumps(meta, indent=2, ensure_ascii=False))
     text = quality_report(ctx.task.name, source, report, splits)
+    text += "\n".join(accounted) + ("\n" if accounted else "")
     if read is not None and len(read) > 1:
         text += "\n".join(source_table(read, splits)) + "\n"
     text += "\n".join(augmented.markdown(augment, {s: len(splits[s]) for s in SPLITS})) + "\n"

@@ -183,24 +183,68 @@ def group_of(row: dict[str, Any]) -> str:
     return row["spans"][0][2] if row["spans"] else "(no entity)"
 
 
+def carve(
+    rows: list[dict[str, Any]], shares: dict[str, float], seed: int
+) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """Per group, a seeded shuffle, then each named share in order; the rest stays (the first result)."""
+    by_group: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_group[group_of(row)].append(row)
+    rng = random.Random(seed)
+    carved: dict[str, list[dict[str, Any]]] = {name: [] for name in shares}
+    rest: list[dict[str, Any]] = []
+    for group in sorted(by_group):
+        members = by_group[group]
+        rng.shuffle(members)
+        at = 0
+        for name, share in shares.items():
+            n = round(len(members) * share)
+            carved[name].extend(members[at : at + n])
+            at += n
+        rest.extend(members[at:])
+    rng.shuffle(rest)
+    for name in shares:
+        rng.shuffle(carved[name])
+    return rest, carved
+
+
 def stratified_split(rows: list[dict[str, Any]], cfg: SplitConfig, seed: int) -> dict[str, list[dict[str, Any]]]:
     """Per group: a seeded shuffle, then the test and dev shares, the rest for training."""
-    by_label: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        by_label[group_of(row)].append(row)
-    rng = random.Random(seed)
-    out: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
-    for label in sorted(by_label):
-        group = by_label[label]
-        rng.shuffle(group)
-        n_test = round(len(group) * cfg.test)
-        n_dev = round(len(group) * cfg.dev)
-        out["test"].extend(group[:n_test])
-        out["dev"].extend(group[n_test : n_test + n_dev])
-        out["train"].extend(group[n_test + n_dev :])
-    for split in SPLITS:
-        rng.shuffle(out[split])
-    return out
+    train, carved = carve(rows, {"test": cfg.test, "dev": cfg.dev}, seed)
+    return {"train": train, "dev": carved["dev"], "test": carved["test"]}
+
+
+def accounting(files: dict[str, str], reports: dict[str, RefineReport], moved: dict[str, dict[str, int]]) -> list[str]:
+    """Every row of every input file: read = dropped + kept, and where the kept rows went.
+
+    ``files`` maps a split's input to its file name, ``moved`` a split's
+    input to the splits its kept rows ended in.
+    """
+    lines = ["", "## Row accounting", "", "| file | read | dropped | kept | to train | to dev | to test |"]
+    lines.append("|---|---|---|---|---|---|---|")
+    totals = [0] * 6
+    for split, name in files.items():
+        r = reports[split]
+        dropped = sum(r.dropped.values())
+        values = [r.rows_in, dropped, r.kept] + [moved[split].get(s, 0) for s in SPLITS]
+        totals = [a + b for a, b in zip(totals, values, strict=True)]
+        lines.append(f"| {name} | " + " | ".join(map(str, values)) + " |")
+    lines.append("| all | " + " | ".join(map(str, totals)) + " |")
+    for split, name in files.items():
+        for reason, n in reports[split].dropped.most_common():
+            lines.append(f"- {name}: {n} dropped, {reason}")
+    return lines
+
+
+def merge_reports(reports: list[RefineReport]) -> RefineReport:
+    merged = RefineReport()
+    for r in reports:
+        merged.rows_in += r.rows_in
+        merged.kept += r.kept
+        merged.relabelled += r.relabelled
+        merged.dropped.update(r.dropped)
+        merged.repaired.update(r.repaired)
+    return merged
 
 
 def overlap(splits: dict[str, list[dict[str, str]]]) -> dict[str, int]:

@@ -89,5 +89,3 @@ def test_unit_tags_round_trip_through_spans() -> None:
     assert spans_of_tags(units, tags) == spans
     adjacent = [(0, 2, "PERS"), (2, 4, "PERS")]  # two entities back to back stay two
     assert spans_of_tags(char_units(TABLE, "王总李总"), unit_tags(char_units(TABLE, "王总李总"), adjacent)) == adjacent
-
-

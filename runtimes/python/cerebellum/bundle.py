@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,7 +73,21 @@ def unwrap_preprocessor(data: bytes, path: Path) -> pb.Preprocessor:
         preprocessor.ParseFromString(envelope.preprocessor)
     except DecodeError as exc:
         raise BundleCorruptError(path, f"preprocessor payload does not parse: {exc}") from None
+    if not valid_task_name(preprocessor.task):
+        raise BundleCorruptError(
+            path,
+            f"task name {preprocessor.task[:80]!r} is not a valid name ({TASK_NAME_RULE}); apps build paths from it",
+        )
     return preprocessor
+
+
+TASK_NAME_RULE = "letters, digits, '_', '.' and '-', starting with a letter, digit or '_', at most 128, no '..'"
+_TASK_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def valid_task_name(name: str) -> bool:
+    """Spec section 1: a bundle's task name is safe as a file name, so tools may build paths from it."""
+    return bool(_TASK_NAME.fullmatch(name)) and ".." not in name
 
 
 def check_model(model: bytes, preprocessor: pb.Preprocessor, path: Path) -> None:

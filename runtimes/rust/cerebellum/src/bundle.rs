@@ -60,8 +60,33 @@ pub fn unwrap_preprocessor(data: &[u8], path: &Path) -> Result<proto::Preprocess
             ),
         });
     }
-    proto::Preprocessor::decode(envelope.preprocessor.as_slice())
-        .map_err(|e| Error::corrupt(path, format!("preprocessor payload does not parse: {e}")))
+    let preprocessor = proto::Preprocessor::decode(envelope.preprocessor.as_slice())
+        .map_err(|e| Error::corrupt(path, format!("preprocessor payload does not parse: {e}")))?;
+    if !valid_task_name(&preprocessor.task) {
+        let shown: String = preprocessor.task.chars().take(80).collect();
+        return Err(Error::corrupt(
+            path,
+            format!("task name {shown:?} is not a valid name ({TASK_NAME_RULE}); apps build paths from it"),
+        ));
+    }
+    Ok(preprocessor)
+}
+
+/// What [`valid_task_name`] accepts, in words.
+pub const TASK_NAME_RULE: &str =
+    "letters, digits, '_', '.' and '-', starting with a letter, digit or '_', at most 128, no '..'";
+
+/// Spec section 1: a bundle's task name is safe as a file name, so tools may build paths from it.
+///
+/// ```
+/// assert!(cerebellum::valid_task_name("is_question"));
+/// assert!(!cerebellum::valid_task_name("../escape"));
+/// ```
+pub fn valid_task_name(name: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-';
+    let mut chars = name.chars();
+    let first_ok = matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric() || c == '_');
+    first_ok && name.len() <= 128 && name.chars().all(allowed) && !name.contains("..")
 }
 
 pub(crate) fn check_model(model: &[u8], preprocessor: &proto::Preprocessor, path: &Path) -> Result<()> {

@@ -40,7 +40,9 @@ pub mod proto {
 
 use std::path::Path;
 
-pub use bundle::{unwrap_preprocessor, FORMAT_VERSION, MAGIC, MODEL_FILE, PREPROCESSOR_FILE};
+pub use bundle::{
+    unwrap_preprocessor, valid_task_name, FORMAT_VERSION, MAGIC, MODEL_FILE, PREPROCESSOR_FILE, TASK_NAME_RULE,
+};
 pub use chartable::{CharClass, CharTable};
 pub use classifier::{BatchScores, Classification, TextClassifier};
 pub use error::{Error, Result};
