@@ -13,7 +13,7 @@ from .chartable import CharTable
 from .errors import BundleCorruptError, BundleMismatchError
 from .session import create_session
 from .tfidf import SparseVector, TfidfVectorizer
-from .tokenizer import Token, Tokenizer
+from .tokenizer import Token, Tokenizer, check_texts
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,8 @@ class TextClassifier(LabelDecisions):
                 path,
                 f"model outputs {probe.shape[1:]} scores per text, the preprocessor names {len(self.labels)} labels",
             )
+        if not (np.isfinite(probe).all() and np.isfinite(probe_logits).all()):
+            raise BundleMismatchError(path, "model produced non-finite scores for the probe input")
         self._logit_width = probe_logits.shape[1]
 
     def _run(self, indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -127,12 +129,14 @@ class TextClassifier(LabelDecisions):
 
     def decision_function_batch(self, texts: Sequence[str]) -> np.ndarray:
         """Raw linear scores, shape [len(texts), C'] as the estimator defines them."""
+        texts = check_texts(texts)
         if not texts:
             return np.zeros((0, self._logit_width), np.float32)
         return self._run(*self._feed([self.vectorize(t) for t in texts]))[1]
 
     def predict_proba_batch(self, texts: Sequence[str]) -> np.ndarray:
         """Scores in label order, shape [len(texts), len(labels)], float32."""
+        texts = check_texts(texts)
         if not texts:
             return np.zeros((0, len(self.labels)), np.float32)
         return self._run(*self._feed([self.vectorize(t) for t in texts]))[0]

@@ -17,10 +17,20 @@ import numpy as np
 
 from ._proto import bundle_pb2 as pb
 from .classifier import LabelDecisions
-from .errors import CerebellumError
+from .errors import CerebellumError, InvalidInputError
 from .tagger import Entity, TaggedToken
 from .tfidf import SparseVector
-from .tokenizer import Token
+from .tokenizer import Token, check_text, check_texts
+
+
+def _call(method: Any, argument: Any) -> Any:
+    """Call the native module under the Python backend's input contract: InvalidInputError for bad text."""
+    if not isinstance(argument, str | list):
+        check_text(argument)  # raises InvalidInputError naming the type
+    try:
+        return method(argument)
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(f"text holds a lone surrogate at {exc.start}; it is not valid Unicode") from None
 
 
 def _native() -> Any:
@@ -54,30 +64,30 @@ class RustTextClassifier(_RustModel, LabelDecisions):
         self.labels: tuple[str, ...] = tuple(native.labels)
 
     def tokenize(self, text: str) -> list[str]:
-        return [t for t, _, _ in self._native.tokenize(text)]
+        return [t for t, _, _ in _call(self._native.tokenize, text)]
 
     def tokenize_with_offsets(self, text: str) -> list[Token]:
-        return [Token(*t) for t in self._native.tokenize(text)]
+        return [Token(*t) for t in _call(self._native.tokenize, text)]
 
     def terms(self, text: str) -> list[str]:
-        return self._native.terms(text)
+        return _call(self._native.terms, text)
 
     def vectorize(self, text: str) -> SparseVector:
-        indices, values = self._native.vectorize(text)
+        indices, values = _call(self._native.vectorize, text)
         return SparseVector(np.array(indices, dtype=np.int64), np.array(values, dtype=np.float32))
 
     def predict_proba(self, text: str) -> np.ndarray:
-        return np.array(self._native.predict_proba(text), dtype=np.float32)
+        return np.array(_call(self._native.predict_proba, text), dtype=np.float32)
 
     def predict(self, text: str) -> str:
-        return self._native.predict(text)
+        return _call(self._native.predict, text)
 
     def predict_proba_batch(self, texts: Sequence[str]) -> np.ndarray:
-        probabilities, _ = self._native.scores_batch(list(texts))
+        probabilities, _ = _call(self._native.scores_batch, check_texts(texts))
         return np.array(probabilities, dtype=np.float32).reshape(len(texts), len(self.labels))
 
     def decision_function_batch(self, texts: Sequence[str]) -> np.ndarray:
-        _, logits = self._native.scores_batch(list(texts))
+        _, logits = _call(self._native.scores_batch, check_texts(texts))
         return np.array(logits, dtype=np.float32).reshape(len(texts), -1)
 
     def __repr__(self) -> str:
@@ -94,30 +104,30 @@ class RustTextTagger(_RustModel):
         self.entity_types: tuple[str, ...] = tuple(native.entity_types)
 
     def units(self, text: str) -> list[Token]:
-        return [Token(*u) for u in self._native.units(text)]
+        return [Token(*u) for u in _call(self._native.units, text)]
 
     def tokenize(self, text: str) -> list[str]:
-        return [u for u, _, _ in self._native.units(text)]
+        return [u for u, _, _ in _call(self._native.units, text)]
 
     def encode(self, text: str) -> np.ndarray:
-        return np.array(self._native.encode(text), dtype=np.int64)
+        return np.array(_call(self._native.encode, text), dtype=np.int64)
 
     def emissions(self, text: str) -> np.ndarray:
-        return np.array(self._native.emissions(text), dtype=np.float32).reshape(-1, len(self.tags))
+        return np.array(_call(self._native.emissions, text), dtype=np.float32).reshape(-1, len(self.tags))
 
     def tag_ids(self, text: str) -> list[int]:
-        return self._native.tag_ids(text)
+        return _call(self._native.tag_ids, text)
 
     def tag_tokens(self, text: str) -> list[TaggedToken]:
-        units = self._native.units(text)
-        path = self._native.tag_ids(text)
+        units = _call(self._native.units, text)
+        path = _call(self._native.tag_ids, text)
         return [TaggedToken(text[s:e], s, e, self.tags[t]) for (_, s, e), t in zip(units, path, strict=True)]
 
     def tag(self, text: str) -> list[Entity]:
-        return [Entity(*e) for e in self._native.tag(text)]
+        return [Entity(*e) for e in _call(self._native.tag, text)]
 
     def tag_batch(self, texts: Sequence[str]) -> list[list[Entity]]:
-        return [self.tag(t) for t in texts]
+        return [self.tag(t) for t in check_texts(texts)]
 
     def __repr__(self) -> str:
         return f"RustTextTagger(task={self.task!r}, entity_types={list(self.entity_types)})"

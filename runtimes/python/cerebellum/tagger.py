@@ -13,7 +13,7 @@ from .bundle import BundleData
 from .chartable import CharTable
 from .errors import BundleCorruptError, BundleMismatchError, CerebellumError
 from .session import create_session
-from .tokenizer import Token
+from .tokenizer import Token, check_texts
 from .units import char_units
 from .viterbi import viterbi
 
@@ -172,7 +172,7 @@ class TextTagger:
         return entities_from_tags(text, units, [tags[t] for t in path])
 
     def tag_batch(self, texts: Sequence[str]) -> list[list[Entity]]:
-        return [self.tag(t) for t in texts]
+        return [self.tag(t) for t in check_texts(texts)]
 
     def __repr__(self) -> str:
         return f"TextTagger(task={self.task!r}, entity_types={list(self.entity_types)}, units={len(self.vocabulary)})"

@@ -25,6 +25,21 @@ def check_text(text: object) -> str:
     return text
 
 
+def check_texts(texts: object) -> list[str]:
+    """A batch as a list; a lone string is a TypeError (it would be read as one text per character)."""
+    if isinstance(texts, str | bytes):
+        raise TypeError(
+            f"expected a list of str, got a {type(texts).__name__}: wrap one text in a list, or call the single form"
+        )
+    try:
+        batch = list(texts)  # type: ignore[call-overload]
+    except TypeError:
+        raise TypeError(f"expected a list of str, got {type(texts).__name__}") from None
+    for text in batch:
+        check_text(text)
+    return batch
+
+
 class Tokenizer:
     def __init__(self, table: CharTable, spec: pb.TokenizerSpec) -> None:
         self.table = table

@@ -183,6 +183,9 @@ impl TextTagger {
                 ),
             ));
         }
+        if emissions.iter().any(|v| !v.is_finite()) {
+            return Err(Error::mismatch(path, "model produced non-finite emission scores for the probe input"));
+        }
         Ok(())
     }
 
