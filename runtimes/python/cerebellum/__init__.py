@@ -19,12 +19,14 @@ from .errors import (
     BundleCorruptError,
     BundleError,
     BundleIntegrityError,
+    BundleLimitError,
     BundleMismatchError,
     BundleNotFoundError,
     BundleVersionError,
     CerebellumError,
     InvalidInputError,
 )
+from .limits import MICROCONTROLLER, PHONE, Limits
 from .tagger import Entity, TaggedToken, TextTagger
 from .tfidf import SparseVector
 
@@ -36,6 +38,7 @@ __all__ = [
     "BundleCorruptError",
     "BundleError",
     "BundleIntegrityError",
+    "BundleLimitError",
     "BundleMismatchError",
     "BundleNotFoundError",
     "BundleVersionError",
@@ -43,6 +46,9 @@ __all__ = [
     "Classification",
     "Entity",
     "InvalidInputError",
+    "Limits",
+    "MICROCONTROLLER",
+    "PHONE",
     "Model",
     "SparseVector",
     "TaggedToken",
@@ -70,8 +76,12 @@ def _check_backend(backend: str) -> None:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
 
 
-def load(path: str | Path, backend: str = "python") -> Model:
+def load(path: str | Path, backend: str = "python", limits: Limits = PHONE) -> Model:
     """Load the bundle in directory ``path`` (``model.onnx`` + ``preprocessor.bin``).
+
+    ``limits`` bounds what the bundle may claim (file sizes, vocabulary,
+    labels, character table, ONNX weights); a bundle over them raises
+    ``BundleLimitError`` before anything is built from it.
 
     ``backend="rust"`` runs it on the Rust engine (tract) through the
     ``cerebellum_rs`` module, behind the same API.
@@ -80,15 +90,15 @@ def load(path: str | Path, backend: str = "python") -> Model:
     if backend == "rust":
         from . import rust_backend
 
-        return rust_backend.load(path)
-    return _build(read_bundle(path))
+        return rust_backend.load(path, limits)
+    return _build(read_bundle(path, limits))
 
 
-def load_bytes(preprocessor: bytes, model: bytes, backend: str = "python") -> Model:
-    """Load a bundle from the contents of its two files."""
+def load_bytes(preprocessor: bytes, model: bytes, backend: str = "python", limits: Limits = PHONE) -> Model:
+    """Load a bundle from the contents of its two files (``limits`` as for ``load``)."""
     _check_backend(backend)
     if backend == "rust":
         from . import rust_backend
 
-        return rust_backend.load_bytes(preprocessor, model)
-    return _build(read_bundle_bytes(preprocessor, model))
+        return rust_backend.load_bytes(preprocessor, model, limits)
+    return _build(read_bundle_bytes(preprocessor, model, given=limits))

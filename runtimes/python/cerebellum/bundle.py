@@ -9,6 +9,7 @@ from pathlib import Path
 
 from google.protobuf.message import DecodeError
 
+from . import limits
 from ._proto import bundle_pb2 as pb
 from .errors import (
     BundleCorruptError,
@@ -100,8 +101,9 @@ def check_model(model: bytes, preprocessor: pb.Preprocessor, path: Path) -> None
         )
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path, limit: int) -> bytes:
     try:
+        limits.check_size(path, path.stat().st_size, limit)  # before a byte is read
         return path.read_bytes()
     except FileNotFoundError:
         raise BundleNotFoundError(path, "file not found") from None
@@ -109,21 +111,31 @@ def _read(path: Path) -> bytes:
         raise BundleCorruptError(path, "expected a file, found a directory") from None
 
 
-def read_bundle(directory: str | Path) -> BundleData:
+def _checked(bundle: BundleData, given: limits.Limits) -> BundleData:
+    limits.check_preprocessor(bundle.preprocessor, bundle.preprocessor_path, given)
+    limits.check_model(bundle.model, bundle.model_path, given)
+    return bundle
+
+
+def read_bundle(directory: str | Path, given: limits.Limits = limits.PHONE) -> BundleData:
     directory = Path(directory)
     if not directory.is_dir():
         raise BundleNotFoundError(directory, "bundle directory not found")
     preprocessor_path = directory / PREPROCESSOR_FILE
     model_path = directory / MODEL_FILE
-    preprocessor = unwrap_preprocessor(_read(preprocessor_path), preprocessor_path)
-    model = _read(model_path)
+    preprocessor = unwrap_preprocessor(_read(preprocessor_path, given.max_preprocessor_bytes), preprocessor_path)
+    model = _read(model_path, given.max_model_bytes)
     check_model(model, preprocessor, model_path)
-    return BundleData(preprocessor, model, preprocessor_path, model_path)
+    return _checked(BundleData(preprocessor, model, preprocessor_path, model_path), given)
 
 
-def read_bundle_bytes(preprocessor: bytes, model: bytes, name: str = "<bytes>") -> BundleData:
+def read_bundle_bytes(
+    preprocessor: bytes, model: bytes, name: str = "<bytes>", given: limits.Limits = limits.PHONE
+) -> BundleData:
     preprocessor_path = Path(name) / PREPROCESSOR_FILE
     model_path = Path(name) / MODEL_FILE
+    limits.check_size(preprocessor_path, len(preprocessor), given.max_preprocessor_bytes)
+    limits.check_size(model_path, len(model), given.max_model_bytes)
     parsed = unwrap_preprocessor(preprocessor, preprocessor_path)
     check_model(model, parsed, model_path)
-    return BundleData(parsed, model, preprocessor_path, model_path)
+    return _checked(BundleData(parsed, model, preprocessor_path, model_path), given)

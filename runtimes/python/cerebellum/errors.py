@@ -38,5 +38,9 @@ class BundleMismatchError(BundleError):
     """The ONNX model does not fit its preprocessor."""
 
 
+class BundleLimitError(BundleError):
+    """The bundle claims more than the configured limits allow (``cerebellum.Limits``)."""
+
+
 class InvalidInputError(CerebellumError, ValueError):
     """The text cannot be processed (not a str, or not valid Unicode)."""

@@ -18,6 +18,7 @@ import numpy as np
 from ._proto import bundle_pb2 as pb
 from .classifier import LabelDecisions
 from .errors import CerebellumError, InvalidInputError
+from .limits import Limits
 from .tagger import Entity, TaggedToken
 from .tfidf import SparseVector
 from .tokenizer import Token, check_text, check_texts
@@ -137,9 +138,9 @@ def _wrap(native: Any) -> RustTextClassifier | RustTextTagger:
     return RustTextTagger(native) if hasattr(native, "tags") else RustTextClassifier(native)
 
 
-def load(path: str | Path) -> RustTextClassifier | RustTextTagger:
-    return _wrap(_native().load(str(path)))
+def load(path: str | Path, limits: Limits) -> RustTextClassifier | RustTextTagger:
+    return _wrap(_native().load(str(path), limits.as_tuple()))
 
 
-def load_bytes(preprocessor: bytes, model: bytes) -> RustTextClassifier | RustTextTagger:
-    return _wrap(_native().load_bytes(preprocessor, model))
+def load_bytes(preprocessor: bytes, model: bytes, limits: Limits) -> RustTextClassifier | RustTextTagger:
+    return _wrap(_native().load_bytes(preprocessor, model, limits.as_tuple()))

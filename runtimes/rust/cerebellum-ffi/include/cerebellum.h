@@ -37,6 +37,8 @@ typedef enum CerebellumStatus {
   CEREBELLUM_STATUS_BUFFER_TOO_SMALL = 11,
   // An internal error (a caught panic); the handle should not be used again.
   CEREBELLUM_STATUS_PANIC = 12,
+  // The bundle claims more than the limits allow (see `CerebellumLimits`).
+  CEREBELLUM_STATUS_LIMIT = 13,
 } CerebellumStatus;
 
 // Kind of a loaded model.
@@ -52,6 +54,22 @@ typedef enum CerebellumKind {
 // An opaque loaded model.
 typedef struct CerebellumModel CerebellumModel;
 
+// What a bundle may claim at most; `cerebellum_default_limits` fills one for a phone.
+typedef struct CerebellumLimits {
+  // Bytes of `preprocessor.bin`.
+  size_t max_preprocessor_bytes;
+  // Bytes of `model.onnx`.
+  size_t max_model_bytes;
+  // TF-IDF terms, or tagger units.
+  size_t max_vocabulary;
+  // Labels, or tags.
+  size_t max_labels;
+  // Character table entries.
+  size_t max_char_table_entries;
+  // Elements of all ONNX initializers together.
+  uint64_t max_initializer_elements;
+} CerebellumLimits;
+
 // An entity found by a tagger. Offsets are byte offsets into the UTF-8 input.
 typedef struct CerebellumEntity {
   // Index into the model's entity types ([`cerebellum_entity_type`]).
@@ -66,6 +84,9 @@ typedef struct CerebellumEntity {
 extern "C" {
 #endif // __cplusplus
 
+// The default limits (sized for a phone); `microcontroller` non-zero gives the MCU tier's.
+struct CerebellumLimits cerebellum_default_limits(int32_t microcontroller);
+
 // The message of the last failure on this thread (empty if none). Valid
 // until the next call on this thread.
 const char *cerebellum_last_error(void);
@@ -76,7 +97,7 @@ const char *cerebellum_last_error(void);
 // `path` must be a valid NUL-terminated string; `out` a valid pointer.
 enum CerebellumStatus cerebellum_load(const char *path, struct CerebellumModel **out);
 
-// Load a bundle from the bytes of its two files (e.g. embedded in firmware).
+// Load a bundle from the bytes of its two files (e.g. embedded in firmware), with the default limits.
 //
 // # Safety
 // Both buffers must be readable for their lengths; `out` a valid pointer.
@@ -85,6 +106,17 @@ enum CerebellumStatus cerebellum_load_bytes(const uint8_t *preprocessor,
                                             const uint8_t *model,
                                             size_t model_len,
                                             struct CerebellumModel **out);
+
+// [`cerebellum_load_bytes`] with the given limits (null: the defaults).
+//
+// # Safety
+// Both buffers must be readable for their lengths; `limits` null or valid; `out` a valid pointer.
+enum CerebellumStatus cerebellum_load_bytes_with_limits(const uint8_t *preprocessor,
+                                                        size_t preprocessor_len,
+                                                        const uint8_t *model,
+                                                        size_t model_len,
+                                                        const struct CerebellumLimits *limits,
+                                                        struct CerebellumModel **out);
 
 // Free a model (null is allowed).
 //

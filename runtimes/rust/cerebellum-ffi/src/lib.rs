@@ -43,6 +43,57 @@ pub enum CerebellumStatus {
     BufferTooSmall = 11,
     /// An internal error (a caught panic); the handle should not be used again.
     Panic = 12,
+    /// The bundle claims more than the limits allow (see `CerebellumLimits`).
+    Limit = 13,
+}
+
+/// What a bundle may claim at most; `cerebellum_default_limits` fills one for a phone.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CerebellumLimits {
+    /// Bytes of `preprocessor.bin`.
+    pub max_preprocessor_bytes: usize,
+    /// Bytes of `model.onnx`.
+    pub max_model_bytes: usize,
+    /// TF-IDF terms, or tagger units.
+    pub max_vocabulary: usize,
+    /// Labels, or tags.
+    pub max_labels: usize,
+    /// Character table entries.
+    pub max_char_table_entries: usize,
+    /// Elements of all ONNX initializers together.
+    pub max_initializer_elements: u64,
+}
+
+impl From<CerebellumLimits> for cerebellum::Limits {
+    fn from(l: CerebellumLimits) -> Self {
+        cerebellum::Limits {
+            max_preprocessor_bytes: l.max_preprocessor_bytes,
+            max_model_bytes: l.max_model_bytes,
+            max_vocabulary: l.max_vocabulary,
+            max_labels: l.max_labels,
+            max_char_table_entries: l.max_char_table_entries,
+            max_initializer_elements: l.max_initializer_elements,
+        }
+    }
+}
+
+/// The default limits (sized for a phone); `microcontroller` non-zero gives the MCU tier's.
+#[no_mangle]
+pub extern "C" fn cerebellum_default_limits(microcontroller: i32) -> CerebellumLimits {
+    let l = if microcontroller != 0 {
+        cerebellum::Limits::MICROCONTROLLER
+    } else {
+        cerebellum::Limits::PHONE
+    };
+    CerebellumLimits {
+        max_preprocessor_bytes: l.max_preprocessor_bytes,
+        max_model_bytes: l.max_model_bytes,
+        max_vocabulary: l.max_vocabulary,
+        max_labels: l.max_labels,
+        max_char_table_entries: l.max_char_table_entries,
+        max_initializer_elements: l.max_initializer_elements,
+    }
 }
 
 /// Kind of a loaded model.
@@ -93,6 +144,7 @@ fn status_of(error: &cerebellum::Error) -> CerebellumStatus {
         E::Version { .. } => CerebellumStatus::Version,
         E::Integrity { .. } => CerebellumStatus::Integrity,
         E::Mismatch { .. } => CerebellumStatus::Mismatch,
+        E::Limit { .. } => CerebellumStatus::Limit,
         E::Inference(_) => CerebellumStatus::Inference,
         E::NonFinite(_) => CerebellumStatus::NonFinite,
     }
@@ -185,7 +237,7 @@ pub unsafe extern "C" fn cerebellum_load(path: *const c_char, out: *mut *mut Cer
     })
 }
 
-/// Load a bundle from the bytes of its two files (e.g. embedded in firmware).
+/// Load a bundle from the bytes of its two files (e.g. embedded in firmware), with the default limits.
 ///
 /// # Safety
 /// Both buffers must be readable for their lengths; `out` a valid pointer.
@@ -195,6 +247,25 @@ pub unsafe extern "C" fn cerebellum_load_bytes(
     preprocessor_len: usize,
     model: *const u8,
     model_len: usize,
+    out: *mut *mut CerebellumModel,
+) -> CerebellumStatus {
+    // SAFETY: the caller's guarantees are passed on unchanged.
+    unsafe {
+        cerebellum_load_bytes_with_limits(preprocessor, preprocessor_len, model, model_len, std::ptr::null(), out)
+    }
+}
+
+/// [`cerebellum_load_bytes`] with the given limits (null: the defaults).
+///
+/// # Safety
+/// Both buffers must be readable for their lengths; `limits` null or valid; `out` a valid pointer.
+#[no_mangle]
+pub unsafe extern "C" fn cerebellum_load_bytes_with_limits(
+    preprocessor: *const u8,
+    preprocessor_len: usize,
+    model: *const u8,
+    model_len: usize,
+    limits: *const CerebellumLimits,
     out: *mut *mut CerebellumModel,
 ) -> CerebellumStatus {
     guard(|| {
@@ -209,7 +280,13 @@ pub unsafe extern "C" fn cerebellum_load_bytes(
                 std::slice::from_raw_parts(model, model_len),
             )
         };
-        match cerebellum::load_bytes(pre, onnx) {
+        let limits = if limits.is_null() {
+            cerebellum::Limits::default()
+        } else {
+            // SAFETY: checked non-null; the caller guarantees it points to a CerebellumLimits.
+            unsafe { *limits }.into()
+        };
+        match cerebellum::load_bytes_with_limits(pre, onnx, &limits) {
             Ok(loaded) => {
                 // SAFETY: `out` is non-null and valid for writes.
                 unsafe { *out = Box::into_raw(wrap(loaded)) };

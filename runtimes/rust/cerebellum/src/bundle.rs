@@ -6,6 +6,7 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 use crate::proto;
 
 /// The format version this runtime reads.
@@ -104,7 +105,12 @@ pub(crate) fn check_model(model: &[u8], preprocessor: &proto::Preprocessor, path
     Ok(())
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
+fn read(path: &Path, limit: usize) -> Result<Vec<u8>> {
+    // The size is checked before a byte is read, so a huge file costs nothing.
+    if let Ok(meta) = std::fs::metadata(path) {
+        let size = usize::try_from(meta.len()).unwrap_or(usize::MAX);
+        crate::limits::check_size(path, "file size", size, limit)?;
+    }
     std::fs::read(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::NotFound {
             path: path.to_path_buf(),
@@ -117,7 +123,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
-pub(crate) fn read_bundle(directory: &Path) -> Result<BundleData<'static>> {
+pub(crate) fn read_bundle(directory: &Path, limits: &Limits) -> Result<BundleData<'static>> {
     if !directory.is_dir() {
         return Err(Error::NotFound {
             path: directory.to_path_buf(),
@@ -126,8 +132,11 @@ pub(crate) fn read_bundle(directory: &Path) -> Result<BundleData<'static>> {
     }
     let preprocessor_path = directory.join(PREPROCESSOR_FILE);
     let model_path = directory.join(MODEL_FILE);
-    let preprocessor = unwrap_preprocessor(&read(&preprocessor_path)?, &preprocessor_path)?;
-    let model = read(&model_path)?;
+    let preprocessor = unwrap_preprocessor(
+        &read(&preprocessor_path, limits.max_preprocessor_bytes)?,
+        &preprocessor_path,
+    )?;
+    let model = read(&model_path, limits.max_model_bytes)?;
     check_model(&model, &preprocessor, &model_path)?;
     Ok(BundleData {
         preprocessor,
@@ -137,9 +146,16 @@ pub(crate) fn read_bundle(directory: &Path) -> Result<BundleData<'static>> {
     })
 }
 
-pub(crate) fn read_bundle_bytes<'a>(preprocessor: &[u8], model: &'a [u8]) -> Result<BundleData<'a>> {
+pub(crate) fn read_bundle_bytes<'a>(preprocessor: &[u8], model: &'a [u8], limits: &Limits) -> Result<BundleData<'a>> {
     let preprocessor_path = PathBuf::from("<bytes>").join(PREPROCESSOR_FILE);
     let model_path = PathBuf::from("<bytes>").join(MODEL_FILE);
+    crate::limits::check_size(
+        &preprocessor_path,
+        "file size",
+        preprocessor.len(),
+        limits.max_preprocessor_bytes,
+    )?;
+    crate::limits::check_size(&model_path, "file size", model.len(), limits.max_model_bytes)?;
     let parsed = unwrap_preprocessor(preprocessor, &preprocessor_path)?;
     check_model(model, &parsed, &model_path)?;
     Ok(BundleData {

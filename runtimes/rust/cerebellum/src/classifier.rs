@@ -122,7 +122,10 @@ impl TextClassifier {
             ));
         }
         if probabilities.iter().chain(logits.iter()).any(|v| !v.is_finite()) {
-            return Err(Error::mismatch(path, "model produced non-finite scores for the probe input"));
+            return Err(Error::mismatch(
+                path,
+                "model produced non-finite scores for the probe input",
+            ));
         }
         self.logit_width = logits.len();
         Ok(())

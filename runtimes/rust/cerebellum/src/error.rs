@@ -47,6 +47,14 @@ pub enum Error {
         /// What is wrong with it.
         problem: String,
     },
+    /// The bundle claims more than the configured [`crate::Limits`] allow.
+    #[error("{}: {problem}", path.display())]
+    Limit {
+        /// The offending file.
+        path: PathBuf,
+        /// What is too large, and the limit.
+        problem: String,
+    },
     /// The inference engine failed on an input.
     #[error("inference failed: {0}")]
     Inference(String),

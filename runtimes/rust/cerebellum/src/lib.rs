@@ -26,6 +26,7 @@ mod chartable;
 mod classifier;
 mod engine;
 mod error;
+mod limits;
 mod tagger;
 mod tfidf;
 mod tokenizer;
@@ -46,6 +47,7 @@ pub use bundle::{
 pub use chartable::{CharClass, CharTable};
 pub use classifier::{BatchScores, Classification, TextClassifier};
 pub use error::{Error, Result};
+pub use limits::Limits;
 pub use tagger::{Analysis, Entity, TaggedToken, TextTagger};
 pub use tfidf::SparseVector;
 pub use tokenizer::Token;
@@ -85,7 +87,9 @@ impl Model {
     }
 }
 
-fn build(bundle: bundle::BundleData<'_>) -> Result<Model> {
+fn build(bundle: bundle::BundleData<'_>, limits: &Limits) -> Result<Model> {
+    limits::check_preprocessor(&bundle.preprocessor, &bundle.preprocessor_path, limits)?;
+    limits::check_model(&bundle.model, &bundle.model_path, limits)?;
     match proto::TaskKind::try_from(bundle.preprocessor.kind) {
         Ok(proto::TaskKind::TextClassification) => Ok(Model::Classifier(TextClassifier::new(bundle)?)),
         Ok(proto::TaskKind::SequenceTagging) => Ok(Model::Tagger(TextTagger::new(bundle)?)),
@@ -98,12 +102,27 @@ fn build(bundle: bundle::BundleData<'_>) -> Result<Model> {
 
 /// Load the bundle in `directory` (`model.onnx` + `preprocessor.bin`).
 pub fn load(directory: impl AsRef<Path>) -> Result<Model> {
-    build(bundle::read_bundle(directory.as_ref())?)
+    load_with_limits(directory, &Limits::default())
 }
 
 /// Load a bundle from the contents of its two files.
 pub fn load_bytes(preprocessor: &[u8], model: &[u8]) -> Result<Model> {
-    build(bundle::read_bundle_bytes(preprocessor, model)?)
+    load_bytes_with_limits(preprocessor, model, &Limits::default())
+}
+
+/// [`load`] with other [`Limits`] than the default: larger for a trusted bundle, smaller for a small device.
+///
+/// ```no_run
+/// let model = cerebellum::load_with_limits("models/is_question", &cerebellum::Limits::MICROCONTROLLER)?;
+/// # Ok::<(), cerebellum::Error>(())
+/// ```
+pub fn load_with_limits(directory: impl AsRef<Path>, limits: &Limits) -> Result<Model> {
+    build(bundle::read_bundle(directory.as_ref(), limits)?, limits)
+}
+
+/// [`load_bytes`] with other [`Limits`] than the default.
+pub fn load_bytes_with_limits(preprocessor: &[u8], model: &[u8], limits: &Limits) -> Result<Model> {
+    build(bundle::read_bundle_bytes(preprocessor, model, limits)?, limits)
 }
 
 #[cfg(test)]

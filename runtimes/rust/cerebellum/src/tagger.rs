@@ -184,7 +184,10 @@ impl TextTagger {
             ));
         }
         if emissions.iter().any(|v| !v.is_finite()) {
-            return Err(Error::mismatch(path, "model produced non-finite emission scores for the probe input"));
+            return Err(Error::mismatch(
+                path,
+                "model produced non-finite emission scores for the probe input",
+            ));
         }
         Ok(())
     }

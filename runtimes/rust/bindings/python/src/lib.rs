@@ -19,6 +19,7 @@ fn to_py_err(py: Python<'_>, error: cerebellum::Error) -> PyErr {
         E::Corrupt { path, problem } => ("BundleCorruptError", (path.display().to_string(), problem.clone())),
         E::Integrity { path, problem } => ("BundleIntegrityError", (path.display().to_string(), problem.clone())),
         E::Mismatch { path, problem } => ("BundleMismatchError", (path.display().to_string(), problem.clone())),
+        E::Limit { path, problem } => ("BundleLimitError", (path.display().to_string(), problem.clone())),
         E::Version { path, .. } => {
             let full = error.to_string();
             let prefix = format!("{}: ", path.display());
@@ -188,18 +189,46 @@ fn wrap(py: Python<'_>, model: cerebellum::Model) -> PyResult<Py<PyAny>> {
     })
 }
 
+/// `cerebellum.Limits` as a tuple, in field order (see `cerebellum.limits`).
+type LimitsTuple = (usize, usize, usize, usize, usize, u64);
+
+fn limits(given: Option<LimitsTuple>) -> cerebellum::Limits {
+    match given {
+        None => cerebellum::Limits::default(),
+        Some((pre, model, vocabulary, labels, table, elements)) => cerebellum::Limits {
+            max_preprocessor_bytes: pre,
+            max_model_bytes: model,
+            max_vocabulary: vocabulary,
+            max_labels: labels,
+            max_char_table_entries: table,
+            max_initializer_elements: elements,
+        },
+    }
+}
+
 /// Load the bundle in a directory.
 #[pyfunction]
-fn load(py: Python<'_>, path: PathBuf) -> PyResult<Py<PyAny>> {
-    let model = py.detach(|| cerebellum::load(&path)).map_err(|e| to_py_err(py, e))?;
+#[pyo3(signature = (path, limits_tuple=None))]
+fn load(py: Python<'_>, path: PathBuf, limits_tuple: Option<LimitsTuple>) -> PyResult<Py<PyAny>> {
+    let limits = limits(limits_tuple);
+    let model = py
+        .detach(|| cerebellum::load_with_limits(&path, &limits))
+        .map_err(|e| to_py_err(py, e))?;
     wrap(py, model)
 }
 
 /// Load a bundle from the contents of its two files.
 #[pyfunction]
-fn load_bytes(py: Python<'_>, preprocessor: &[u8], model: &[u8]) -> PyResult<Py<PyAny>> {
+#[pyo3(signature = (preprocessor, model, limits_tuple=None))]
+fn load_bytes(
+    py: Python<'_>,
+    preprocessor: &[u8],
+    model: &[u8],
+    limits_tuple: Option<LimitsTuple>,
+) -> PyResult<Py<PyAny>> {
+    let limits = limits(limits_tuple);
     let loaded = py
-        .detach(|| cerebellum::load_bytes(preprocessor, model))
+        .detach(|| cerebellum::load_bytes_with_limits(preprocessor, model, &limits))
         .map_err(|e| to_py_err(py, e))?;
     wrap(py, loaded)
 }
