@@ -19,6 +19,7 @@ FAILURE_KINDS: tuple[tuple[type[Exception], str], ...] = (
     (errors.BundleVersionError, "version"),
     (errors.BundleIntegrityError, "integrity"),
     (errors.BundleMismatchError, "mismatch"),
+    (errors.BundleLimitError, "limit"),
     (errors.BundleCorruptError, "corrupt"),
     (errors.InvalidInputError, "invalid_input"),
 )

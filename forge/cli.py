@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from .blueprint import BlueprintError, discover, load_blueprint
@@ -82,7 +83,7 @@ def build_command(
         )
         contexts = build(bp, workspace, options)
     except (BlueprintError, DataFileError, ProviderError, TrainerError, UnsafeNameError) as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         # Generated rows are already on disk (fsynced per answer); the next build resumes from them.
@@ -135,7 +136,7 @@ def chat_command(
     try:
         raise typer.Exit(run_chat(model))
     except cerebellum.CerebellumError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
 
 
@@ -170,7 +171,7 @@ def evaluate_command(
     try:
         bundle = cerebellum.load(model)
     except cerebellum.CerebellumError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     missing = False
     for path in files:
@@ -194,7 +195,7 @@ def new_command(
     try:
         written = new_blueprint(workspace.blueprints, name, kind)
     except BlueprintError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     for path in written:
         console.print(f"  wrote {path.relative_to(workspace.root)}")

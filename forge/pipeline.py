@@ -108,6 +108,11 @@ def build(blueprint: Blueprint, workspace: Workspace, options: BuildOptions) -> 
     trainer = get_trainer(blueprint.trainer)
     if trainer.kind != blueprint.kind:
         raise BlueprintError(f"trainer {trainer.name!r} builds {trainer.kind} models, blueprint is {blueprint.kind}")
+    # Everything that can be checked up front is, so that a typo fails before minutes of work.
+    for task in tasks:
+        trainer.check(task.train)
+    if options.data is not None and "refine" in options.steps:
+        check_data_shape(blueprint, options.data)
     contexts = []
     for task in tasks:
         ctx = TaskContext(blueprint, task, workspace)
@@ -232,6 +237,33 @@ def _given_splits(
             console.print(f"  refine: no {s} file in the data: {len(rows)} rows of train.jsonl carved out as {s}")
     files = {s: named[s].name for s in SPLITS if s in given}
     return labels, splits, merge_reports(list(reports.values())), accounting(files, reports, moved)
+
+
+def check_data_shape(blueprint: Blueprint, data: Path) -> None:
+    """The first rows of the --data files must have the shape the blueprint's kind reads."""
+    named, single = _import_sources(data)
+    path = named["train"] if named else single
+    assert path is not None
+    rows = [row for _, row in zip(range(50), iter_jsonl(path), strict=False)]
+    classification = sum(isinstance(r.get("text"), str) and "label" in r for r in rows)
+    tagging = sum(("tokens" in r and "tags" in r) or ("text" in r and "spans" in r) for r in rows)
+    if blueprint.kind == "classification" and tagging and not classification:
+        raise DataFileError(
+            f'{path}: these are tagging rows ({{"tokens", "tags"}} or {{"text", "spans"}}), but blueprint '
+            f'{blueprint.name!r} trains classifiers, which read {{"text", "label"}}; use a tagging blueprint '
+            "such as sequence_tagging_ner"
+        )
+    if blueprint.kind == "tagging" and classification and not tagging:
+        raise DataFileError(
+            f'{path}: these are classification rows ({{"text", "label"}}), but blueprint {blueprint.name!r} '
+            'trains taggers, which read {"tokens", "tags"} (BIO) or {"text", "spans"}; use a classification blueprint '
+            "such as text_classification"
+        )
+    if rows and not (classification or tagging):
+        raise DataFileError(
+            f'{path}: the first rows have keys {sorted(rows[0])}, neither {{"text", "label"}} (classification) '
+            'nor {"tokens", "tags"} / {"text", "spans"} (tagging)'
+        )
 
 
 def _infer_labels(rows: Sequence[dict]) -> tuple[str, ...]:

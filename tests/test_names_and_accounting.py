@@ -130,3 +130,26 @@ def test_val_jsonl_is_the_dev_split_and_dropped_rows_add_up(tmp_path: Path) -> N
     _dataset(data, {"dev": rows[:3]})
     with pytest.raises(DataFileError, match="both dev.jsonl and val.jsonl"):
         _refine(tmp_path, data)
+
+
+# -- mistakes are caught before any step runs ------------------------------------
+
+
+def test_unknown_set_key_fails_before_any_step(tmp_path: Path) -> None:
+    write_tiny_blueprint(tmp_path)
+    result = runner.invoke(app, ["build", "-b", "tiny", "--set", "Cc=5", "--root", str(tmp_path)])
+    assert result.exit_code == 1 and "unknown [train] keys for tfidf_linear: Cc" in result.output
+    assert "known: C," in result.output
+    assert not (tmp_path / "datasets").exists()  # generate and refine never ran
+    result = runner.invoke(app, ["build", "-b", "tiny", "--set", "C=lots", "--root", str(tmp_path)])
+    assert result.exit_code == 1 and "expected a list of numbers" in result.output
+
+
+def test_tagging_rows_for_a_classifier_say_so(tmp_path: Path) -> None:
+    write_tiny_blueprint(tmp_path)
+    data = _dataset(tmp_path / "d", {"train": [{"tokens": ["王", "总"], "tags": ["B-PERS", "I-PERS"]}] * 3})
+    result = runner.invoke(app, ["build", "-b", "tiny", "--task", "x", "--data", str(data), "--root", str(tmp_path)])
+    assert (
+        result.exit_code == 1 and "these are tagging rows" in result.output and "sequence_tagging_ner" in result.output
+    )
+    assert not (tmp_path / "datasets").exists()

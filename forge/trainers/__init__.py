@@ -47,9 +47,46 @@ class TaskContext:
         return json.loads(path.read_text(encoding="utf-8"))
 
 
+def params_from_config(cls: Any, config: dict[str, Any], trainer: str, ignore: tuple[str, ...] = ()) -> None:
+    """Refuse unknown keys and values of the wrong type before any step runs (``--set`` and ``[train]``)."""
+    import dataclasses
+    import typing
+
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in ignore}
+    unknown = sorted(set(config) - set(fields))
+    if unknown:
+        raise TrainerError(
+            f"unknown [train] keys for {trainer}: {', '.join(unknown)}; known: {', '.join(sorted(fields))}"
+        )
+    hints = typing.get_type_hints(cls)
+    for key, value in config.items():
+        expected = hints[key]
+        origin = typing.get_origin(expected)
+        allowed = typing.get_args(expected) if origin in (typing.Union, __import__("types").UnionType) else (expected,)
+        kinds = tuple(typing.get_origin(a) or a for a in allowed if a is not type(None))
+        ok = value is None and type(None) in allowed
+        for kind in kinds:
+            if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+                ok = True
+            elif kind is int and isinstance(value, int) and not isinstance(value, bool):
+                ok = True
+            elif kind is tuple:  # a list of numbers; a lone number where the trainer accepts one
+                items = value if isinstance(value, list | tuple) else [value]
+                ok = all(isinstance(v, int | float) and not isinstance(v, bool) for v in items)
+            elif kind in (bool, str) and isinstance(value, kind):
+                ok = True
+        if not ok:
+            names = " or ".join("a list of numbers" if k is tuple else k.__name__ for k in kinds)
+            raise TrainerError(f"[train] {key} = {value!r} for {trainer}: expected {names}")
+
+
 class Trainer(Protocol):
     name: str
     kind: str
+
+    def check(self, config: dict[str, Any]) -> None:
+        """Validate a task's [train] table (with --set overrides) before any step runs."""
+        ...
 
     def train(self, ctx: TaskContext) -> dict[str, Any]: ...
 

@@ -38,7 +38,7 @@ from ..files import atomic_write_bytes, atomic_write_text, read_jsonl, sha256_fi
 from ..model_card import render_card
 from ..onnx_sparse import IR_VERSION, OPSET
 from ..tagging_data import spans_of_tags, tag_set, unit_tags
-from . import TaskContext, TrainerError, VerificationError
+from . import TaskContext, TrainerError, VerificationError, params_from_config
 from .crf_model import PAD_ID, UNK_ID, BiLstmCrf
 
 WEIGHTS = "weights.npz"
@@ -67,9 +67,7 @@ class Params:
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Params:
-        unknown = sorted(set(config) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise TrainerError(f"unknown [train] keys for bilstm_crf: {', '.join(unknown)}")
+        params_from_config(cls, config, "bilstm_crf")
         return cls(**config)
 
 
@@ -154,6 +152,9 @@ class BiLstmCrfTrainer:
     kind = "tagging"
 
     # -- train ---------------------------------------------------------------
+    def check(self, config: dict[str, Any]) -> None:
+        params_from_config(Params, config, self.name)
+
     def train(self, ctx: TaskContext) -> dict[str, Any]:
         params = Params.from_config(ctx.task.train)
         types, splits = load_splits(ctx)

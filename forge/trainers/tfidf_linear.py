@@ -30,7 +30,7 @@ from ..evaluation import classification_metrics
 from ..files import atomic_write_text, read_jsonl, sha256_files
 from ..model_card import render_card
 from ..onnx_sparse import INDICES, LOGITS, PROBABILITIES, VALUES, build_sparse_graph, read_linear_head, simplify
-from . import TaskContext, TrainerError, VerificationError
+from . import TaskContext, TrainerError, VerificationError, params_from_config
 
 ARTIFACTS = "trained.npz"
 TRAIN_REPORT = "train.json"
@@ -98,6 +98,13 @@ def load_splits(ctx: TaskContext) -> tuple[list[str], dict[str, list[dict[str, s
 class TfidfLinearTrainer:
     name = "tfidf_linear"
     kind = "classification"
+
+    def check(self, config: dict[str, Any]) -> None:
+        params_from_config(Params, config, self.name, ignore=("extra",))
+        try:
+            Params.from_config(config)
+        except (TypeError, ValueError) as exc:
+            raise TrainerError(f"[train] for {self.name}: {exc}") from None
 
     # -- train ---------------------------------------------------------------
     def train(self, ctx: TaskContext) -> dict[str, Any]:

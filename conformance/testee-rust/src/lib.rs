@@ -54,6 +54,8 @@ pub mod kind {
     pub const INTEGRITY: &str = "integrity";
     /// The ONNX model does not fit its preprocessor.
     pub const MISMATCH: &str = "mismatch";
+    /// The bundle claims more than the runtime's limits allow.
+    pub const LIMIT: &str = "limit";
     /// The text cannot be processed (never produced by the Rust runtime: a `&str` is always valid).
     pub const INVALID_INPUT: &str = "invalid_input";
     /// The inference engine failed on an input.
@@ -73,6 +75,7 @@ pub fn error_kind(error: &cerebellum::Error) -> &'static str {
         E::Version { .. } => kind::VERSION,
         E::Integrity { .. } => kind::INTEGRITY,
         E::Mismatch { .. } => kind::MISMATCH,
+        E::Limit { .. } => kind::LIMIT,
         E::Inference(_) => kind::INFERENCE,
         E::NonFinite(_) => kind::NON_FINITE,
     }

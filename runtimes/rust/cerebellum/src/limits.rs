@@ -113,19 +113,19 @@ pub(crate) fn check_preprocessor(pre: &proto::Preprocessor, path: &Path, limits:
 pub(crate) fn check_model(model: &[u8], path: &Path, limits: &Limits) -> Result<()> {
     let mut total: u64 = 0;
     let corrupt = |what: &str| Error::corrupt(path, format!("model.onnx: {what}"));
-    for (field, graph) in fields(model).map_err(|e| corrupt(e))? {
+    for (field, graph) in fields(model).map_err(&corrupt)? {
         if field != 7 {
             continue; // ModelProto.graph
         }
         let WireValue::Bytes(graph) = graph else { continue };
-        for (field, item) in fields(graph).map_err(|e| corrupt(e))? {
+        for (field, item) in fields(graph).map_err(&corrupt)? {
             let WireValue::Bytes(item) = item else { continue };
             let elements = match field {
                 5 => tensor_elements(item),      // GraphProto.initializer
                 1 => node_tensor_elements(item), // NodeProto: Constant values in attributes
                 _ => continue,
             }
-            .map_err(|e| corrupt(e))?;
+            .map_err(&corrupt)?;
             total = total.saturating_add(elements);
             if total > limits.max_initializer_elements {
                 return Err(over(
