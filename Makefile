@@ -15,7 +15,7 @@ CONFIRM_LINES := 好的，删吧\n等一下\nsure, go ahead\nwait, can I undo th
 SENTIMENT_LINES := the hotel was not bad at all\noh great, my train is late again\n这个好用吗\n服了你了，又错了
 NER_LINES := 帮我约李经理周五见面\n阿尔法计划的进度怎么样了\n提醒我参加周五的发布会\nAsk Mr. Johnson whether Project Titan phase one slipped\nput the Q3 review with Dr. Chen on my calendar
 
-.PHONY: setup rust-module demo models test lint rust-lint rust-test bench proto conformance conformance-aarch64 golden clean
+.PHONY: setup rust-module demo models test lint rust-lint rust-test bench proto conformance conformance-aarch64 golden fuzz clean
 
 setup: $(STAMP)
 
@@ -76,6 +76,16 @@ conformance-aarch64: $(STAMP)
 golden: $(STAMP)
 	$(BIN)/conformance export --models models --bundle is_question --bundle confirmation \
 		--bundle sentiment --bundle ner_core_entity --examples 200
+
+# Mutated bundles (seeded with conformance/golden): typed errors only, never a panic or a crash.
+FUZZ_RUST ?= 1000000
+FUZZ_PYTHON ?= 100000
+fuzz: rust-module
+	cargo build --release --locked -q -p cerebellum-testee --bin fuzz-bundles
+	cargo build --release --locked -q -p cerebellum-ffi --lib
+	$(CARGO_TARGET_DIR)/release/fuzz-bundles --count $(FUZZ_RUST) conformance/golden/*.golden.pb
+	$(BIN)/conformance fuzz --runtime python --count $(FUZZ_PYTHON)
+	$(BIN)/conformance fuzz --runtime c-abi --count $(FUZZ_PYTHON)
 
 clean:
 	rm -rf build datasets models .pytest_cache .benchmarks

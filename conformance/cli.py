@@ -66,6 +66,31 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
+def fuzz(args: argparse.Namespace) -> int:
+    from . import fuzz as fz
+
+    files = args.golden or sorted((REPO / "conformance" / "golden").glob("*.golden.pb"))
+    seeds = fz.load_seeds(files)
+    if args.runtime == "c-abi":
+        from .runtimes import cargo_target_dir
+
+        library = args.library or cargo_target_dir() / "release" / "libcerebellum.so"
+        outcome = fz.CLibrary(library).outcome
+    else:
+        backend = "rust" if args.runtime == "rust" else "python"
+        outcome = lambda pre, model: fz.python_outcome(pre, model, backend)  # noqa: E731
+    outcomes, seconds = fz.run(seeds, args.count, args.seed, outcome, lambda line: print(line, flush=True))
+    print(
+        f"{args.count} mutated bundles from {len(seeds)} seeds through {args.runtime} in {seconds:.1f} s "
+        f"({args.count / max(seconds, 1e-9):.0f} per second); peak RSS {fz.peak_rss_kib()} KiB"
+    )
+    for kind, n in sorted(outcomes.items()):
+        print(f"  {kind}: {n}")
+    failed = sum(n for kind, n in outcomes.items() if kind.startswith(("FAILED", "PANIC")))
+    print(f"{args.count - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="conformance",
@@ -105,6 +130,14 @@ def parser() -> argparse.ArgumentParser:
     p_export.add_argument("--out", type=Path, default=REPO / "conformance" / "golden")
     p_export.add_argument("--examples", type=int, default=300, help="inputs per bundle (default 300)")
     p_export.set_defaults(func=export)
+
+    p_fuzz = sub.add_parser("fuzz", help="load mutated bundles: only typed errors, never a crash")
+    p_fuzz.add_argument("golden", nargs="*", type=Path, help="golden files to mutate (default: conformance/golden)")
+    p_fuzz.add_argument("--runtime", choices=("python", "rust", "c-abi"), default="python")
+    p_fuzz.add_argument("--count", type=int, default=10_000)
+    p_fuzz.add_argument("--seed", type=int, default=0)
+    p_fuzz.add_argument("--library", type=Path, help="libcerebellum.so for --runtime c-abi")
+    p_fuzz.set_defaults(func=fuzz)
     return top
 
 

@@ -37,7 +37,11 @@ class BundleData:
 
 def wrap_preprocessor(preprocessor: pb.Preprocessor) -> bytes:
     """Serialize ``preprocessor`` inside its checksummed envelope."""
-    payload = preprocessor.SerializeToString(deterministic=True)
+    return wrap_preprocessor_payload(preprocessor.SerializeToString(deterministic=True))
+
+
+def wrap_preprocessor_payload(payload: bytes) -> bytes:
+    """An already serialized preprocessor inside its checksummed envelope."""
     envelope = pb.PreprocessorFile(
         magic=MAGIC,
         format_version=FORMAT_VERSION,

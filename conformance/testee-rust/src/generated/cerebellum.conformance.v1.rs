@@ -29,7 +29,7 @@ pub mod response {
 /// the same kind.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Failure {
-    /// One of: "not_found", "corrupt", "version", "integrity", "mismatch",
+    /// One of: "not_found", "corrupt", "version", "integrity", "mismatch", "limit",
     /// "invalid_input", "inference", "non_finite", "internal".
     #[prost(string, tag = "1")]
     pub kind: ::prost::alloc::string::String,
