@@ -1,4 +1,4 @@
-"""Resource limits on what a bundle may claim (spec section 1.3), the same as the Rust runtime's.
+"""Resource limits on what a bundle may claim (spec section 1, resource limits), the same as the Rust runtime's.
 
 File sizes are checked before reading, the preprocessor's counts right after
 parsing, and the element counts the ONNX initializers declare before

@@ -1,4 +1,4 @@
-//! Resource limits on what a bundle may claim (spec section 1.3).
+//! Resource limits on what a bundle may claim (spec section 1, resource limits).
 //!
 //! A bundle is a file people download and share: a small file must not be
 //! able to make the runtime allocate gigabytes, and a large one must not
