@@ -116,9 +116,15 @@ def _seed_everything(seed: int, threads: int) -> None:
 
 
 def _batches(data: Encoded, params: Params, generator: torch.Generator):
+    """Seeded batches of similar lengths: the CRF and the LSTM cost follow the longest row of a batch."""
     order = torch.randperm(len(data.ids), generator=generator).tolist()
-    for i in range(0, len(order), params.batch_size):
-        chosen = [k for k in order[i : i + params.batch_size] if data.ids[k]]
+    pool = params.batch_size * 16
+    groups = []
+    for p in range(0, len(order), pool):
+        chunk = sorted(order[p : p + pool], key=lambda k: len(data.ids[k]))
+        groups += [chunk[i : i + params.batch_size] for i in range(0, len(chunk), params.batch_size)]
+    for g in torch.randperm(len(groups), generator=generator).tolist():
+        chosen = [k for k in groups[g] if data.ids[k]]
         if not chosen:
             continue
         lengths = [min(len(data.ids[k]), params.max_units) for k in chosen]

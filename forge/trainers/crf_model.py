@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from cerebellum.viterbi import viterbi
+
 PAD_ID, UNK_ID = 0, 1
 
 
@@ -63,35 +65,6 @@ class CRF(nn.Module):
             alpha = torch.where(mask[:, t : t + 1], nxt, alpha)
         return torch.logsumexp(alpha + self.end, dim=1)
 
-    @torch.no_grad()
-    def decode(self, emissions: torch.Tensor) -> list[int]:
-        """Viterbi for one sequence [n, T], float32, ties to the lowest tag index (as the runtimes)."""
-        n = emissions.shape[0]
-        if n == 0:
-            return []
-        score = self.start + emissions[0]
-        pointers = []
-        for t in range(1, n):
-            candidates = score.unsqueeze(1) + self.transitions  # [from, to]
-            best, index = _first_max(candidates)
-            pointers.append(index)
-            score = best + emissions[t]
-        last = int(_first_max((score + self.end).unsqueeze(1))[1][0])
-        path = [last]
-        for index in reversed(pointers):
-            last = int(index[last])
-            path.append(last)
-        path.reverse()
-        return path
-
-
-def _first_max(candidates: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Column maxima and the lowest row index reaching each."""
-    best = candidates.max(dim=0).values
-    rows = torch.arange(candidates.shape[0]).unsqueeze(1).expand_as(candidates)
-    index = torch.where(candidates == best, rows, candidates.shape[0]).min(dim=0).values
-    return best, index
-
 
 class BiLstmCrf(nn.Module):
     def __init__(self, vocab_size: int, embedding_dim: int, hidden_dim: int, num_tags: int, dropout: float) -> None:
@@ -105,7 +78,9 @@ class BiLstmCrf(nn.Module):
 
     @torch.no_grad()
     def predict(self, ids: list[int]) -> list[int]:
+        """The runtime's own float32 Viterbi (spec section 8) over this model's emissions."""
         if not ids:
             return []
-        emissions = self.emitter(torch.tensor([ids], dtype=torch.long))[0]
-        return self.crf.decode(emissions)
+        emissions = self.emitter(torch.tensor([ids], dtype=torch.long))[0].numpy()
+        crf = self.crf
+        return viterbi(emissions, *(p.detach().numpy() for p in (crf.transitions, crf.start, crf.end)))
