@@ -7,7 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from google.protobuf.message import DecodeError
+from google.protobuf import unknown_fields
+from google.protobuf.message import DecodeError, Message
 
 from . import limits
 from ._proto import bundle_pb2 as pb
@@ -51,6 +52,27 @@ def wrap_preprocessor_payload(payload: bytes) -> bytes:
     return envelope.SerializeToString(deterministic=True)
 
 
+def _wire_type_conflict(message: Message) -> str | None:
+    """A known field sent with another wire type, anywhere in ``message``.
+
+    The Python protobuf runtime keeps such a field as an unknown field where
+    other implementations (prost, in the Rust runtime) refuse the message;
+    refusing it here keeps both runtimes' answers the same.
+    """
+    descriptor = message.DESCRIPTOR
+    for field in unknown_fields.UnknownFieldSet(message):
+        if field.field_number in descriptor.fields_by_number:
+            return f"{descriptor.name}.{descriptor.fields_by_number[field.field_number].name}: invalid wire type"
+    for field, value in message.ListFields():
+        if field.type != field.TYPE_MESSAGE:
+            continue
+        for item in value if field.is_repeated else [value]:
+            problem = _wire_type_conflict(item)
+            if problem:
+                return problem
+    return None
+
+
 def unwrap_preprocessor(data: bytes, path: Path) -> pb.Preprocessor:
     """Check the envelope of ``preprocessor.bin`` and parse what it holds."""
     envelope = pb.PreprocessorFile()
@@ -58,6 +80,9 @@ def unwrap_preprocessor(data: bytes, path: Path) -> pb.Preprocessor:
         envelope.ParseFromString(data)
     except DecodeError as exc:
         raise BundleCorruptError(path, f"not a preprocessor file (truncated or corrupted?): {exc}") from None
+    conflict = _wire_type_conflict(envelope)
+    if conflict:
+        raise BundleCorruptError(path, f"not a preprocessor file (truncated or corrupted?): {conflict}")
     if envelope.magic != MAGIC:
         raise BundleCorruptError(path, "not a preprocessor file: magic string missing or wrong")
     if envelope.format_version != FORMAT_VERSION:
@@ -78,6 +103,9 @@ def unwrap_preprocessor(data: bytes, path: Path) -> pb.Preprocessor:
         preprocessor.ParseFromString(envelope.preprocessor)
     except DecodeError as exc:
         raise BundleCorruptError(path, f"preprocessor payload does not parse: {exc}") from None
+    conflict = _wire_type_conflict(preprocessor)
+    if conflict:
+        raise BundleCorruptError(path, f"preprocessor payload does not parse: {conflict}")
     if not valid_task_name(preprocessor.task):
         raise BundleCorruptError(
             path,
