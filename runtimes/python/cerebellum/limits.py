@@ -165,4 +165,4 @@ def check_model(model: bytes, path: Path, limits: Limits) -> None:
                 if total > limits.max_initializer_elements:
                     raise _over(path, "ONNX weight elements", f"{total}+ elements", limits.max_initializer_elements)
     except _WireError as exc:
-        raise BundleCorruptError(path, f"model.onnx: {exc}") from None
+        raise BundleCorruptError(path, f"not an ONNX model: {exc}") from None

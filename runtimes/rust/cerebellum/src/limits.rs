@@ -112,7 +112,7 @@ pub(crate) fn check_preprocessor(pre: &proto::Preprocessor, path: &Path, limits:
 /// protobuf wire format without building the model.
 pub(crate) fn check_model(model: &[u8], path: &Path, limits: &Limits) -> Result<()> {
     let mut total: u64 = 0;
-    let corrupt = |what: &str| Error::corrupt(path, format!("model.onnx: {what}"));
+    let corrupt = |what: &str| Error::corrupt(path, format!("not an ONNX model: {what}"));
     for (field, graph) in fields(model).map_err(&corrupt)? {
         if field != 7 {
             continue; // ModelProto.graph
