@@ -436,7 +436,9 @@ class _Handler(BaseHTTPRequestHandler):
             fake._handle(self, method)
         except Exception as exc:  # one bad request must not take the server down: answer 500, keep the reason
             fake._record_error(exc)
-            self.reply(500, {"error": {"code": 500, "message": f"fake LLM bug: {exc!r}", "status": "INTERNAL"}})
+            # "Connection: close" tells the client not to reuse this socket, which the server closes next.
+            error = {"error": {"code": 500, "message": f"fake LLM bug: {exc!r}", "status": "INTERNAL"}}
+            self.reply(500, error, headers={"Connection": "close"})
             self.close_connection = True
         if fake._closing.is_set():
             self.close_connection = True
