@@ -78,21 +78,26 @@ impl From<CerebellumLimits> for cerebellum::Limits {
     }
 }
 
+impl From<cerebellum::Limits> for CerebellumLimits {
+    fn from(l: cerebellum::Limits) -> Self {
+        CerebellumLimits {
+            max_preprocessor_bytes: l.max_preprocessor_bytes,
+            max_model_bytes: l.max_model_bytes,
+            max_vocabulary: l.max_vocabulary,
+            max_labels: l.max_labels,
+            max_char_table_entries: l.max_char_table_entries,
+            max_initializer_elements: l.max_initializer_elements,
+        }
+    }
+}
+
 /// The default limits (sized for a phone); `microcontroller` non-zero gives the MCU tier's.
 #[no_mangle]
 pub extern "C" fn cerebellum_default_limits(microcontroller: i32) -> CerebellumLimits {
-    let l = if microcontroller != 0 {
-        cerebellum::Limits::MICROCONTROLLER
+    if microcontroller != 0 {
+        cerebellum::Limits::MICROCONTROLLER.into()
     } else {
-        cerebellum::Limits::PHONE
-    };
-    CerebellumLimits {
-        max_preprocessor_bytes: l.max_preprocessor_bytes,
-        max_model_bytes: l.max_model_bytes,
-        max_vocabulary: l.max_vocabulary,
-        max_labels: l.max_labels,
-        max_char_table_entries: l.max_char_table_entries,
-        max_initializer_elements: l.max_initializer_elements,
+        cerebellum::Limits::PHONE.into()
     }
 }
 
