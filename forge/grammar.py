@@ -92,11 +92,10 @@ def _parse(text: str, i: int, top: bool) -> tuple[list[Sequence_], int]:
             options.append(tuple(current))
             current = []
             i += 1
-        elif ch == "[" and "]" in text[i:] and _entity_literal(text, i) is not None:
+        elif ch == "[" and (entity := _entity_literal(text, i)) is not None:
             flush()
-            kind, literal, end = _entity_literal(text, i)  # type: ignore[misc]
+            kind, literal, i = entity
             current.append(Entity(kind, literal))
-            i = end
         else:
             buf.append(ch)
             i += 1
@@ -124,6 +123,8 @@ def _is_name(s: str) -> bool:
 def _entity_literal(text: str, i: int) -> tuple[str, str, int] | None:
     """``[TYPE some text]`` at i: (TYPE, text, index after ']'), or None when it is plain text."""
     close = text.find("]", i)
+    if close < 0:
+        return None
     head, _, body = text[i + 1 : close].partition(" ")
     if head and head.isascii() and head.isupper() and head.isalnum() and body and "[" not in body:
         return head, body, close + 1

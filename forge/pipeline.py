@@ -311,7 +311,7 @@ def refine(ctx: TaskContext, options: BuildOptions) -> None:
         # The task's own rows come first, so a duplicate in an extra source is the one dropped.
         for extra in ctx.task.sources:
             rows += extra.rows(seed, labels.labels)
-        read = Counter(r.get("source", GENERATED) if isinstance(r.get("source"), str) else GENERATED for r in rows)
+        read = Counter(r["source"] if isinstance(r.get("source"), str) else GENERATED for r in rows)
         clean = _cleaner(ctx, labels, report, imported=options.data is not None)
         splits = stratified_split(clean(rows, True), ctx.blueprint.split, seed)
         moved = {"all": {s: len(splits[s]) for s in SPLITS}}

@@ -37,22 +37,30 @@ class RealTextCheck:
 
     @classmethod
     def from_config(cls, raw: dict[str, Any], directory: Path, where: str) -> RealTextCheck:
-        known = {"name", "path", "label_map", "strip_trailing", "limit"}
-        unknown = sorted(set(raw) - known)
-        if unknown or not isinstance(raw.get("path"), str):
-            raise ValueError(f"{where}: expected keys {sorted(known)} with a string 'path'; got {sorted(raw)}")
-        path = (directory / raw["path"]).resolve()
-        label_map = raw.get("label_map", {})
-        if not isinstance(label_map, dict) or not all(isinstance(v, str) for v in label_map.values()):
-            raise ValueError(f"{where}: label_map must map strings to strings")
+        name, path, label_map = labelled_file(raw, {"strip_trailing", "limit"}, directory, where)
         limit = raw.get("limit")
         return cls(
-            name=str(raw.get("name") or path.stem),
+            name=name,
             path=path,
-            label_map={str(k): v for k, v in label_map.items()},
+            label_map=label_map,
             strip_trailing=str(raw.get("strip_trailing", "")),
             limit=int(limit) if limit is not None else None,
         )
+
+
+def labelled_file(
+    raw: dict[str, Any], extra_keys: set[str], directory: Path, where: str
+) -> tuple[str, Path, dict[str, str]]:
+    """The keys every labelled-file table shares: name, path (relative to the blueprint) and label_map."""
+    known = {"name", "path", "label_map"} | extra_keys
+    unknown = sorted(set(raw) - known)
+    if unknown or not isinstance(raw.get("path"), str):
+        raise ValueError(f"{where}: expected keys {sorted(known)} with a string 'path'; got {sorted(raw)}")
+    path = (directory / raw["path"]).resolve()
+    label_map = raw.get("label_map", {})
+    if not isinstance(label_map, dict) or not all(isinstance(v, str) for v in label_map.values()):
+        raise ValueError(f"{where}: label_map must map strings to strings")
+    return str(raw.get("name") or path.stem), path, {str(k): v for k, v in label_map.items()}
 
 
 def _rows(check: RealTextCheck) -> list[dict[str, Any]]:

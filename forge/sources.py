@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .files import read_jsonl
+from .realtext import labelled_file
 
 GENERATED = "generated"
 
@@ -32,26 +33,18 @@ class ExtraSource:
 
     @classmethod
     def from_config(cls, raw: dict[str, Any], directory: Path, where: str) -> ExtraSource:
-        known = {"name", "path", "label_map", "cap", "weight"}
-        unknown = sorted(set(raw) - known)
-        if unknown or not isinstance(raw.get("path"), str):
-            raise ValueError(f"{where}: expected keys {sorted(known)} with a string 'path'; got {sorted(raw)}")
-        path = (directory / raw["path"]).resolve()
+        name, path, label_map = labelled_file(raw, {"cap", "weight"}, directory, where)
         if not path.is_file():
             raise ValueError(f"{where}: {path} does not exist")
-        label_map = raw.get("label_map", {})
-        if not isinstance(label_map, dict) or not all(isinstance(v, str) for v in label_map.values()):
-            raise ValueError(f"{where}: label_map must map strings to strings")
         cap = raw.get("cap")
         if cap is not None and (not isinstance(cap, int) or cap < 1):
             raise ValueError(f"{where}: cap must be a whole number >= 1")
         weight = raw.get("weight", 1.0)
         if not isinstance(weight, int | float) or weight <= 0:
             raise ValueError(f"{where}: weight must be a number > 0")
-        name = str(raw.get("name") or path.stem)
         if name == GENERATED:
             raise ValueError(f"{where}: the name {GENERATED!r} is taken by the task's own rows")
-        return cls(name, path, {str(k): v for k, v in label_map.items()}, cap, float(weight))
+        return cls(name, path, label_map, cap, float(weight))
 
     def rows(self, seed: int, labels: tuple[str, ...]) -> list[dict[str, Any]]:
         """The file's rows (a seeded sample of ``cap`` of them), labels mapped, tagged with the source name.

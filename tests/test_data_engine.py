@@ -298,8 +298,8 @@ def test_real_text_checks_tagger_with_label_map(tiny_tagger_workspace: Path, tmp
     result = run_check(model, check)
     assert result["kind"] == "tagging" and result["rows"] == 1
     (pers,) = result["per_type"]
-    expected = any(e.type == "PERS" for e in found)
-    assert pers["label"] == "PERS" and pers["f1"] == (1.0 if expected else 0.0)
+    assert any(e.type == "PERS" for e in found), found  # 王总 is one of the tiny tagger's names
+    assert pers["label"] == "PERS" and pers["support"] >= 1 and pers["f1"] == 1.0
 
 
 def test_build_puts_real_text_table_in_model_card(tmp_path: Path) -> None:
