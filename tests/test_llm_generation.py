@@ -215,6 +215,31 @@ def test_ctrl_c_keeps_the_rows_and_says_how_to_resume(tmp_path: Path) -> None:
     assert usage["rows_after"] == len(kept)
 
 
+def test_an_interrupt_inside_an_append_still_reports_the_rows_on_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The race the subprocess test above can only hit by luck: Ctrl-C after the rows are
+    # written but before the journal has counted them.
+    workspace = write_blueprint(tmp_path)
+    real_fsync, calls = os.fsync, []
+
+    def fsync_then_interrupt(fd: int) -> None:
+        real_fsync(fd)
+        calls.append(fd)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("forge.providers.journal.os.fsync", fsync_then_interrupt)
+    with FakeLLM(seed=3) as server:
+        gemini_env(server, monkeypatch)
+        with pytest.raises(KeyboardInterrupt):
+            build(load_blueprint("mood", workspace.blueprints), workspace, BuildOptions(steps=("generate",)))
+    kept = raw_rows(workspace)
+    assert kept
+    usage = json.loads(workspace.raw("mood").with_suffix(".usage.json").read_text())["runs"][-1]
+    assert usage["rows_after"] == len(kept)
+
+
 def test_budget_stops_the_run_keeps_the_rows_and_a_rerun_continues(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -288,7 +288,9 @@ class LLMGeneration(Generic[Client]):
             raise
         finally:
             executor.shutdown(wait=False, cancel_futures=True)
-            report.rows_after = journal.rows
+            # Counted from the file: a Ctrl-C between an append's write and its bookkeeping
+            # must not make the report disagree with the rows on disk.
+            report.rows_after = RawJournal(job.raw, self.validator).rows
             report.seconds = round(time.monotonic() - started, 3)
             report.requests = sum(s.requests for s in self.pool.states)  # sent, not merely scheduled
             report.keys = {
