@@ -21,6 +21,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from .compress import encode_int8
+
 OPSET = 17
 IR_VERSION = 8
 
@@ -79,18 +81,37 @@ def _is_mirrored_binary(head: LinearHead) -> bool:
     return len(b) == 2 and head.post_transform == "LOGISTIC" and np.array_equal(c[0], -c[1]) and b[0] == -b[1]
 
 
-def build_sparse_graph(head: LinearHead, name: str) -> onnx.ModelProto:
+def _weight_nodes(weights: np.ndarray, weight_format: str) -> tuple[list[onnx.TensorProto], list[onnx.NodeProto]]:
+    """Initializers and decoding nodes that yield the float32 weights "W" [features, width]."""
+    if weight_format == "float32":
+        return [numpy_helper.from_array(weights.astype(np.float32), "W")], []
+    if weight_format == "float16":
+        return [numpy_helper.from_array(weights.astype(np.float16), "W_f16")], [
+            helper.make_node("Cast", ["W_f16"], ["W"], to=TensorProto.FLOAT)
+        ]
+    if weight_format == "int8":
+        q, scale = encode_int8(weights)
+        # per class (axis 1): W = (q - 0) * scale, the arithmetic every runtime follows
+        return [numpy_helper.from_array(q, "W_q"), numpy_helper.from_array(scale, "W_scale")], [
+            helper.make_node("DequantizeLinear", ["W_q", "W_scale"], ["W"], axis=1)
+        ]
+    raise LoweringError(f"unknown weight format {weight_format!r}")
+
+
+def build_sparse_graph(head: LinearHead, name: str, weight_format: str = "float32") -> onnx.ModelProto:
     """The sparse-input model: inputs indices/values [batch, n], outputs logits and probabilities."""
     mirrored = _is_mirrored_binary(head)
     weights = head.coefficients[1:] if mirrored else head.coefficients
     bias = head.intercepts[1:] if mirrored else head.intercepts
+    weight_initializers, decoding = _weight_nodes(np.ascontiguousarray(weights.T, dtype=np.float32), weight_format)
     initializers = [
-        numpy_helper.from_array(np.ascontiguousarray(weights.T, dtype=np.float32), "W"),
+        *weight_initializers,
         numpy_helper.from_array(bias.astype(np.float32), "b"),
         numpy_helper.from_array(np.array([2], dtype=np.int64), "axis2"),
         numpy_helper.from_array(np.array([1], dtype=np.int64), "axis1"),
     ]
     nodes = [
+        *decoding,
         helper.make_node("Gather", ["W", INDICES], ["rows"], axis=0),
         helper.make_node("Unsqueeze", [VALUES, "axis2"], ["values3"]),
         helper.make_node("Mul", ["rows", "values3"], ["weighted"]),
@@ -133,15 +154,3 @@ def build_sparse_graph(head: LinearHead, name: str) -> onnx.ModelProto:
     model.ir_version = IR_VERSION
     onnx.checker.check_model(model, full_check=True)
     return model
-
-
-def simplify(model: onnx.ModelProto) -> onnx.ModelProto:
-    """onnxsim's simplification; the result is checked, and kept only if valid."""
-    import onnxsim
-
-    simplified, ok = onnxsim.simplify(model)
-    if not ok:
-        raise LoweringError("onnxsim could not validate the simplified model")
-    simplified.ir_version = IR_VERSION
-    onnx.checker.check_model(simplified, full_check=True)
-    return simplified

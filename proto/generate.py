@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # (include root, schema relative to it) -> generated module (relative to the repo root)
 OUTPUTS = {
     ("proto", "cerebellum/v1/bundle.proto"): "runtimes/python/cerebellum/_proto/bundle_pb2.py",
+    ("proto", "onnx/subset.proto"): "runtimes/python/cerebellum/_proto/onnx_subset_pb2.py",
     ("conformance", "testee.proto"): "conformance/_proto/testee_pb2.py",
 }
 

@@ -25,11 +25,13 @@ from cerebellum.tokenizer import Tokenizer
 
 from ..bundle_writer import measure_latency, metrics_header, provenance, write_bundle
 from ..chartable import TABLE_PATH, pinned_table
+from ..compress import WEIGHT_FORMATS, choose, lowered, restrict, stored_weights
+from ..compress import predict as compressed_predict
 from ..console import console, progress
 from ..evaluation import classification_metrics
 from ..files import atomic_write_text, read_jsonl, sha256_files
 from ..model_card import render_card
-from ..onnx_sparse import INDICES, LOGITS, PROBABILITIES, VALUES, build_sparse_graph, read_linear_head, simplify
+from ..onnx_sparse import INDICES, LOGITS, PROBABILITIES, VALUES, build_sparse_graph, read_linear_head
 from . import TaskContext, TrainerError, VerificationError, params_from_config
 
 ARTIFACTS = "trained.npz"
@@ -51,6 +53,11 @@ class Params:
     class_weight: str | None = "balanced"
     max_iter: int = 2000
     solver: str = "lbfgs"
+    # Bundle size: weight storage and vocabulary pruning, "auto" = the smallest model
+    # whose dev accuracy is within max_dev_drop points of the float32 model's.
+    weights: str = "auto"  # auto | float32 | float16 | int8
+    keep_features: str | float = "auto"  # auto | a fraction of the vocabulary in (0, 1]
+    max_dev_drop: float = 0.3
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -71,6 +78,13 @@ class Params:
         if values.get("class_weight") == "none":
             values["class_weight"] = None
         params = cls(**values)
+        if params.weights not in ("auto", *WEIGHT_FORMATS):
+            raise TrainerError(f"weights must be auto, {', '.join(WEIGHT_FORMATS)}; got {params.weights!r}")
+        keep = params.keep_features
+        if keep != "auto" and not (isinstance(keep, int | float) and 0 < keep <= 1):
+            raise TrainerError(f"keep_features must be 'auto' or a fraction in (0, 1], got {keep!r}")
+        if not params.max_dev_drop >= 0:
+            raise TrainerError(f"max_dev_drop must be >= 0 accuracy points, got {params.max_dev_drop}")
         if params.estimator != "logistic_regression":
             raise TrainerError(f"estimator {params.estimator!r} is not supported; use logistic_regression")
         return params
@@ -158,25 +172,54 @@ class TfidfLinearTrainer:
                     best = model
                 bar.advance(job)
         assert best is not None
-        test_proba = best.predict_proba(x["test"]) if len(y["test"]) else np.zeros((0, len(labels)))
-        test_pred = best.predict(x["test"]) if len(y["test"]) else np.zeros(0, np.int64)
-        metrics = {
+        float32_metrics = {
             split: classification_metrics(y[split], best.predict(x[split]), labels)
             for split in ("dev", "test")
             if len(y[split])
         }
-        vocabulary = [""] * len(vectorizer.vocabulary_)
+
+        def refit(x_kept: Any, y_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            model = LogisticRegression(
+                C=best.C,
+                class_weight=params.class_weight,
+                max_iter=params.max_iter,
+                solver=params.solver,
+                random_state=ctx.blueprint.seed,
+            )
+            model.fit(x_kept, y_train)
+            return model.coef_, model.intercept_
+
+        with console.status(f"{ctx.task.name}: choosing weight format and vocabulary size on dev"):
+            try:
+                compressed = choose(
+                    best.coef_, best.intercept_, x, y, refit, params.weights, params.keep_features, params.max_dev_drop
+                )
+            except ValueError as exc:
+                raise TrainerError(f"{ctx.task.name}: {exc}") from None
+        columns = compressed.columns
+        weights, bias = lowered(compressed.coef, compressed.intercept)
+        weights = stored_weights(weights, compressed.weight_format)
+        x_kept = {split: restrict(x[split], columns) for split in ("dev", "test")}
+        metrics = {
+            split: classification_metrics(y[split], compressed_predict(x_kept[split], weights, bias), labels)
+            for split in ("dev", "test")
+            if len(y[split])
+        }
+        test_proba = _probabilities(x_kept["test"], weights, bias, len(labels))
+        test_pred = compressed_predict(x_kept["test"], weights, bias)
+        all_terms = [""] * len(vectorizer.vocabulary_)
         for term, column in vectorizer.vocabulary_.items():
-            vocabulary[column] = term
+            all_terms[column] = term
+        vocabulary = [all_terms[j] for j in columns]
         ctx.build.mkdir(parents=True, exist_ok=True)
         artifacts = ctx.build / ARTIFACTS
         tmp = artifacts.with_name(".trained.tmp.npz")
         np.savez(
             tmp,
             vocabulary=np.array(vocabulary, dtype=str),
-            idf=vectorizer.idf_,
-            coef=best.coef_,
-            intercept=best.intercept_,
+            idf=vectorizer.idf_[columns],
+            coef=compressed.coef,
+            intercept=compressed.intercept,
             test_proba=test_proba,
             test_pred=test_pred,
         )
@@ -189,6 +232,16 @@ class TfidfLinearTrainer:
             "dev_macro_f1_by_C": {str(k): v for k, v in dev_scores.items()},
             "estimator": " ".join(repr(best).split()),
             "vocabulary_size": len(vocabulary),
+            "weight_format": compressed.weight_format,
+            "compression": {
+                "trained_features": len(all_terms),
+                "kept_features": len(vocabulary),
+                "weight_format": compressed.weight_format,
+                "max_dev_drop": params.max_dev_drop,
+                "float32_dev_accuracy": compressed.baseline_dev_accuracy,
+                "float32_metrics": float32_metrics,
+                "candidates": [c.as_dict() for c in compressed.candidates],
+            },
             "rows": {s: len(rows) for s, rows in splits.items()},
             "metrics": metrics,
             "data_sha256": sha256_files(ctx.processed / f"{s}.jsonl" for s in ("train", "dev", "test")),
@@ -196,7 +249,8 @@ class TfidfLinearTrainer:
         atomic_write_text(ctx.build / TRAIN_REPORT, json.dumps(report, indent=2, ensure_ascii=False))
         test = metrics.get("test", {})
         console.print(
-            f"  [bold]{ctx.task.name}[/]: {len(vocabulary)} features, C={best.C}, "
+            f"  [bold]{ctx.task.name}[/]: {len(vocabulary)} of {len(all_terms)} features, "
+            f"{compressed.weight_format} weights, C={best.C}, "
             f"test accuracy {test.get('accuracy', float('nan')):.4f}, macro-F1 {test.get('macro_f1', float('nan')):.4f}"
         )
         return report
@@ -207,7 +261,7 @@ class TfidfLinearTrainer:
         arrays = self._artifacts(ctx)
         params = Params.from_config(ctx.task.train)
         labels: list[str] = report["labels"]
-        onnx_bytes = self._onnx(arrays, len(labels), ctx.task.name)
+        onnx_bytes = self._onnx(arrays, len(labels), ctx.task.name, report.get("weight_format", "float32"))
         pre = pb.Preprocessor(
             kind=pb.TASK_KIND_TEXT_CLASSIFICATION,
             task=ctx.task.name,
@@ -240,7 +294,7 @@ class TfidfLinearTrainer:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
 
-    def _onnx(self, arrays: dict[str, np.ndarray], n_labels: int, name: str) -> bytes:
+    def _onnx(self, arrays: dict[str, np.ndarray], n_labels: int, name: str, weight_format: str) -> bytes:
         from skl2onnx import convert_sklearn
         from skl2onnx.common.data_types import FloatTensorType
 
@@ -256,8 +310,7 @@ class TfidfLinearTrainer:
             options={id(estimator): {"zipmap": False}},
             target_opset={"": 17, "ai.onnx.ml": 3},
         )
-        model = simplify(build_sparse_graph(read_linear_head(dense), name))
-        return model.SerializeToString()
+        return build_sparse_graph(read_linear_head(dense), name, weight_format).SerializeToString()
 
     # -- verify --------------------------------------------------------------
     def verify(self, ctx: TaskContext) -> dict[str, Any]:
@@ -311,6 +364,16 @@ class TfidfLinearTrainer:
         card = render_card(model.preprocessor, report, sizes=sizes, verification=verification)
         atomic_write_text(ctx.model_dir / cb.CARD_FILE, card)
         return verification
+
+
+def _probabilities(x: Any, weights: np.ndarray, bias: np.ndarray, n_labels: int) -> np.ndarray:
+    """Scores as the bundle's graph computes them: [sigmoid(-z), sigmoid(z)] for one logit, else softmax."""
+    z = np.asarray(x.astype(np.float64) @ weights.astype(np.float64)) + bias.astype(np.float64)
+    if weights.shape[1] == 1:
+        p = 1.0 / (1.0 + np.exp(-z[:, 0]))
+        return np.stack([1.0 - p, p], axis=1) if len(z) else np.zeros((0, n_labels))
+    e = np.exp(z - z.max(axis=1, keepdims=True)) if len(z) else z
+    return e / e.sum(axis=1, keepdims=True) if len(z) else np.zeros((0, n_labels))
 
 
 def _metrics_proto(report: dict[str, Any]) -> pb.Metrics:

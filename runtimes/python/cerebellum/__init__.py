@@ -5,7 +5,8 @@
 >>> model.predict("what's the weather like tomorrow")  # doctest: +SKIP
 'Question'
 
-The runtime needs numpy, onnxruntime and protobuf only.
+The runtime needs numpy and protobuf; onnxruntime only for taggers and for
+classifier graphs other than the forge's linear model.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from ._proto import bundle_pb2 as _pb
 from .bundle import BundleData, read_bundle, read_bundle_bytes
-from .classifier import Classification, TextClassifier
+from .classifier import Classification, TextClassifier, check_evaluator
 from .errors import (
     BundleCorruptError,
     BundleError,
@@ -59,10 +60,10 @@ __all__ = [
 ]
 
 
-def _build(bundle: BundleData) -> Model:
+def _build(bundle: BundleData, evaluator: str) -> Model:
     kind = bundle.preprocessor.kind
     if kind == _pb.TASK_KIND_TEXT_CLASSIFICATION:
-        return TextClassifier(bundle)
+        return TextClassifier(bundle, evaluator)
     if kind == _pb.TASK_KIND_SEQUENCE_TAGGING:
         return TextTagger(bundle)
     raise BundleCorruptError(bundle.preprocessor_path, f"unsupported task kind {kind}")
@@ -76,29 +77,38 @@ def _check_backend(backend: str) -> None:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
 
 
-def load(path: str | Path, backend: str = "python", limits: Limits = PHONE) -> Model:
+def load(path: str | Path, backend: str = "python", limits: Limits = PHONE, evaluator: str = "auto") -> Model:
     """Load the bundle in directory ``path`` (``model.onnx`` + ``preprocessor.bin``).
 
     ``limits`` bounds what the bundle may claim (file sizes, vocabulary,
     labels, character table, ONNX weights); a bundle over them raises
     ``BundleLimitError`` before anything is built from it.
 
-    ``backend="rust"`` runs it on the Rust engine (tract) through the
-    ``cerebellum_rs`` module, behind the same API.
+    ``backend="rust"`` runs it on the Rust runtime through the ``cerebellum_rs``
+    module, behind the same API.
+
+    A classifier whose graph is the forge's linear model is evaluated natively
+    (numpy, or Rust without tract); ``evaluator="onnx"`` forces the ONNX engine
+    instead (onnxruntime, or tract for the Rust backend), the reference
+    the native path is checked against. Taggers always run on the ONNX engine.
     """
     _check_backend(backend)
+    check_evaluator(evaluator)
     if backend == "rust":
         from . import rust_backend
 
-        return rust_backend.load(path, limits)
-    return _build(read_bundle(path, limits))
+        return rust_backend.load(path, limits, evaluator)
+    return _build(read_bundle(path, limits), evaluator)
 
 
-def load_bytes(preprocessor: bytes, model: bytes, backend: str = "python", limits: Limits = PHONE) -> Model:
-    """Load a bundle from the contents of its two files (``limits`` as for ``load``)."""
+def load_bytes(
+    preprocessor: bytes, model: bytes, backend: str = "python", limits: Limits = PHONE, evaluator: str = "auto"
+) -> Model:
+    """Load a bundle from the contents of its two files (options as for ``load``)."""
     _check_backend(backend)
+    check_evaluator(evaluator)
     if backend == "rust":
         from . import rust_backend
 
-        return rust_backend.load_bytes(preprocessor, model, limits)
-    return _build(read_bundle_bytes(preprocessor, model, given=limits))
+        return rust_backend.load_bytes(preprocessor, model, limits, evaluator)
+    return _build(read_bundle_bytes(preprocessor, model, given=limits), evaluator)

@@ -1,4 +1,5 @@
-"""Text classifiers: tokenizer + TF-IDF in Python, the linear model in ONNX."""
+"""Text classifiers: tokenizer + TF-IDF in Python, then the linear model: natively with
+numpy when the graph is the forge's linear form, with onnxruntime otherwise."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 from .bundle import BundleData
 from .chartable import CharTable
 from .errors import BundleCorruptError, BundleMismatchError
-from .session import create_session
+from .linear import LinearModel, Signature
 from .tfidf import SparseVector, TfidfVectorizer
 from .tokenizer import Token, Tokenizer, check_texts
 
@@ -47,10 +48,18 @@ class LabelDecisions:
         )
 
 
+EVALUATORS = ("auto", "onnx")
+
+
+def check_evaluator(evaluator: str) -> None:
+    if evaluator not in EVALUATORS:
+        raise ValueError(f"evaluator must be one of {EVALUATORS}, got {evaluator!r}")
+
+
 class TextClassifier(LabelDecisions):
     """A loaded text classification bundle. Thread-safe for concurrent predicts."""
 
-    def __init__(self, bundle: BundleData) -> None:
+    def __init__(self, bundle: BundleData, evaluator: str = "auto") -> None:
         pre = bundle.preprocessor
         path = bundle.preprocessor_path
         if not pre.HasField("tfidf"):
@@ -64,16 +73,34 @@ class TextClassifier(LabelDecisions):
         self.labels: tuple[str, ...] = tuple(pre.labels)
         self.tokenizer = Tokenizer(CharTable(pre.char_table, path), pre.tokenizer)
         self.vectorizer = TfidfVectorizer(pre.tfidf, path)
-        self._signature = pre.onnx
-        self._session = create_session(bundle.model, bundle.model_path)
-        self._check_signature(bundle.model_path)
+        self._signature = sig = pre.onnx
+        if sig.num_features != len(self.vectorizer):
+            raise BundleMismatchError(
+                bundle.model_path,
+                f"model has {sig.num_features} feature rows, vocabulary has {len(self.vectorizer)} terms",
+            )
+        check_evaluator(evaluator)
+        self._linear: LinearModel | None = None
+        if evaluator == "auto":
+            names = Signature(
+                sig.indices_input, sig.values_input, sig.logits_output, sig.probabilities_output, sig.num_features
+            )
+            self._linear = LinearModel.recognize(bundle.model, names, bundle.model_path)
+        if self._linear is None:
+            from .session import create_session  # onnxruntime only for graphs the native path does not know
+
+            self._session = create_session(bundle.model, bundle.model_path)
+            self._check_signature(bundle.model_path)
+        else:
+            self._probe(bundle.model_path)
+
+    @property
+    def evaluator(self) -> str:
+        """``"native-float32"``, ``"native-float16"``, ``"native-int8"`` or ``"onnxruntime"``."""
+        return "onnxruntime" if self._linear is None else f"native-{self._linear.weight_format}"
 
     def _check_signature(self, path: Path) -> None:
         sig = self._signature
-        if sig.num_features != len(self.vectorizer):
-            raise BundleMismatchError(
-                path, f"model has {sig.num_features} feature rows, vocabulary has {len(self.vectorizer)} terms"
-            )
         inputs = {i.name: i.type for i in self._session.get_inputs()}
         expected_inputs = {sig.indices_input: "tensor(int64)", sig.values_input: "tensor(float)"}
         if inputs != expected_inputs:
@@ -83,6 +110,10 @@ class TextClassifier(LabelDecisions):
         if missing:
             raise BundleMismatchError(path, f"model lacks outputs {sorted(missing)}")
         self._outputs = [sig.probabilities_output, sig.logits_output]
+        self._probe(path)
+
+    def _probe(self, path: Path) -> None:
+        sig = self._signature
         try:  # the last row must exist and the output must have one score per label
             probe, probe_logits = self._run(np.array([[sig.num_features - 1]], np.int64), np.zeros((1, 1), np.float32))
         except Exception as exc:
@@ -97,6 +128,16 @@ class TextClassifier(LabelDecisions):
         self._logit_width = probe_logits.shape[1]
 
     def _run(self, indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and logits of rows of (index, value) pairs; padding is (0, 0.0)."""
+        if self._linear is not None:
+            linear = self._linear
+            logits = np.empty((len(indices), linear.width), np.float32)
+            probabilities = np.empty((len(indices), linear.score_width), np.float32)
+            for row, (i, v) in enumerate(zip(indices, values, strict=True)):
+                used = v != 0  # padding adds nothing; a zero TF-IDF value never occurs
+                logits[row] = linear.logits(i[used], v[used])
+                probabilities[row] = linear.scores(logits[row])
+            return probabilities, logits
         sig = self._signature
         probabilities, logits = self._session.run(self._outputs, {sig.indices_input: indices, sig.values_input: values})
         return probabilities, logits
@@ -143,6 +184,8 @@ class TextClassifier(LabelDecisions):
 
     def predict_proba(self, text: str) -> np.ndarray:
         v = self.vectorize(text)
+        if self._linear is not None:
+            return self._linear.scores(self._linear.logits(v.indices, v.values))
         if len(v):
             probabilities = self._run(v.indices[None, :], v.values[None, :])[0]
         else:
@@ -150,4 +193,7 @@ class TextClassifier(LabelDecisions):
         return probabilities[0]
 
     def __repr__(self) -> str:
-        return f"TextClassifier(task={self.task!r}, labels={list(self.labels)}, features={len(self.vectorizer)})"
+        return (
+            f"TextClassifier(task={self.task!r}, labels={list(self.labels)}, features={len(self.vectorizer)}, "
+            f"evaluator={self.evaluator!r})"
+        )

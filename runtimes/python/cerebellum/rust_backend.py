@@ -91,8 +91,13 @@ class RustTextClassifier(_RustModel, LabelDecisions):
         _, logits = _call(self._native.scores_batch, check_texts(texts))
         return np.array(logits, dtype=np.float32).reshape(len(texts), -1)
 
+    @property
+    def evaluator(self) -> str:
+        """``"native-float32"``, ``"native-float16"``, ``"native-int8"`` or ``"tract"``."""
+        return self._native.evaluator
+
     def __repr__(self) -> str:
-        return f"RustTextClassifier(task={self.task!r}, labels={list(self.labels)})"
+        return f"RustTextClassifier(task={self.task!r}, labels={list(self.labels)}, evaluator={self.evaluator!r})"
 
 
 class RustTextTagger(_RustModel):
@@ -138,9 +143,11 @@ def _wrap(native: Any) -> RustTextClassifier | RustTextTagger:
     return RustTextTagger(native) if hasattr(native, "tags") else RustTextClassifier(native)
 
 
-def load(path: str | Path, limits: Limits) -> RustTextClassifier | RustTextTagger:
-    return _wrap(_native().load(str(path), limits.as_tuple()))
+def load(path: str | Path, limits: Limits, evaluator: str = "auto") -> RustTextClassifier | RustTextTagger:
+    return _wrap(_native().load(str(path), limits.as_tuple(), evaluator))
 
 
-def load_bytes(preprocessor: bytes, model: bytes, limits: Limits) -> RustTextClassifier | RustTextTagger:
-    return _wrap(_native().load_bytes(preprocessor, model, limits.as_tuple()))
+def load_bytes(
+    preprocessor: bytes, model: bytes, limits: Limits, evaluator: str = "auto"
+) -> RustTextClassifier | RustTextTagger:
+    return _wrap(_native().load_bytes(preprocessor, model, limits.as_tuple(), evaluator))

@@ -1,15 +1,22 @@
-"""onnxruntime sessions tuned for single-query latency."""
+"""onnxruntime sessions tuned for single-query latency.
+
+onnxruntime is imported on first use: a classifier the native path serves never needs it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import onnxruntime as ort
+from typing import TYPE_CHECKING
 
 from .errors import BundleCorruptError
 
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
 
 def create_session(model: bytes, path: Path) -> ort.InferenceSession:
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     # One query at a time is the workload: thread pools cost more than they give.
     options.intra_op_num_threads = 1

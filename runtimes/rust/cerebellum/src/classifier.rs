@@ -1,4 +1,5 @@
-//! Text classifiers: tokenizer + TF-IDF, then the linear model in ONNX.
+//! Text classifiers: tokenizer + TF-IDF, then the linear model: natively when the
+//! graph is the forge's linear form, with tract otherwise.
 
 use std::path::Path;
 
@@ -6,7 +7,9 @@ use crate::bundle::BundleData;
 use crate::chartable::CharTable;
 use crate::engine::{f32_tensor, floats, int64_tensor, Engine};
 use crate::error::{Error, Result};
+use crate::linear::{LinearModel, Signature, WeightFormat};
 use crate::proto;
+use crate::Evaluator;
 use crate::tfidf::{SparseVector, Tfidf};
 use crate::tokenizer::{Token, Tokenizer};
 
@@ -37,9 +40,14 @@ pub struct TextClassifier {
     table: CharTable,
     tokenizer: Tokenizer,
     tfidf: Tfidf,
-    engine: Engine,
+    scorer: Scorer,
     logit_width: usize,
     preprocessor: proto::Preprocessor,
+}
+
+enum Scorer {
+    Native(LinearModel),
+    Tract(Engine),
 }
 
 /// Index of the first maximum (ties go to the lowest index).
@@ -54,7 +62,7 @@ pub(crate) fn first_max(scores: &[f32]) -> usize {
 }
 
 impl TextClassifier {
-    pub(crate) fn new(bundle: BundleData<'_>) -> Result<Self> {
+    pub(crate) fn new(bundle: BundleData<'_>, evaluator: Evaluator) -> Result<Self> {
         let pre = bundle.preprocessor;
         let path = bundle.preprocessor_path.as_path();
         let tfidf_spec = pre
@@ -86,19 +94,36 @@ impl TextClassifier {
                 ),
             ));
         }
-        let engine = Engine::load(
-            &bundle.model,
-            &[sig.indices_input.as_str(), sig.values_input.as_str()],
-            &[sig.probabilities_output.as_str(), sig.logits_output.as_str()],
-            model_path,
-        )?;
+        let native = match evaluator {
+            Evaluator::Auto => LinearModel::recognize(
+                &bundle.model,
+                &Signature {
+                    indices: &sig.indices_input,
+                    values: &sig.values_input,
+                    logits: &sig.logits_output,
+                    probabilities: &sig.probabilities_output,
+                    features: tfidf.len(),
+                },
+                model_path,
+            )?,
+            Evaluator::Tract => None,
+        };
+        let scorer = match native {
+            Some(linear) => Scorer::Native(linear),
+            None => Scorer::Tract(Engine::load(
+                &bundle.model,
+                &[sig.indices_input.as_str(), sig.values_input.as_str()],
+                &[sig.probabilities_output.as_str(), sig.logits_output.as_str()],
+                model_path,
+            )?),
+        };
         let mut classifier = TextClassifier {
             task: pre.task.clone(),
             labels,
             table,
             tokenizer: Tokenizer::new(&spec),
             tfidf,
-            engine,
+            scorer,
             logit_width: 0,
             preprocessor: pre,
         };
@@ -109,7 +134,10 @@ impl TextClassifier {
     fn probe(&mut self, num_features: u32, path: &Path) -> Result<()> {
         let last = i64::from(num_features) - 1;
         let (probabilities, logits) = self
-            .run(vec![last], vec![0.0], 1, 1)
+            .run(&[SparseVector {
+                indices: vec![last],
+                values: vec![0.0],
+            }])
             .map_err(|e| Error::mismatch(path, format!("model rejects the preprocessor's features: {e}")))?;
         if probabilities.len() != self.labels.len() {
             return Err(Error::mismatch(
@@ -131,8 +159,26 @@ impl TextClassifier {
         Ok(())
     }
 
-    fn run(&self, indices: Vec<i64>, values: Vec<f32>, rows: usize, width: usize) -> Result<(Vec<f32>, Vec<f32>)> {
-        let outputs = self.engine.run(tvec(
+    /// Flat probabilities and logits of `vectors`, one row each.
+    fn run(&self, vectors: &[SparseVector]) -> Result<(Vec<f32>, Vec<f32>)> {
+        let engine = match &self.scorer {
+            Scorer::Tract(engine) => engine,
+            Scorer::Native(linear) => {
+                let mut probabilities = Vec::with_capacity(vectors.len() * linear.score_width());
+                let mut logits = Vec::with_capacity(vectors.len() * linear.logit_width());
+                let (mut row_logits, mut row_scores) = (Vec::new(), Vec::new());
+                for v in vectors {
+                    linear.logits_into(v, &mut row_logits);
+                    linear.scores_into(&row_logits, &mut row_scores);
+                    logits.extend_from_slice(&row_logits);
+                    probabilities.extend_from_slice(&row_scores);
+                }
+                return Ok((probabilities, logits));
+            }
+        };
+        let (indices, values, width) = Self::feed(vectors);
+        let rows = vectors.len();
+        let outputs = engine.run(tvec(
             int64_tensor(&[rows, width], indices)?,
             f32_tensor(&[rows, width], values)?,
         ))?;
@@ -144,6 +190,14 @@ impl TextClassifier {
             )));
         }
         Ok((probabilities, logits))
+    }
+
+    /// How the linear model is evaluated: `Some(format)` of the weights when natively, `None` with tract.
+    pub fn native_weights(&self) -> Option<WeightFormat> {
+        match &self.scorer {
+            Scorer::Native(linear) => Some(linear.format()),
+            Scorer::Tract(_) => None,
+        }
     }
 
     /// Task name.
@@ -200,8 +254,7 @@ impl TextClassifier {
             return Ok(BatchScores::default());
         }
         let vectors: Vec<SparseVector> = texts.iter().map(|t| self.vectorize(t)).collect();
-        let (indices, values, width) = Self::feed(&vectors);
-        let (probabilities, logits) = self.run(indices, values, texts.len(), width)?;
+        let (probabilities, logits) = self.run(&vectors)?;
         let c = self.labels.len();
         let k = self.logit_width;
         Ok(BatchScores {
@@ -212,9 +265,7 @@ impl TextClassifier {
 
     /// Scores of every label for one text, in label order.
     pub fn predict_proba(&self, text: &str) -> Result<Vec<f32>> {
-        let v = self.vectorize(text);
-        let (indices, values, width) = Self::feed(std::slice::from_ref(&v));
-        Ok(self.run(indices, values, 1, width)?.0)
+        Ok(self.run(std::slice::from_ref(&self.vectorize(text)))?.0)
     }
 
     /// Scores for many texts: one row per text.
@@ -224,9 +275,7 @@ impl TextClassifier {
 
     /// Raw decision values for one text.
     pub fn decision_function(&self, text: &str) -> Result<Vec<f32>> {
-        let v = self.vectorize(text);
-        let (indices, values, width) = Self::feed(std::slice::from_ref(&v));
-        Ok(self.run(indices, values, 1, width)?.1)
+        Ok(self.run(std::slice::from_ref(&self.vectorize(text)))?.1)
     }
 
     /// The label and all scores of one text.

@@ -82,6 +82,17 @@ impl Classifier {
         self.inner.labels().to_vec()
     }
 
+    /// "native-float32", "native-float16", "native-int8" or "tract".
+    #[getter]
+    fn evaluator(&self) -> &'static str {
+        match self.inner.native_weights() {
+            Some(cerebellum::WeightFormat::Float32) => "native-float32",
+            Some(cerebellum::WeightFormat::Float16) => "native-float16",
+            Some(cerebellum::WeightFormat::Int8) => "native-int8",
+            None => "tract",
+        }
+    }
+
     /// The serialized preprocessor (parse it with the Python schema).
     fn preprocessor_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         use prost::Message;
@@ -206,29 +217,43 @@ fn limits(given: Option<LimitsTuple>) -> cerebellum::Limits {
     }
 }
 
+/// "auto" (native when the graph allows) or "onnx" (always tract).
+fn parse_evaluator(name: &str) -> PyResult<cerebellum::Evaluator> {
+    match name {
+        "auto" => Ok(cerebellum::Evaluator::Auto),
+        "onnx" => Ok(cerebellum::Evaluator::Tract),
+        other => Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "evaluator must be 'auto' or 'onnx', got {other:?}"
+        ))),
+    }
+}
+
 /// Load the bundle in a directory.
 #[pyfunction]
-#[pyo3(signature = (path, limits_tuple=None))]
-fn load(py: Python<'_>, path: PathBuf, limits_tuple: Option<LimitsTuple>) -> PyResult<Py<PyAny>> {
+#[pyo3(signature = (path, limits_tuple=None, evaluator="auto"))]
+fn load(py: Python<'_>, path: PathBuf, limits_tuple: Option<LimitsTuple>, evaluator: &str) -> PyResult<Py<PyAny>> {
     let limits = limits(limits_tuple);
+    let evaluator = parse_evaluator(evaluator)?;
     let model = py
-        .detach(|| cerebellum::load_with_limits(&path, &limits))
+        .detach(|| cerebellum::load_with(&path, &limits, evaluator))
         .map_err(|e| to_py_err(py, e))?;
     wrap(py, model)
 }
 
 /// Load a bundle from the contents of its two files.
 #[pyfunction]
-#[pyo3(signature = (preprocessor, model, limits_tuple=None))]
+#[pyo3(signature = (preprocessor, model, limits_tuple=None, evaluator="auto"))]
 fn load_bytes(
     py: Python<'_>,
     preprocessor: &[u8],
     model: &[u8],
     limits_tuple: Option<LimitsTuple>,
+    evaluator: &str,
 ) -> PyResult<Py<PyAny>> {
     let limits = limits(limits_tuple);
+    let evaluator = parse_evaluator(evaluator)?;
     let loaded = py
-        .detach(|| cerebellum::load_bytes_with_limits(preprocessor, model, &limits))
+        .detach(|| cerebellum::load_bytes_with(preprocessor, model, &limits, evaluator))
         .map_err(|e| to_py_err(py, e))?;
     wrap(py, loaded)
 }

@@ -1,0 +1,303 @@
+"""The native evaluator of the forge's sparse linear graph (spec section 7), numpy only.
+
+At load the ONNX graph is matched node by node against the forms the forge
+emits (``forge/onnx_sparse.py``): optional weight decoding (``DequantizeLinear``
+for int8, ``Cast`` for float16), then ``Gather -> Unsqueeze -> Mul ->
+ReduceSum -> Add`` and one post-transform. Any other graph is left to
+onnxruntime. The arithmetic is the Rust runtime's, bit for bit: float64
+products summed in ascending column order, the bias added last, one rounding
+to float32; scores in float64 from the float32 logits, rounded once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._proto import onnx_subset_pb2 as onnx
+from .errors import BundleMismatchError
+
+FLOAT, INT8, INT64, FLOAT16 = 1, 3, 7, 10
+
+# post-transforms
+IDENTITY, SIGMOID, SOFTMAX, MIRRORED, IDENTITY_L1, SIGMOID_L1 = (
+    "identity",
+    "sigmoid",
+    "softmax",
+    "mirrored",
+    "identity_l1",
+    "sigmoid_l1",
+)
+
+
+@dataclass(frozen=True)
+class Signature:
+    indices: str
+    values: str
+    logits: str
+    probabilities: str
+    features: int
+
+
+def _elements(t: onnx.TensorProto) -> int:
+    n = 1
+    for d in t.dims:
+        if d < 0:
+            return -1
+        n *= d
+    return n
+
+
+def _array(t: onnx.TensorProto) -> np.ndarray | None:
+    """The tensor's values as stored: float32, int8 or float16 widened to float32; None if inconsistent."""
+    if t.data_type == FLOAT:
+        values = np.frombuffer(t.raw_data, "<f4") if t.raw_data else np.asarray(t.float_data, np.float32)
+    elif t.data_type == INT8:
+        values = np.frombuffer(t.raw_data, np.int8) if t.raw_data else np.asarray(t.int32_data, np.int64)
+        if not t.raw_data and values.size and (values.min() < -128 or values.max() > 127):
+            return None
+        values = values.astype(np.int8)
+    elif t.data_type == FLOAT16:
+        if t.raw_data:
+            values = np.frombuffer(t.raw_data, "<f2").astype(np.float32)
+        else:
+            bits = np.asarray(t.int32_data, np.int64)
+            if bits.size and (bits.min() < 0 or bits.max() > 0xFFFF):
+                return None
+            values = bits.astype(np.uint16).view(np.float16).astype(np.float32)
+    elif t.data_type == INT64:
+        values = np.frombuffer(t.raw_data, "<i8") if t.raw_data else np.asarray(t.int64_data, np.int64)
+    else:
+        return None
+    return values if values.size == _elements(t) else None
+
+
+class _Graph:
+    def __init__(self, graph: onnx.GraphProto) -> None:
+        self.nodes = list(graph.node)
+        self.tensors = {t.name: t for t in graph.initializer}
+        self.at = 0
+
+    def peek(self) -> onnx.NodeProto | None:
+        return self.nodes[self.at] if self.at < len(self.nodes) else None
+
+    def take(self, op: str, inputs: list[str], commutative: bool = False) -> onnx.NodeProto | None:
+        node = self.peek()
+        if node is None or node.op_type != op or node.domain or len(node.output) != 1:
+            return None
+        given = list(node.input)
+        if given != inputs and not (commutative and given[::-1] == inputs):
+            return None
+        self.at += 1
+        return node
+
+    @staticmethod
+    def attrs_are(node: onnx.NodeProto, wanted: dict[str, tuple[int, int]]) -> bool:
+        """Only the named integer attributes, each equal to its value (absent means its default)."""
+        given = {a.name: a.i for a in node.attribute}
+        if set(given) - set(wanted):
+            return False
+        return all(given.get(name, default) == value for name, (value, default) in wanted.items())
+
+    def ints(self, name: str) -> list[int] | None:
+        t = self.tensors.get(name)
+        if t is None or t.data_type != INT64:
+            return None
+        values = _array(t)
+        return None if values is None else values.tolist()
+
+
+class LinearModel:
+    """The linear model of a recognized graph; evaluates one sparse vector at a time."""
+
+    def __init__(self, weights: np.ndarray, bias: np.ndarray, post: str, weight_format: str) -> None:
+        self.weights = weights  # [features, width] float32, dequantized
+        self.bias = bias.astype(np.float64)
+        self.width = weights.shape[1]
+        self.post = post
+        self.weight_format = weight_format  # "float32" | "float16" | "int8"
+
+    @property
+    def score_width(self) -> int:
+        return 2 if self.post == MIRRORED else self.width
+
+    @classmethod
+    def recognize(cls, model: bytes, sig: Signature, path: Path) -> LinearModel | None:
+        """The graph's linear model, or None when the graph is not one of the forge's linear forms."""
+        parsed = onnx.ModelProto()
+        try:
+            parsed.ParseFromString(model)
+        except Exception:  # onnxruntime reports what is wrong with it
+            return None
+        if not parsed.HasField("graph"):
+            return None
+        matched = cls._match(_Graph(parsed.graph), sig)
+        if matched is None:
+            return None
+        weights, weight_format, bias, post = matched
+        if sig.features == 0 or weights.shape[0] != sig.features:
+            raise BundleMismatchError(
+                path, f"model has {weights.shape[0]} feature rows, vocabulary has {sig.features} terms"
+            )
+        if not (np.isfinite(weights).all() and np.isfinite(bias).all()):
+            raise BundleMismatchError(path, "model weights are not all finite")
+        return cls(np.ascontiguousarray(weights), bias, post, weight_format)
+
+    @staticmethod
+    def _match(g: _Graph, sig: Signature) -> tuple[np.ndarray, str, np.ndarray, str] | None:
+        first = g.peek()
+        if first is None:
+            return None
+        if first.op_type == "DequantizeLinear":
+            if len(first.input) != 2:
+                return None
+            q_name, scale_name = first.input
+            node = g.take("DequantizeLinear", [q_name, scale_name])
+            if node is None or not g.attrs_are(node, {"axis": (1, 1)}):
+                return None
+            q_t, scale_t = g.tensors.get(q_name), g.tensors.get(scale_name)
+            if q_t is None or scale_t is None or q_t.data_type != INT8 or scale_t.data_type != FLOAT:
+                return None
+            q, scale = _array(q_t), _array(scale_t)
+            if q is None or scale is None or len(q_t.dims) != 2 or q_t.dims[1] != scale.size:
+                return None
+            # DequantizeLinear: (q - 0) * scale, one float32 rounding
+            weights = q.reshape(tuple(q_t.dims)).astype(np.float32) * scale[None, :]
+            weights_name, weight_format = node.output[0], "int8"
+        elif first.op_type == "Cast":
+            if len(first.input) != 1:
+                return None
+            node = g.take("Cast", [first.input[0]])
+            t = g.tensors.get(first.input[0])
+            if node is None or t is None or t.data_type != FLOAT16 or not g.attrs_are(node, {"to": (FLOAT, -1)}):
+                return None
+            stored = _array(t)
+            if stored is None or len(t.dims) != 2:
+                return None
+            weights, weights_name, weight_format = stored.reshape(tuple(t.dims)), node.output[0], "float16"
+        else:
+            t = g.tensors.get(first.input[0]) if first.input else None
+            if t is None or t.data_type != FLOAT or len(t.dims) != 2:
+                return None
+            stored = _array(t)
+            if stored is None:
+                return None
+            weights, weights_name, weight_format = stored.reshape(tuple(t.dims)), t.name, "float32"
+        if weights.shape[1] == 0:
+            return None
+
+        gather = g.take("Gather", [weights_name, sig.indices])
+        if gather is None or not g.attrs_are(gather, {"axis": (0, 0)}):
+            return None
+        node = g.peek()
+        if node is None or len(node.input) != 2:
+            return None
+        unsqueeze = g.take("Unsqueeze", [sig.values, node.input[1]])
+        if unsqueeze is None or g.ints(node.input[1]) != [2] or len(unsqueeze.attribute):
+            return None
+        mul = g.take("Mul", [gather.output[0], unsqueeze.output[0]], commutative=True)
+        if mul is None:
+            return None
+        node = g.peek()
+        if node is None or len(node.input) != 2:
+            return None
+        reduce = g.take("ReduceSum", [mul.output[0], node.input[1]])
+        if reduce is None or g.ints(node.input[1]) != [1] or not g.attrs_are(reduce, {"keepdims": (0, 1)}):
+            return None
+        node = g.peek()
+        bias_name = next((i for i in node.input if i in g.tensors), None) if node is not None else None
+        if bias_name is None:
+            return None
+        add = g.take("Add", [reduce.output[0], bias_name], commutative=True)
+        if add is None or add.output[0] != sig.logits:
+            return None
+        bias = _array(g.tensors[bias_name])
+        if bias is None or g.tensors[bias_name].data_type != FLOAT or bias.size != weights.shape[1]:
+            return None
+        post = LinearModel._match_post(g, sig)
+        if post is None or g.at != len(g.nodes):
+            return None
+        return weights, weight_format, bias, post
+
+    @staticmethod
+    def _match_post(g: _Graph, sig: Signature) -> str | None:
+        node = g.peek()
+        if node is None:
+            return None
+        if node.op_type == "Neg":
+            neg = g.take("Neg", [sig.logits])
+            concat = neg and g.take("Concat", [neg.output[0], sig.logits])
+            if concat is None or not g.attrs_are(concat, {"axis": (1, -(2**63))}):
+                return None
+            sigmoid = g.take("Sigmoid", [concat.output[0]])
+            return MIRRORED if sigmoid is not None and sigmoid.output[0] == sig.probabilities else None
+        if node.op_type == "Softmax":
+            softmax = g.take("Softmax", [sig.logits])
+            ok = softmax is not None and g.attrs_are(softmax, {"axis": (1, -1)})
+            return SOFTMAX if ok and softmax.output[0] == sig.probabilities else None
+        if node.op_type in ("Identity", "Sigmoid"):
+            is_sigmoid = node.op_type == "Sigmoid"
+            t = g.take(node.op_type, [sig.logits])
+            if t is None or len(t.attribute):
+                return None
+            if t.output[0] == sig.probabilities:
+                return SIGMOID if is_sigmoid else IDENTITY
+            abs_ = g.take("Abs", [t.output[0]])
+            node = g.peek()
+            if abs_ is None or node is None or len(node.input) != 2:
+                return None
+            reduce = g.take("ReduceSum", [abs_.output[0], node.input[1]])
+            if reduce is None or g.ints(node.input[1]) != [1] or not g.attrs_are(reduce, {"keepdims": (1, 1)}):
+                return None
+            div = g.take("Div", [t.output[0], reduce.output[0]])
+            if div is None or div.output[0] != sig.probabilities:
+                return None
+            return SIGMOID_L1 if is_sigmoid else IDENTITY_L1
+        return None
+
+    def logits(self, indices: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """float64 products summed in ascending column order, plus the bias, rounded once to float32."""
+        rows = self.weights[indices].astype(np.float64)  # [n, width]
+        products = rows * values.astype(np.float64)[:, None]
+        # In ascending column order, as the spec orders the sum: numpy reduces axis 0 of a
+        # C-ordered [n, width] array row after row, but sums a single contiguous column
+        # pairwise, so one column is summed in Python.
+        if self.width == 1:
+            total = 0.0
+            for p in products[:, 0].tolist():
+                total += p
+            acc = np.array([total])
+        else:
+            acc = products.sum(axis=0)
+        return (acc + self.bias).astype(np.float32)
+
+    def scores(self, logits: np.ndarray) -> np.ndarray:
+        """Scores from float32 logits, computed in float64 and rounded once to float32."""
+        # math.exp is the C library's exp, as in the Rust runtime (numpy's own may differ by an ulp)
+        z = logits.astype(np.float64).tolist()
+        post = self.post
+        if post == IDENTITY:
+            return logits.copy()
+        if post == MIRRORED:
+            return np.array([_sigmoid(-z[0]), _sigmoid(z[0])]).astype(np.float32)
+        if post == SIGMOID:
+            return np.array([_sigmoid(v) for v in z]).astype(np.float32)
+        if post == SOFTMAX:
+            top = max(z)
+            exps = [math.exp(v - top) for v in z]
+            total = 0.0
+            for e in exps:
+                total += e
+            return (np.array(exps) / total).astype(np.float32)
+        t = [_sigmoid(v) for v in z] if post == SIGMOID_L1 else z
+        total = 0.0
+        for v in t:
+            total += abs(v)
+        return (np.array(t) / total).astype(np.float32)
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z))

@@ -1,0 +1,455 @@
+//! The native evaluator of the forge's sparse linear graph (spec section 7).
+//!
+//! At load, the ONNX graph is matched node by node against the forms the
+//! forge emits (`forge/onnx_sparse.py`): optional weight decoding
+//! (`DequantizeLinear` for int8, `Cast` for float16), then
+//! `Gather -> Unsqueeze -> Mul -> ReduceSum -> Add` and one post-transform.
+//! A graph of any other shape is left to tract. The arithmetic is pinned so
+//! the Python runtime's numpy evaluator gives the same bits: float64
+//! accumulation in ascending column order, rounded once to float32.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use prost::Message;
+
+use crate::error::{Error, Result};
+use crate::onnx;
+use crate::tfidf::SparseVector;
+
+const FLOAT: i32 = 1;
+const INT8: i32 = 3;
+const INT64: i32 = 7;
+const FLOAT16: i32 = 10;
+
+/// What turns logits into scores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Post {
+    Identity,
+    Sigmoid,
+    Softmax,
+    /// One logit z gives the scores [sigmoid(-z), sigmoid(z)].
+    Mirrored,
+    /// Identity, then each score divided by the sum of their magnitudes.
+    IdentityL1,
+    /// Sigmoid, then each score divided by the sum of their magnitudes.
+    SigmoidL1,
+}
+
+/// How the weights are stored in the bundle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightFormat {
+    /// float32 weights.
+    Float32,
+    /// float16 weights, widened exactly to float32.
+    Float16,
+    /// int8 weights times a float32 scale per class, rounded to float32.
+    Int8,
+}
+
+/// A linear model read from the graph's initializers.
+#[derive(Debug)]
+pub(crate) struct LinearModel {
+    /// Row `f` (`width` values) holds the weights of feature `f`, dequantized.
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+    width: usize,
+    post: Post,
+    format: WeightFormat,
+}
+
+struct Graph<'a> {
+    nodes: &'a [onnx::NodeProto],
+    tensors: HashMap<&'a str, &'a onnx::TensorProto>,
+    at: usize,
+}
+
+impl<'a> Graph<'a> {
+    /// The next node if it has this operator, these inputs (any order when `commutative`) and one output.
+    fn take(&mut self, op: &str, inputs: &[&str], commutative: bool) -> Option<&'a onnx::NodeProto> {
+        let node = self.nodes.get(self.at)?;
+        let same = node.input.iter().map(String::as_str).eq(inputs.iter().copied())
+            || (commutative && node.input.iter().rev().map(String::as_str).eq(inputs.iter().copied()));
+        if node.op_type != op || !node.domain.is_empty() || !same || node.output.len() != 1 {
+            return None;
+        }
+        self.at += 1;
+        Some(node)
+    }
+
+    fn int_attr(node: &onnx::NodeProto, name: &str) -> Option<i64> {
+        node.attribute.iter().find(|a| a.name == name).map(|a| a.i)
+    }
+
+    /// Only the named integer attributes, with these values (absent means `default`).
+    fn attrs_are(node: &onnx::NodeProto, wanted: &[(&str, i64, i64)]) -> bool {
+        node.attribute.iter().all(|a| wanted.iter().any(|(n, _, _)| a.name == *n))
+            && wanted
+                .iter()
+                .all(|(name, value, default)| Self::int_attr(node, name).unwrap_or(*default) == *value)
+    }
+
+    fn ints(&self, name: &str) -> Option<Vec<i64>> {
+        let t = self.tensors.get(name)?;
+        if t.data_type != INT64 {
+            return None;
+        }
+        if !t.raw_data.is_empty() {
+            let chunks = t.raw_data.chunks_exact(8);
+            if !chunks.remainder().is_empty() {
+                return None;
+            }
+            return Some(
+                chunks
+                    .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                    .collect(),
+            );
+        }
+        Some(t.int64_data.clone())
+    }
+
+    fn output(node: &onnx::NodeProto) -> &str {
+        node.output.first().map_or("", String::as_str)
+    }
+}
+
+fn elements(t: &onnx::TensorProto) -> Option<usize> {
+    t.dims
+        .iter()
+        .try_fold(1usize, |n, &d| usize::try_from(d).ok().and_then(|d| n.checked_mul(d)))
+}
+
+fn floats(t: &onnx::TensorProto) -> Option<Vec<f32>> {
+    if t.data_type != FLOAT {
+        return None;
+    }
+    let values: Vec<f32> = if t.raw_data.is_empty() {
+        t.float_data.clone()
+    } else {
+        let chunks = t.raw_data.chunks_exact(4);
+        if !chunks.remainder().is_empty() {
+            return None;
+        }
+        chunks.map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    };
+    (Some(values.len()) == elements(t)).then_some(values)
+}
+
+fn int8s(t: &onnx::TensorProto) -> Option<Vec<i8>> {
+    if t.data_type != INT8 {
+        return None;
+    }
+    let values: Vec<i8> = if t.raw_data.is_empty() {
+        t.int32_data.iter().map(|&v| i8::try_from(v).ok()).collect::<Option<_>>()?
+    } else {
+        t.raw_data.iter().map(|&b| b as i8).collect()
+    };
+    (Some(values.len()) == elements(t)).then_some(values)
+}
+
+/// IEEE binary16 to binary32; exact for every value, NaN and infinity included.
+pub(crate) fn f16_to_f32(bits: u16) -> f32 {
+    let sign = u32::from(bits >> 15) << 31;
+    let exponent = u32::from((bits >> 10) & 0x1f);
+    let fraction = u32::from(bits & 0x3ff);
+    let magnitude = match (exponent, fraction) {
+        (0, 0) => 0,
+        (0, f) => {
+            // subnormal: value = f * 2^-24, normalised for binary32
+            let shift = f.leading_zeros() - 21; // bring the top set bit to bit 10
+            let f = (f << shift) & 0x3ff;
+            ((127 - 15 + 1 - shift) << 23) | (f << 13)
+        }
+        (0x1f, f) => 0x7f80_0000 | (f << 13),
+        (e, f) => ((e + 127 - 15) << 23) | (f << 13),
+    };
+    f32::from_bits(sign | magnitude)
+}
+
+fn float16s(t: &onnx::TensorProto) -> Option<Vec<f32>> {
+    if t.data_type != FLOAT16 {
+        return None;
+    }
+    let values: Vec<f32> = if t.raw_data.is_empty() {
+        t.int32_data
+            .iter()
+            .map(|&v| u16::try_from(v).ok().map(f16_to_f32))
+            .collect::<Option<_>>()?
+    } else {
+        let chunks = t.raw_data.chunks_exact(2);
+        if !chunks.remainder().is_empty() {
+            return None;
+        }
+        chunks.map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect()
+    };
+    (Some(values.len()) == elements(t)).then_some(values)
+}
+
+/// The model's names for its inputs and outputs, from the preprocessor.
+pub(crate) struct Signature<'a> {
+    pub indices: &'a str,
+    pub values: &'a str,
+    pub logits: &'a str,
+    pub probabilities: &'a str,
+    pub features: usize,
+}
+
+impl LinearModel {
+    /// The linear model of `model`, or `None` when the graph is not one of the forge's linear forms.
+    pub(crate) fn recognize(model: &[u8], sig: &Signature<'_>, path: &Path) -> Result<Option<Self>> {
+        let Ok(parsed) = onnx::ModelProto::decode(model) else {
+            return Ok(None); // tract reports what is wrong with it
+        };
+        let Some(graph) = parsed.graph.as_ref() else {
+            return Ok(None);
+        };
+        let mut g = Graph {
+            nodes: &graph.node,
+            tensors: graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect(),
+            at: 0,
+        };
+        let Some((weights, format, bias, width, post)) = Self::match_graph(&mut g, sig) else {
+            return Ok(None);
+        };
+        if sig.features == 0 || weights.len() != sig.features * width {
+            return Err(Error::mismatch(
+                path,
+                format!(
+                    "model has {} feature rows, vocabulary has {} terms",
+                    weights.len() / width,
+                    sig.features
+                ),
+            ));
+        }
+        if weights.iter().chain(&bias).any(|w| !w.is_finite()) {
+            return Err(Error::mismatch(path, "model weights are not all finite"));
+        }
+        Ok(Some(LinearModel {
+            weights,
+            bias,
+            width,
+            post,
+            format,
+        }))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn match_graph(g: &mut Graph<'_>, sig: &Signature<'_>) -> Option<(Vec<f32>, WeightFormat, Vec<f32>, usize, Post)> {
+        // Weight decoding, when the weights are not stored as float32.
+        let first = g.nodes.first()?;
+        let (weights_name, stored, format) = match first.op_type.as_str() {
+            "DequantizeLinear" => {
+                let [q, scale] = first.input.as_slice() else {
+                    return None;
+                };
+                let node = g.take("DequantizeLinear", &[q, scale], false)?;
+                if !Graph::attrs_are(node, &[("axis", 1, 1)]) {
+                    return None;
+                }
+                let q_t = *g.tensors.get(q.as_str())?;
+                let scale = floats(g.tensors.get(scale.as_str())?)?;
+                let [_, k] = q_t.dims.as_slice() else { return None };
+                if usize::try_from(*k).ok()? != scale.len() {
+                    return None;
+                }
+                let values = int8s(q_t)?;
+                let width = scale.len();
+                // DequantizeLinear: (q - 0) * scale, one float32 rounding
+                let w = values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &q)| f32::from(q) * scale[i % width])
+                    .collect();
+                (Graph::output(node).to_owned(), (w, q_t.dims.clone()), WeightFormat::Int8)
+            }
+            "Cast" => {
+                let [h] = first.input.as_slice() else { return None };
+                let node = g.take("Cast", &[h], false)?;
+                if !Graph::attrs_are(node, &[("to", i64::from(FLOAT), -1)]) {
+                    return None;
+                }
+                let t = *g.tensors.get(h.as_str())?;
+                (Graph::output(node).to_owned(), (float16s(t)?, t.dims.clone()), WeightFormat::Float16)
+            }
+            _ => {
+                let name = first.input.first()?;
+                let t = *g.tensors.get(name.as_str())?;
+                (name.clone(), (floats(t)?, t.dims.clone()), WeightFormat::Float32)
+            }
+        };
+        let (weights, dims) = stored;
+        let [_, width] = dims.as_slice() else { return None };
+        let width = usize::try_from(*width).ok().filter(|&w| w > 0)?;
+
+        let gather = g.take("Gather", &[&weights_name, sig.indices], false)?;
+        if !Graph::attrs_are(gather, &[("axis", 0, 0)]) {
+            return None;
+        }
+        let rows = Graph::output(gather);
+        let unsqueeze = g.nodes.get(g.at)?;
+        let axes2 = unsqueeze.input.get(1)?;
+        let unsqueeze = g.take("Unsqueeze", &[sig.values, axes2], false)?;
+        if g.ints(axes2)? != [2] || !unsqueeze.attribute.is_empty() {
+            return None;
+        }
+        let mul = g.take("Mul", &[rows, Graph::output(unsqueeze)], true)?;
+        let reduce = g.nodes.get(g.at)?;
+        let axes1 = reduce.input.get(1)?;
+        let reduce = g.take("ReduceSum", &[Graph::output(mul), axes1], false)?;
+        if g.ints(axes1)? != [1] || !Graph::attrs_are(reduce, &[("keepdims", 0, 1)]) {
+            return None;
+        }
+        let add = g.nodes.get(g.at)?;
+        let bias_name = add.input.iter().find(|i| g.tensors.contains_key(i.as_str()))?.clone();
+        let add = g.take("Add", &[Graph::output(reduce), &bias_name], true)?;
+        if Graph::output(add) != sig.logits {
+            return None;
+        }
+        let bias = floats(g.tensors.get(bias_name.as_str())?)?;
+        if bias.len() != width {
+            return None;
+        }
+        let post = Self::match_post(g, sig)?;
+        (g.at == g.nodes.len()).then_some((weights, format, bias, width, post))
+    }
+
+    fn match_post(g: &mut Graph<'_>, sig: &Signature<'_>) -> Option<Post> {
+        let (logits, probabilities) = (sig.logits, sig.probabilities);
+        let node = g.nodes.get(g.at)?;
+        match node.op_type.as_str() {
+            "Neg" => {
+                let neg = g.take("Neg", &[logits], false)?;
+                let concat = g.take("Concat", &[Graph::output(neg), logits], false)?;
+                if !Graph::attrs_are(concat, &[("axis", 1, i64::MIN)]) {
+                    return None;
+                }
+                let sigmoid = g.take("Sigmoid", &[Graph::output(concat)], false)?;
+                (Graph::output(sigmoid) == probabilities).then_some(Post::Mirrored)
+            }
+            "Softmax" => {
+                let softmax = g.take("Softmax", &[logits], false)?;
+                let ok = Graph::attrs_are(softmax, &[("axis", 1, -1)]) && Graph::output(softmax) == probabilities;
+                ok.then_some(Post::Softmax)
+            }
+            "Identity" | "Sigmoid" => {
+                let op = node.op_type.clone();
+                let t = g.take(&op, &[logits], false)?;
+                if !t.attribute.is_empty() {
+                    return None;
+                }
+                let sigmoid = op == "Sigmoid";
+                if Graph::output(t) == probabilities {
+                    return Some(if sigmoid { Post::Sigmoid } else { Post::Identity });
+                }
+                let transformed = Graph::output(t);
+                let abs = g.take("Abs", &[transformed], false)?;
+                let reduce = g.nodes.get(g.at)?;
+                let axes = reduce.input.get(1)?;
+                let reduce = g.take("ReduceSum", &[Graph::output(abs), axes], false)?;
+                if g.ints(axes)? != [1] || !Graph::attrs_are(reduce, &[("keepdims", 1, 1)]) {
+                    return None;
+                }
+                let div = g.take("Div", &[transformed, Graph::output(reduce)], false)?;
+                (Graph::output(div) == probabilities).then_some(if sigmoid { Post::SigmoidL1 } else { Post::IdentityL1 })
+            }
+            _ => None,
+        }
+    }
+
+    /// Number of raw decision values per text.
+    pub(crate) fn logit_width(&self) -> usize {
+        self.width
+    }
+
+    /// Number of scores per text.
+    pub(crate) fn score_width(&self) -> usize {
+        if self.post == Post::Mirrored {
+            2
+        } else {
+            self.width
+        }
+    }
+
+    pub(crate) fn format(&self) -> WeightFormat {
+        self.format
+    }
+
+    /// Raw decision values: per class, the float64 sum in ascending column order of
+    /// value x weight, plus the bias, rounded once to float32 (spec section 7).
+    pub(crate) fn logits_into(&self, v: &SparseVector, out: &mut Vec<f32>) {
+        out.clear();
+        for k in 0..self.width {
+            let mut acc = 0.0f64;
+            for (&j, &x) in v.indices.iter().zip(&v.values) {
+                // indices come from the vocabulary, which has exactly `features` rows
+                let w = usize::try_from(j)
+                    .ok()
+                    .and_then(|j| self.weights.get(j * self.width + k))
+                    .copied()
+                    .unwrap_or(0.0);
+                acc += f64::from(x) * f64::from(w);
+            }
+            out.push((acc + f64::from(self.bias[k])) as f32);
+        }
+    }
+
+    /// Scores from raw decision values, in float64, rounded once to float32.
+    pub(crate) fn scores_into(&self, logits: &[f32], out: &mut Vec<f32>) {
+        fn sigmoid(z: f64) -> f64 {
+            1.0 / (1.0 + (-z).exp())
+        }
+        out.clear();
+        match self.post {
+            Post::Identity => out.extend_from_slice(logits),
+            Post::Sigmoid => out.extend(logits.iter().map(|&z| sigmoid(f64::from(z)) as f32)),
+            Post::Mirrored => {
+                let z = f64::from(logits.first().copied().unwrap_or(0.0));
+                out.push(sigmoid(-z) as f32);
+                out.push(sigmoid(z) as f32);
+            }
+            Post::Softmax => {
+                let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let mut total = 0.0f64;
+                for &z in logits {
+                    total += (f64::from(z) - f64::from(max)).exp();
+                }
+                out.extend(
+                    logits
+                        .iter()
+                        .map(|&z| ((f64::from(z) - f64::from(max)).exp() / total) as f32),
+                );
+            }
+            Post::IdentityL1 | Post::SigmoidL1 => {
+                let t: Vec<f64> = logits
+                    .iter()
+                    .map(|&z| {
+                        if self.post == Post::SigmoidL1 {
+                            sigmoid(f64::from(z))
+                        } else {
+                            f64::from(z)
+                        }
+                    })
+                    .collect();
+                let total: f64 = t.iter().map(|v| v.abs()).sum();
+                out.extend(t.iter().map(|v| (v / total) as f32));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::f16_to_f32;
+
+    #[test]
+    fn half_precision_widens_exactly() {
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+        assert_eq!(f16_to_f32(0x03ff), 1023.0 * 2f32.powi(-24));
+        assert_eq!(f16_to_f32(0x7bff), 65504.0);
+        assert_eq!(f16_to_f32(0x7c00), f32::INFINITY);
+        assert!(f16_to_f32(0x7e00).is_nan());
+        assert_eq!(f16_to_f32(0x8000).to_bits(), (-0.0f32).to_bits());
+    }
+}

@@ -1,0 +1,179 @@
+"""The native linear path and compressed weights: same answers as the ONNX engines, fewer bytes.
+
+The forge's sparse linear graph is evaluated natively by both runtimes (numpy,
+Rust without tract); onnxruntime and tract stay the reference. int8 and
+float16 weights are stated in the graph (DequantizeLinear, Cast), so every
+engine runs every bundle.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+import cerebellum
+from cerebellum import bundle as cb
+from forge.compress import choose, decode_int8, encode_int8, stored_weights
+from forge.onnx_sparse import LinearHead, build_sparse_graph
+
+from .conftest import rewrite_preprocessor, tiny_rows
+
+TEXTS = [row["text"] for row in tiny_rows(3)] + ["", "   ", "👨‍👩‍👧", "İ ß ﬁ", "what? what? what?", "天气怎么样"]
+
+
+def _engines(directory: Path) -> dict[str, object]:
+    return {
+        "python-native": cerebellum.load(directory),
+        "onnxruntime": cerebellum.load(directory, evaluator="onnx"),
+        "rust-native": cerebellum.load(directory, backend="rust"),
+        "tract": cerebellum.load(directory, backend="rust", evaluator="onnx"),
+    }
+
+
+def _assert_engines_agree(directory: Path, texts: list[str], native: str) -> None:
+    engines = _engines(directory)
+    assert {name: m.evaluator for name, m in engines.items()} == {
+        "python-native": native,
+        "onnxruntime": "onnxruntime",
+        "rust-native": native,
+        "tract": "tract",
+    }
+    scores = {name: np.array([m.predict_proba(t) for t in texts]) for name, m in engines.items()}
+    logits = {name: m.decision_function_batch(texts) for name, m in engines.items()}
+    # the two native paths follow one pinned arithmetic: the same bits
+    assert scores["python-native"].tobytes() == scores["rust-native"].tobytes()
+    assert logits["python-native"].tobytes() == logits["rust-native"].tobytes()
+    for name in ("onnxruntime", "tract"):
+        assert np.abs(scores[name] - scores["python-native"]).max() <= 1e-6, name
+        assert (scores[name].argmax(axis=1) == scores["python-native"].argmax(axis=1)).all(), name
+    batch = engines["python-native"].predict_proba_batch(texts)
+    assert batch.tobytes() == scores["python-native"].tobytes(), "a batch row equals the single answer"
+
+
+def _swap_graph(directory: Path, head: LinearHead, weight_format: str) -> None:
+    model = build_sparse_graph(head, "swapped", weight_format).SerializeToString()
+    (directory / cb.MODEL_FILE).write_bytes(model)
+
+    def edit(pre: object) -> None:
+        import hashlib
+
+        pre.model_sha256 = hashlib.sha256(model).digest()  # type: ignore[attr-defined]
+
+    rewrite_preprocessor(directory, edit)
+
+
+@pytest.fixture
+def bundle_copy(tiny_bundle: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(tiny_bundle, tmp_path / "tiny"))
+
+
+def test_the_forged_bundle_runs_natively_in_both_runtimes_and_matches_the_engines(tiny_bundle: Path) -> None:
+    native = cerebellum.load(tiny_bundle).evaluator
+    assert native.startswith("native-")
+    _assert_engines_agree(tiny_bundle, TEXTS, native)
+
+
+@pytest.mark.parametrize("weight_format", ["float32", "float16", "int8"])
+@pytest.mark.parametrize("classes", [2, 3, 5])
+def test_every_weight_format_and_post_transform_agrees_across_engines(
+    bundle_copy: Path, weight_format: str, classes: int
+) -> None:
+    features = cerebellum.load(bundle_copy).preprocessor.onnx.num_features
+    rng = np.random.default_rng(classes)
+    coefficients = (rng.standard_normal((classes, features)) * 3).astype(np.float32)
+    intercepts = rng.standard_normal(classes).astype(np.float32)
+    if classes == 2:  # the binary form skl2onnx writes: mirrored rows, one logit, logistic
+        coefficients[0], intercepts[0] = -coefficients[1], -intercepts[1]
+        head = LinearHead(coefficients, intercepts, "LOGISTIC", False)
+    elif classes == 3:
+        head = LinearHead(coefficients, intercepts, "SOFTMAX", False)
+    else:  # one-vs-rest: logistic per class, then L1 normalisation
+        head = LinearHead(coefficients, intercepts, "LOGISTIC", True)
+    labels = [f"L{i}" for i in range(classes)]
+    rewrite_preprocessor(bundle_copy, lambda pre: (pre.ClearField("labels"), pre.labels.extend(labels)))
+    _swap_graph(bundle_copy, head, weight_format)
+    _assert_engines_agree(bundle_copy, TEXTS, f"native-{weight_format}")
+
+
+def test_a_graph_of_another_shape_runs_on_the_onnx_engines(bundle_copy: Path) -> None:
+    import onnx
+    from onnx import helper
+
+    model = onnx.load_from_string((bundle_copy / cb.MODEL_FILE).read_bytes())
+    add = next(n for n in model.graph.node if n.op_type == "Add")
+    add.output[0] = "half"  # logits = 2 * (dot + b): a meaning the native matcher must not guess
+    model.graph.node.insert(
+        list(model.graph.node).index(add) + 1, helper.make_node("Add", ["half", "half"], ["logits"])
+    )
+    data = model.SerializeToString()
+    (bundle_copy / cb.MODEL_FILE).write_bytes(data)
+    rewrite_preprocessor(
+        bundle_copy, lambda pre: setattr(pre, "model_sha256", __import__("hashlib").sha256(data).digest())
+    )
+    assert cerebellum.load(bundle_copy).evaluator == "onnxruntime"
+    assert cerebellum.load(bundle_copy, backend="rust").evaluator == "tract"
+
+
+def test_loading_and_running_a_classifier_never_imports_onnxruntime(tiny_bundle: Path) -> None:
+    code = (
+        "import sys, cerebellum\n"
+        f"m = cerebellum.load({str(tiny_bundle)!r})\n"
+        "m.predict('how is the weather')\n"
+        "print(m.evaluator, 'onnxruntime' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0].startswith("native-") and out[1] == "False"
+
+
+def test_int8_is_symmetric_per_class_and_within_half_a_step() -> None:
+    rng = np.random.default_rng(0)
+    weights = rng.standard_normal((50, 4)).astype(np.float32) * np.array([0.01, 1, 100, 0], np.float32)
+    q, scale = encode_int8(weights)
+    assert q.dtype == np.int8 and scale.dtype == np.float32 and scale.shape == (4,)
+    assert np.abs(q).max() <= 127 and scale[3] == 1.0  # an all-zero class keeps a harmless scale
+    error = np.abs(decode_int8(q, scale) - weights)
+    assert (error <= scale[None, :] / 2 + 1e-6 * np.abs(weights)).all()
+    assert np.array_equal(stored_weights(weights, "float16"), weights.astype(np.float16).astype(np.float32))
+
+
+def _separable(n: int, features: int, seed: int) -> tuple[sparse.csr_matrix, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, n)
+    dense = rng.random((n, features)) * (rng.random((n, features)) < 0.05)
+    for row, label in enumerate(y):  # a few informative columns per class, the rest noise
+        dense[row, label * 5 : label * 5 + 5] += rng.random(5)
+    from sklearn.preprocessing import normalize
+
+    return sparse.csr_matrix(normalize(dense)), y
+
+
+def _refit(x: sparse.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=10.0, max_iter=2000, random_state=0).fit(x, y)
+    return model.coef_, model.intercept_
+
+
+def test_auto_compression_picks_the_smallest_model_within_the_dev_bound() -> None:
+    x_train, y_train = _separable(600, 400, 1)
+    x_dev, y_dev = _separable(300, 400, 2)
+    coef, intercept = _refit(x_train, y_train)
+    x, y = {"train": x_train, "dev": x_dev}, {"train": y_train, "dev": y_dev}
+    chosen = choose(coef, intercept, x, y, _refit, "auto", "auto", 0.3)
+    assert chosen.weight_format == "int8"
+    assert len(chosen.columns) < 400, "noise columns are pruned"
+    assert np.all(np.diff(chosen.columns) > 0), "kept columns stay in vocabulary order"
+    picked = next(
+        c for c in chosen.candidates if c.features == len(chosen.columns) and c.weight_format == chosen.weight_format
+    )
+    assert 100 * (chosen.baseline_dev_accuracy - picked.dev_accuracy) <= 0.3 + 1e-9
+    fixed = choose(coef, intercept, x, y, _refit, "float32", 1.0, 0.3)
+    assert fixed.weight_format == "float32" and len(fixed.columns) == 400
+    assert np.array_equal(fixed.coef, coef)
