@@ -20,6 +20,7 @@ from sklearn.preprocessing import normalize
 WEIGHT_FORMATS = ("float32", "float16", "int8")
 SMALLEST_FIRST = ("int8", "float16", "float32")
 KEEP_LADDER = (0.15, 0.25, 0.4, 0.6, 1.0)  # fractions of the vocabulary tried by keep_features = "auto"
+HASH_LADDER = (2048, 4096, 8192, 16384)  # bucket counts tried by hash_buckets = "auto"
 
 
 def encode_int8(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -65,20 +66,42 @@ def predict(x: sparse.csr_matrix, weights: np.ndarray, bias: np.ndarray) -> np.n
 
 
 @dataclass(frozen=True)
+class CompressionSettings:
+    """The [train] keys that size a bundle; "auto" lets the dev bound decide."""
+
+    weights: str = "auto"  # auto | float32 | float16 | int8
+    vocabulary: str = "auto"  # auto | terms | hashed
+    keep_features: str | float = "auto"  # auto | a fraction of the vocabulary in (0, 1]
+    hash_buckets: str | int = "auto"  # auto | a bucket count
+    max_dev_drop: float = 0.3  # accuracy points on dev
+
+
+@dataclass(frozen=True)
 class Candidate:
-    keep: float  # fraction of the vocabulary kept
+    vocabulary: str  # "terms" (kept vocabulary terms) or "hashed" (FNV-1a buckets)
+    features: int  # kept terms or buckets
     weight_format: str
-    features: int
     dev_accuracy: float
-    weight_bytes: int
+    estimated_bytes: int  # vocabulary and weights as the bundle stores them
 
     def as_dict(self) -> dict[str, float | int | str]:
         return self.__dict__.copy()
 
 
 @dataclass(frozen=True)
+class Space:
+    """A feature space: what the vectorizer computes for each split, with its idf."""
+
+    vocabulary: str  # "terms" or "hashed"
+    x: dict[str, sparse.csr_matrix]  # L2-normalised TF-IDF rows of train, dev and test
+    idf: np.ndarray
+    columns: np.ndarray  # terms: kept vocabulary columns, ascending; hashed: all buckets
+    vocabulary_bytes: int
+
+
+@dataclass(frozen=True)
 class Compressed:
-    columns: np.ndarray  # kept vocabulary columns, ascending
+    space: Space
     coef: np.ndarray
     intercept: np.ndarray
     weight_format: str
@@ -95,58 +118,70 @@ def accuracy(y: np.ndarray, predicted: np.ndarray) -> float:
     return float((y == predicted).mean()) if len(y) else 1.0
 
 
+def term_space(x: dict[str, sparse.csr_matrix], idf: np.ndarray, terms: list[str], columns: np.ndarray) -> Space:
+    # a term costs its UTF-8 bytes, a tag and a length byte, and a float32 idf
+    size = sum(len(terms[j].encode("utf-8")) + 6 for j in columns.tolist())
+    return Space("terms", {split: restrict(m, columns) for split, m in x.items()}, idf[columns], columns, size)
+
+
 def choose(
     coef: np.ndarray,
     intercept: np.ndarray,
-    x: dict[str, sparse.csr_matrix],
+    terms: Space,
+    all_terms: list[str],
     y: dict[str, np.ndarray],
     refit: Callable[[sparse.csr_matrix, np.ndarray], tuple[np.ndarray, np.ndarray]],
-    weights: str,
-    keep_features: str | float,
-    max_dev_drop: float,
+    hashed: Callable[[int], Space],
+    settings: CompressionSettings,
 ) -> Compressed:
-    """The smallest model (fewest bytes of weights and vocabulary) within ``max_dev_drop`` accuracy points of float32.
+    """The smallest model within ``max_dev_drop`` accuracy points of the float32 model on dev.
 
-    ``x`` holds the L2-normalised TF-IDF matrices of "train" and "dev" (rows are
-    renormalised over kept columns); ``refit`` fits the same estimator on kept
-    columns and returns its coef_ and intercept_.
+    ``terms`` is the full vocabulary space the float32 ``coef`` was fitted on;
+    pruned vocabularies and hashed spaces (``hashed(buckets)``) are refitted
+    with ``refit``, which returns the estimator's coef_ and intercept_.
     """
     dev = "dev" if len(y["dev"]) else "train"
     n_features = coef.shape[1]
-    full = np.arange(n_features)
-    x_dev_full = restrict(x[dev], full)
-    baseline = accuracy(y[dev], predict(x_dev_full, *lowered(coef, intercept)))
-    formats = SMALLEST_FIRST if weights == "auto" else (weights,)
-    ladder = KEEP_LADDER if keep_features == "auto" else (float(keep_features),)
-    importance = np.abs(coef).max(axis=0)
-    order = np.argsort(-importance, kind="stable")
+    baseline = accuracy(y[dev], predict(terms.x[dev], *lowered(coef, intercept)))
+    formats = SMALLEST_FIRST if settings.weights == "auto" else (settings.weights,)
+    spaces: list[tuple[Space, np.ndarray, np.ndarray]] = []
+    if settings.vocabulary in ("auto", "terms"):
+        ladder = KEEP_LADDER if settings.keep_features == "auto" else (float(settings.keep_features),)
+        order = np.argsort(-np.abs(coef).max(axis=0), kind="stable")
+        for keep in ladder:
+            count = max(1, min(n_features, round(keep * n_features)))
+            if count == n_features:
+                spaces.append((terms, coef, intercept))
+                continue
+            space = term_space(terms.x, terms.idf, all_terms, np.sort(order[:count]))
+            spaces.append((space, *refit(space.x["train"], y["train"])))
+    if settings.vocabulary in ("auto", "hashed"):
+        if settings.hash_buckets == "auto":
+            ladder_b = [b for b in HASH_LADDER if b <= 2 * n_features] or [HASH_LADDER[0]]
+        else:
+            ladder_b = [int(settings.hash_buckets)]
+        for buckets in ladder_b:
+            space = hashed(buckets)
+            spaces.append((space, *refit(space.x["train"], y["train"])))
+    size_setting = settings.keep_features if settings.vocabulary == "terms" else settings.hash_buckets
+    fixed = "auto" not in (settings.weights, settings.vocabulary, size_setting)  # asked for: no bound to meet
     candidates: list[Candidate] = []
     best: tuple[int, Compressed] | None = None
-    for keep in ladder:
-        count = max(1, min(n_features, round(keep * n_features)))
-        columns = np.sort(order[:count]) if count < n_features else full
-        if count < n_features:
-            kept_coef, kept_intercept = refit(restrict(x["train"], columns), y["train"])
-            x_dev = restrict(x[dev], columns)
-        else:
-            kept_coef, kept_intercept, x_dev = coef, intercept, x_dev_full
+    for space, kept_coef, kept_intercept in spaces:
         w, b = lowered(kept_coef, kept_intercept)
         for weight_format in formats:
-            dev_accuracy = accuracy(y[dev], predict(x_dev, stored_weights(w, weight_format), b))
-            candidate = Candidate(
-                keep, weight_format, count, dev_accuracy, stored_bytes(count, w.shape[1], weight_format)
-            )
+            dev_accuracy = accuracy(y[dev], predict(space.x[dev], stored_weights(w, weight_format), b))
+            size = space.vocabulary_bytes + stored_bytes(w.shape[0], w.shape[1], weight_format)
+            candidate = Candidate(space.vocabulary, w.shape[0], weight_format, dev_accuracy, size)
             candidates.append(candidate)
-            fixed = weights != "auto" and keep_features != "auto"  # asked for: no bound to meet
-            within = fixed or 100 * (baseline - dev_accuracy) <= max_dev_drop + 1e-9
-            # vocabulary terms cost about as much as their weights: compare kept features first
-            size = count * 16 + candidate.weight_bytes
+            within = fixed or 100 * (baseline - dev_accuracy) <= settings.max_dev_drop + 1e-9
             if within and (best is None or size < best[0]):
-                best = (size, Compressed(columns, kept_coef, kept_intercept, weight_format, baseline, candidates))
-    if best is None:  # nothing within the bound (only when a fixed format or fraction is asked for)
+                best = (size, Compressed(space, kept_coef, kept_intercept, weight_format, baseline, candidates))
+    if best is None:  # nothing within the bound (only when a fixed format, fraction or bucket count is asked for)
         raise ValueError(
-            f"no compressed model stays within {max_dev_drop} accuracy points of float32 on dev "
-            f"({baseline:.4f}): " + ", ".join(f"{c.keep:g}/{c.weight_format} {c.dev_accuracy:.4f}" for c in candidates)
+            f"no model stays within {settings.max_dev_drop} accuracy points of float32 on dev ({baseline:.4f}): "
+            + ", ".join(f"{c.vocabulary} {c.features}/{c.weight_format} {c.dev_accuracy:.4f}" for c in candidates)
+            + "; raise max_dev_drop or leave weights, vocabulary, keep_features and hash_buckets at 'auto'"
         )
     chosen = best[1]
-    return Compressed(chosen.columns, chosen.coef, chosen.intercept, chosen.weight_format, baseline, candidates)
+    return Compressed(chosen.space, chosen.coef, chosen.intercept, chosen.weight_format, baseline, candidates)

@@ -18,7 +18,7 @@ from scipy import sparse
 
 import cerebellum
 from cerebellum import bundle as cb
-from forge.compress import choose, decode_int8, encode_int8, stored_weights
+from forge.compress import CompressionSettings, Space, choose, decode_int8, encode_int8, stored_weights, term_space
 from forge.onnx_sparse import LinearHead, build_sparse_graph
 
 from .conftest import rewrite_preprocessor, tiny_rows
@@ -165,15 +165,76 @@ def test_auto_compression_picks_the_smallest_model_within_the_dev_bound() -> Non
     x_train, y_train = _separable(600, 400, 1)
     x_dev, y_dev = _separable(300, 400, 2)
     coef, intercept = _refit(x_train, y_train)
-    x, y = {"train": x_train, "dev": x_dev}, {"train": y_train, "dev": y_dev}
-    chosen = choose(coef, intercept, x, y, _refit, "auto", "auto", 0.3)
+    x, y = {"train": x_train, "dev": x_dev, "test": x_dev}, {"train": y_train, "dev": y_dev}
+    terms = [f"term{j}" for j in range(400)]
+    full = term_space(x, np.ones(400), terms, np.arange(400))
+
+    def hashed(buckets: int) -> Space:  # folding columns onto buckets, as hashing would
+        fold = sparse.csr_matrix((np.ones(400), (np.arange(400), np.arange(400) % buckets)), shape=(400, buckets))
+        return Space(
+            "hashed", {k: (m @ fold).tocsr() for k, m in x.items()}, np.ones(buckets), np.arange(buckets), 4 * buckets
+        )
+
+    chosen = choose(coef, intercept, full, terms, y, _refit, hashed, CompressionSettings())
     assert chosen.weight_format == "int8"
-    assert len(chosen.columns) < 400, "noise columns are pruned"
-    assert np.all(np.diff(chosen.columns) > 0), "kept columns stay in vocabulary order"
-    picked = next(
-        c for c in chosen.candidates if c.features == len(chosen.columns) and c.weight_format == chosen.weight_format
+    assert chosen.space.vocabulary == "terms" and len(chosen.space.columns) < 400, "noise columns are pruned"
+    assert np.all(np.diff(chosen.space.columns) > 0), "kept columns stay in vocabulary order"
+    picked = min(
+        (c for c in chosen.candidates if 100 * (chosen.baseline_dev_accuracy - c.dev_accuracy) <= 0.3 + 1e-9),
+        key=lambda c: c.estimated_bytes,
     )
-    assert 100 * (chosen.baseline_dev_accuracy - picked.dev_accuracy) <= 0.3 + 1e-9
-    fixed = choose(coef, intercept, x, y, _refit, "float32", 1.0, 0.3)
-    assert fixed.weight_format == "float32" and len(fixed.columns) == 400
+    assert (picked.vocabulary, picked.features, picked.weight_format) == ("terms", len(chosen.space.columns), "int8")
+    assert {c.vocabulary for c in chosen.candidates} == {"terms", "hashed"}
+    fixed = choose(coef, intercept, full, terms, y, _refit, hashed, CompressionSettings("float32", "terms", 1.0))
+    assert fixed.weight_format == "float32" and len(fixed.space.columns) == 400
     assert np.array_equal(fixed.coef, coef)
+    small = choose(
+        coef, intercept, full, terms, y, _refit, hashed, CompressionSettings("int8", "hashed", "auto", 64, 100)
+    )
+    assert small.space.vocabulary == "hashed" and len(small.space.idf) == 64
+
+
+def test_a_hashed_vocabulary_bundle_is_forged_and_answers_alike_everywhere(tmp_path: Path) -> None:
+    from forge.blueprint import load_blueprint
+    from forge.pipeline import BuildOptions, build
+    from forge.workspace import Workspace
+
+    from .conftest import TINY_CONFIG, write_tiny_blueprint
+
+    config = TINY_CONFIG.replace("C = [1.0, 10.0]", 'C = [1.0, 10.0]\nvocabulary = "hashed"\nhash_buckets = 512')
+    write_tiny_blueprint(tmp_path, config)
+    workspace = Workspace(tmp_path)
+    build(load_blueprint("tiny", workspace.blueprints), workspace, BuildOptions())
+    directory = tmp_path / "models" / "tiny"
+    model = cerebellum.load(directory)
+    assert list(model.preprocessor.required_features) == [cb.HASHED_VOCABULARY]
+    assert len(model.preprocessor.tfidf.vocabulary) == 0 and model.preprocessor.tfidf.hash_buckets == 512
+    v = model.vectorize("how is the weather")
+    from cerebellum.tfidf import fnv1a64
+
+    assert set(v.indices.tolist()) == {fnv1a64(t.encode()) % 512 for t in model.terms("how is the weather")}
+    _assert_engines_agree(directory, TEXTS, model.evaluator)
+    rust = cerebellum.load(directory, backend="rust")
+    assert all(
+        rust.vectorize(t).indices.tolist() == model.vectorize(t).indices.tolist()
+        and rust.vectorize(t).values.tobytes() == model.vectorize(t).values.tobytes()
+        for t in TEXTS
+    )
+
+
+@pytest.mark.parametrize("backend", ["python", "rust"])
+def test_a_bundle_that_needs_an_unknown_feature_is_refused_by_name(bundle_copy: Path, backend: str) -> None:
+    rewrite_preprocessor(bundle_copy, lambda pre: pre.required_features.append("tfidf-sublinear-v9"))
+    with pytest.raises(cerebellum.BundleVersionError, match="'tfidf-sublinear-v9'.*upgrade the runtime"):
+        cerebellum.load(bundle_copy, backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["python", "rust"])
+def test_hash_buckets_without_the_feature_named_are_refused(bundle_copy: Path, backend: str) -> None:
+    def edit(pre: object) -> None:
+        pre.tfidf.hash_buckets = len(pre.tfidf.idf)  # type: ignore[attr-defined]
+        del pre.tfidf.vocabulary[:]  # type: ignore[attr-defined]
+
+    rewrite_preprocessor(bundle_copy, edit)
+    with pytest.raises(cerebellum.BundleCorruptError, match="required_features does not list"):
+        cerebellum.load(bundle_copy, backend=backend)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,12 @@ from sklearn.metrics import f1_score
 from cerebellum import bundle as cb
 from cerebellum._proto import bundle_pb2 as pb
 from cerebellum.chartable import CharTable
+from cerebellum.tfidf import fnv1a64
 from cerebellum.tokenizer import Tokenizer
 
 from ..bundle_writer import measure_latency, metrics_header, provenance, write_bundle
 from ..chartable import TABLE_PATH, pinned_table
-from ..compress import WEIGHT_FORMATS, choose, lowered, restrict, stored_weights
+from ..compress import WEIGHT_FORMATS, CompressionSettings, Space, choose, lowered, stored_weights, term_space
 from ..compress import predict as compressed_predict
 from ..console import console, progress
 from ..evaluation import classification_metrics
@@ -53,10 +55,12 @@ class Params:
     class_weight: str | None = "balanced"
     max_iter: int = 2000
     solver: str = "lbfgs"
-    # Bundle size: weight storage and vocabulary pruning, "auto" = the smallest model
-    # whose dev accuracy is within max_dev_drop points of the float32 model's.
+    # Bundle size: weight storage, vocabulary pruning or hashing; "auto" = the smallest
+    # model whose dev accuracy is within max_dev_drop points of the float32 model's.
     weights: str = "auto"  # auto | float32 | float16 | int8
+    vocabulary: str = "auto"  # auto | terms | hashed
     keep_features: str | float = "auto"  # auto | a fraction of the vocabulary in (0, 1]
+    hash_buckets: str | int = "auto"  # auto | a bucket count
     max_dev_drop: float = 0.3
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -83,6 +87,11 @@ class Params:
         keep = params.keep_features
         if keep != "auto" and not (isinstance(keep, int | float) and 0 < keep <= 1):
             raise TrainerError(f"keep_features must be 'auto' or a fraction in (0, 1], got {keep!r}")
+        if params.vocabulary not in ("auto", "terms", "hashed"):
+            raise TrainerError(f"vocabulary must be auto, terms or hashed; got {params.vocabulary!r}")
+        buckets = params.hash_buckets
+        if buckets != "auto" and not (isinstance(buckets, int) and 1 <= buckets <= 1 << 24):
+            raise TrainerError(f"hash_buckets must be 'auto' or a count in [1, 2^24], got {buckets!r}")
         if not params.max_dev_drop >= 0:
             raise TrainerError(f"max_dev_drop must be >= 0 accuracy points, got {params.max_dev_drop}")
         if params.estimator != "logistic_regression":
@@ -189,35 +198,40 @@ class TfidfLinearTrainer:
             model.fit(x_kept, y_train)
             return model.coef_, model.intercept_
 
-        with console.status(f"{ctx.task.name}: choosing weight format and vocabulary size on dev"):
-            try:
-                compressed = choose(
-                    best.coef_, best.intercept_, x, y, refit, params.weights, params.keep_features, params.max_dev_drop
-                )
-            except ValueError as exc:
-                raise TrainerError(f"{ctx.task.name}: {exc}") from None
-        columns = compressed.columns
-        weights, bias = lowered(compressed.coef, compressed.intercept)
-        weights = stored_weights(weights, compressed.weight_format)
-        x_kept = {split: restrict(x[split], columns) for split in ("dev", "test")}
-        metrics = {
-            split: classification_metrics(y[split], compressed_predict(x_kept[split], weights, bias), labels)
-            for split in ("dev", "test")
-            if len(y[split])
-        }
-        test_proba = _probabilities(x_kept["test"], weights, bias, len(labels))
-        test_pred = compressed_predict(x_kept["test"], weights, bias)
         all_terms = [""] * len(vectorizer.vocabulary_)
         for term, column in vectorizer.vocabulary_.items():
             all_terms[column] = term
-        vocabulary = [all_terms[j] for j in columns]
+        full = term_space(x, vectorizer.idf_, all_terms, np.arange(len(all_terms)))
+        settings = CompressionSettings(
+            params.weights, params.vocabulary, params.keep_features, params.hash_buckets, params.max_dev_drop
+        )
+        with console.status(f"{ctx.task.name}: choosing weights and vocabulary on dev"):
+            try:
+                compressed = choose(
+                    best.coef_, best.intercept_, full, all_terms, y, refit, _hashed_spaces(terms), settings
+                )
+            except ValueError as exc:
+                raise TrainerError(f"{ctx.task.name}: {exc}") from None
+        space = compressed.space
+        weights, bias = lowered(compressed.coef, compressed.intercept)
+        weights = stored_weights(weights, compressed.weight_format)
+        metrics = {
+            split: classification_metrics(y[split], compressed_predict(space.x[split], weights, bias), labels)
+            for split in ("dev", "test")
+            if len(y[split])
+        }
+        test_proba = _probabilities(space.x["test"], weights, bias, len(labels))
+        test_pred = compressed_predict(space.x["test"], weights, bias)
+        hashed = space.vocabulary == "hashed"
+        vocabulary = [] if hashed else [all_terms[j] for j in space.columns.tolist()]
         ctx.build.mkdir(parents=True, exist_ok=True)
         artifacts = ctx.build / ARTIFACTS
         tmp = artifacts.with_name(".trained.tmp.npz")
         np.savez(
             tmp,
             vocabulary=np.array(vocabulary, dtype=str),
-            idf=vectorizer.idf_[columns],
+            idf=space.idf,
+            hash_buckets=np.array(len(space.idf) if hashed else 0),
             coef=compressed.coef,
             intercept=compressed.intercept,
             test_proba=test_proba,
@@ -231,11 +245,12 @@ class TfidfLinearTrainer:
             "chosen_C": best.C,
             "dev_macro_f1_by_C": {str(k): v for k, v in dev_scores.items()},
             "estimator": " ".join(repr(best).split()),
-            "vocabulary_size": len(vocabulary),
+            "vocabulary_size": len(space.idf),
             "weight_format": compressed.weight_format,
             "compression": {
                 "trained_features": len(all_terms),
-                "kept_features": len(vocabulary),
+                "vocabulary": space.vocabulary,
+                "kept_features": len(space.idf),
                 "weight_format": compressed.weight_format,
                 "max_dev_drop": params.max_dev_drop,
                 "float32_dev_accuracy": compressed.baseline_dev_accuracy,
@@ -249,7 +264,9 @@ class TfidfLinearTrainer:
         atomic_write_text(ctx.build / TRAIN_REPORT, json.dumps(report, indent=2, ensure_ascii=False))
         test = metrics.get("test", {})
         console.print(
-            f"  [bold]{ctx.task.name}[/]: {len(vocabulary)} of {len(all_terms)} features, "
+            f"  [bold]{ctx.task.name}[/]: "
+            + (f"{len(space.idf)} hash buckets" if hashed else f"{len(vocabulary)} of {len(all_terms)} terms")
+            + f" ({len(all_terms)} trained), "
             f"{compressed.weight_format} weights, C={best.C}, "
             f"test accuracy {test.get('accuracy', float('nan')):.4f}, macro-F1 {test.get('macro_f1', float('nan')):.4f}"
         )
@@ -262,6 +279,7 @@ class TfidfLinearTrainer:
         params = Params.from_config(ctx.task.train)
         labels: list[str] = report["labels"]
         onnx_bytes = self._onnx(arrays, len(labels), ctx.task.name, report.get("weight_format", "float32"))
+        buckets = int(arrays["hash_buckets"]) if "hash_buckets" in arrays else 0
         pre = pb.Preprocessor(
             kind=pb.TASK_KIND_TEXT_CLASSIFICATION,
             task=ctx.task.name,
@@ -273,17 +291,19 @@ class TfidfLinearTrainer:
                 idf=arrays["idf"].astype(np.float32).tolist(),
                 sublinear_tf=False,
                 norm=pb.NORM_L2,
+                hash_buckets=buckets,
             ),
             onnx=pb.OnnxSignature(
                 indices_input=INDICES,
                 values_input=VALUES,
                 logits_output=LOGITS,
                 probabilities_output=PROBABILITIES,
-                num_features=len(arrays["vocabulary"]),
+                num_features=len(arrays["idf"]),
             ),
             model_sha256=hashlib.sha256(onnx_bytes).digest(),
             provenance=provenance(ctx, self.name, report),
             metrics=_metrics_proto(report),
+            required_features=[cb.HASHED_VOCABULARY] if buckets else [],
         )
         return write_bundle(ctx.model_dir, pre, onnx_bytes, render_card(pre, report, sizes=None, verification=None))
 
@@ -364,6 +384,33 @@ class TfidfLinearTrainer:
         card = render_card(model.preprocessor, report, sizes=sizes, verification=verification)
         atomic_write_text(ctx.model_dir / cb.CARD_FILE, card)
         return verification
+
+
+def _hashed_spaces(terms: dict[str, list[list[str]]]) -> Callable[[int], Space]:
+    """Hashed feature spaces of the tokenized splits, for any bucket count (spec section 5)."""
+    hashes: dict[str, int] = {}
+    for rows in terms.values():
+        for row in rows:
+            for term in row:
+                if term not in hashes:
+                    hashes[term] = fnv1a64(term.encode("utf-8"))
+
+    def space(buckets: int) -> Space:
+        def buckets_of(row: list[str]) -> list[str]:
+            return [str(hashes[t] % buckets) for t in row]
+
+        vectorizer = TfidfVectorizer(
+            analyzer=buckets_of,
+            vocabulary={str(b): b for b in range(buckets)},
+            norm="l2",
+            smooth_idf=True,
+            sublinear_tf=False,
+        )
+        x = {"train": vectorizer.fit_transform(terms["train"])}
+        x |= {split: vectorizer.transform(terms[split]) for split in ("dev", "test")}
+        return Space("hashed", x, vectorizer.idf_, np.arange(buckets), 4 * buckets)
+
+    return space
 
 
 def _probabilities(x: Any, weights: np.ndarray, bias: np.ndarray, n_labels: int) -> np.ndarray:

@@ -72,7 +72,7 @@ pub fn error_kind(error: &cerebellum::Error) -> &'static str {
     match error {
         E::NotFound { .. } => kind::NOT_FOUND,
         E::Corrupt { .. } => kind::CORRUPT,
-        E::Version { .. } => kind::VERSION,
+        E::Version { .. } | E::Unsupported { .. } => kind::VERSION,
         E::Integrity { .. } => kind::INTEGRITY,
         E::Mismatch { .. } => kind::MISMATCH,
         E::Limit { .. } => kind::LIMIT,

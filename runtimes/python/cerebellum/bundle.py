@@ -73,6 +73,11 @@ def _wire_type_conflict(message: Message) -> str | None:
     return None
 
 
+# Capabilities beyond format v1's base that this runtime implements (spec section 1, "Format evolution").
+HASHED_VOCABULARY = "tfidf-hashed-fnv1a64"
+FEATURES = (HASHED_VOCABULARY,)
+
+
 def unwrap_preprocessor(data: bytes, path: Path) -> pb.Preprocessor:
     """Check the envelope of ``preprocessor.bin`` and parse what it holds."""
     envelope = pb.PreprocessorFile()
@@ -106,6 +111,14 @@ def unwrap_preprocessor(data: bytes, path: Path) -> pb.Preprocessor:
     conflict = _wire_type_conflict(preprocessor)
     if conflict:
         raise BundleCorruptError(path, f"preprocessor payload does not parse: {conflict}")
+    unknown = sorted(set(preprocessor.required_features) - set(FEATURES))
+    if unknown:
+        shown = ", ".join(repr(f[:80]) for f in unknown[:5])
+        raise BundleVersionError(
+            path,
+            f"bundle needs features this runtime does not implement: {shown} (it implements "
+            f"{', '.join(FEATURES)}); upgrade the runtime or re-export the bundle without them",
+        )
     if not valid_task_name(preprocessor.task):
         raise BundleCorruptError(
             path,

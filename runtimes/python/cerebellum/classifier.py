@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .bundle import BundleData
+from .bundle import HASHED_VOCABULARY, BundleData
 from .chartable import CharTable
 from .errors import BundleCorruptError, BundleMismatchError
 from .linear import LinearModel, Signature
@@ -72,7 +72,7 @@ class TextClassifier(LabelDecisions):
         self.task = pre.task
         self.labels: tuple[str, ...] = tuple(pre.labels)
         self.tokenizer = Tokenizer(CharTable(pre.char_table, path), pre.tokenizer)
-        self.vectorizer = TfidfVectorizer(pre.tfidf, path)
+        self.vectorizer = TfidfVectorizer(pre.tfidf, path, HASHED_VOCABULARY in pre.required_features)
         self._signature = sig = pre.onnx
         if sig.num_features != len(self.vectorizer):
             raise BundleMismatchError(

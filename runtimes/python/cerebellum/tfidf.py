@@ -31,26 +31,73 @@ class SparseVector:
 EMPTY = SparseVector(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 
 
+FNV_OFFSET = 0xCBF29CE484222325
+FNV_PRIME = 0x100000001B3
+MASK64 = (1 << 64) - 1
+
+
+def fnv1a64(data: bytes) -> int:
+    """FNV-1a, 64 bits: the hash of a hashed vocabulary (spec section 5)."""
+    h = FNV_OFFSET
+    for byte in data:
+        h = ((h ^ byte) * FNV_PRIME) & MASK64
+    return h
+
+
+class _HashedColumns(dict[str, int]):
+    """term -> column for a hashed vocabulary, remembered as terms are met (bounded)."""
+
+    LIMIT = 1 << 16
+
+    def __init__(self, buckets: int) -> None:
+        super().__init__()
+        self.buckets = buckets
+
+    def get(self, term: str, default: int | None = None) -> int | None:  # type: ignore[override]
+        column = dict.get(self, term)
+        if column is None:
+            column = fnv1a64(term.encode("utf-8")) % self.buckets
+            if len(self) >= self.LIMIT:
+                self.clear()
+            self[term] = column
+        return column
+
+
 class TfidfVectorizer:
-    def __init__(self, spec: pb.TfidfSpec, path: Path) -> None:
+    def __init__(self, spec: pb.TfidfSpec, path: Path, hashed_allowed: bool = True) -> None:
         if spec.sublinear_tf:
             raise BundleCorruptError(path, "tfidf: sublinear_tf is not part of format v1")
         if spec.norm not in (pb.NORM_NONE, pb.NORM_L2):
             raise BundleCorruptError(path, f"tfidf: unknown norm {spec.norm}")
         vocabulary = list(spec.vocabulary)
         self.idf = np.asarray(spec.idf, dtype=np.float32)
-        if len(vocabulary) != len(self.idf):
+        self.hash_buckets = spec.hash_buckets
+        if self.hash_buckets:
+            if not hashed_allowed:
+                raise BundleCorruptError(
+                    path, "tfidf: hash_buckets is set but required_features does not list 'tfidf-hashed-fnv1a64'"
+                )
+            if vocabulary:
+                raise BundleCorruptError(path, "tfidf: a hashed vocabulary lists no terms")
+            if len(self.idf) != self.hash_buckets:
+                raise BundleCorruptError(
+                    path, f"tfidf: {self.hash_buckets} hash buckets but {len(self.idf)} idf values"
+                )
+        elif len(vocabulary) != len(self.idf):
             raise BundleCorruptError(path, f"tfidf: {len(vocabulary)} vocabulary terms but {len(self.idf)} idf values")
         if not np.all(np.isfinite(self.idf)) or np.any(self.idf <= 0):
             raise BundleCorruptError(path, "tfidf: idf values must be finite and positive")
-        self.columns = {term: i for i, term in enumerate(vocabulary)}
-        if len(self.columns) != len(vocabulary):
-            raise BundleCorruptError(path, "tfidf: the vocabulary holds a term twice")
+        if self.hash_buckets:
+            self.columns: dict[str, int] = _HashedColumns(self.hash_buckets)
+        else:
+            self.columns = {term: i for i, term in enumerate(vocabulary)}
+            if len(self.columns) != len(vocabulary):
+                raise BundleCorruptError(path, "tfidf: the vocabulary holds a term twice")
         self.vocabulary = vocabulary
         self.l2 = spec.norm == pb.NORM_L2
 
     def __len__(self) -> int:
-        return len(self.vocabulary)
+        return len(self.idf)
 
     def transform_terms(self, terms: list[str]) -> SparseVector:
         columns = self.columns

@@ -146,7 +146,7 @@ fn status_of(error: &cerebellum::Error) -> CerebellumStatus {
     match error {
         E::NotFound { .. } => CerebellumStatus::NotFound,
         E::Corrupt { .. } => CerebellumStatus::Corrupt,
-        E::Version { .. } => CerebellumStatus::Version,
+        E::Version { .. } | E::Unsupported { .. } => CerebellumStatus::Version,
         E::Integrity { .. } => CerebellumStatus::Integrity,
         E::Mismatch { .. } => CerebellumStatus::Mismatch,
         E::Limit { .. } => CerebellumStatus::Limit,

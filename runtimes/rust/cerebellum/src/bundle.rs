@@ -11,6 +11,10 @@ use crate::proto;
 
 /// The format version this runtime reads.
 pub const FORMAT_VERSION: u32 = 1;
+/// The feature name of a hashed TF-IDF vocabulary (spec section 5).
+pub const HASHED_VOCABULARY: &str = "tfidf-hashed-fnv1a64";
+/// Capabilities beyond format v1's base that this runtime implements (spec section 1, "Format evolution").
+pub const FEATURES: &[&str] = &[HASHED_VOCABULARY];
 /// Magic string of `preprocessor.bin`.
 pub const MAGIC: &str = "cerebellum.preprocessor";
 /// File names inside a bundle directory.
@@ -63,6 +67,29 @@ pub fn unwrap_preprocessor(data: &[u8], path: &Path) -> Result<proto::Preprocess
     }
     let preprocessor = proto::Preprocessor::decode(envelope.preprocessor.as_slice())
         .map_err(|e| Error::corrupt(path, format!("preprocessor payload does not parse: {e}")))?;
+    let mut unknown: Vec<&String> = preprocessor
+        .required_features
+        .iter()
+        .filter(|f| !FEATURES.contains(&f.as_str()))
+        .collect();
+    if !unknown.is_empty() {
+        unknown.sort();
+        unknown.dedup();
+        let shown: Vec<String> = unknown
+            .iter()
+            .take(5)
+            .map(|f| format!("'{}'", f.chars().take(80).collect::<String>().escape_debug()))
+            .collect();
+        return Err(Error::Unsupported {
+            path: path.to_path_buf(),
+            problem: format!(
+                "bundle needs features this runtime does not implement: {} (it implements {}); \
+                 upgrade the runtime or re-export the bundle without them",
+                shown.join(", "),
+                FEATURES.join(", ")
+            ),
+        });
+    }
     if !valid_task_name(&preprocessor.task) {
         let shown: String = preprocessor.task.chars().take(80).collect();
         return Err(Error::corrupt(

@@ -9,9 +9,9 @@ use crate::engine::{f32_tensor, floats, int64_tensor, Engine};
 use crate::error::{Error, Result};
 use crate::linear::{LinearModel, Signature, WeightFormat};
 use crate::proto;
-use crate::Evaluator;
 use crate::tfidf::{SparseVector, Tfidf};
 use crate::tokenizer::{Token, Tokenizer};
+use crate::Evaluator;
 
 /// A prediction: the winning label and the scores of every label.
 #[derive(Clone, Debug, PartialEq)]
@@ -81,7 +81,8 @@ impl TextClassifier {
             return Err(Error::corrupt(path, "tokenizer: invalid n-gram range"));
         }
         let table = CharTable::new(&pre.char_table.clone().unwrap_or_default(), path)?;
-        let tfidf = Tfidf::new(tfidf_spec, path)?;
+        let hashed_allowed = pre.required_features.iter().any(|f| f == crate::HASHED_VOCABULARY);
+        let tfidf = Tfidf::new(tfidf_spec, path, hashed_allowed)?;
         let sig = pre.onnx.clone().unwrap_or_default();
         let model_path = bundle.model_path.as_path();
         if sig.num_features as usize != tfidf.len() {

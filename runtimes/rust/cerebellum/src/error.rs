@@ -31,6 +31,14 @@ pub enum Error {
         /// The version this runtime reads.
         supported: u32,
     },
+    /// The bundle needs capabilities (`required_features`) this runtime does not implement.
+    #[error("{}: {problem}", path.display())]
+    Unsupported {
+        /// The offending file.
+        path: PathBuf,
+        /// The features it needs, and what this runtime implements.
+        problem: String,
+    },
     /// A checksum does not match: the file changed after it was forged.
     #[error("{}: {problem}", path.display())]
     Integrity {

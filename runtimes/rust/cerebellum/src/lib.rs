@@ -49,7 +49,8 @@ pub mod proto {
 use std::path::Path;
 
 pub use bundle::{
-    unwrap_preprocessor, valid_task_name, FORMAT_VERSION, MAGIC, MODEL_FILE, PREPROCESSOR_FILE, TASK_NAME_RULE,
+    unwrap_preprocessor, valid_task_name, FEATURES, FORMAT_VERSION, HASHED_VOCABULARY, MAGIC, MODEL_FILE,
+    PREPROCESSOR_FILE, TASK_NAME_RULE,
 };
 pub use chartable::{CharClass, CharTable};
 pub use classifier::{BatchScores, Classification, TextClassifier};
@@ -157,7 +158,11 @@ pub fn load_with(directory: impl AsRef<Path>, limits: &Limits, evaluator: Evalua
 
 /// [`load_bytes`] with other [`Limits`] and a choice of [`Evaluator`].
 pub fn load_bytes_with(preprocessor: &[u8], model: &[u8], limits: &Limits, evaluator: Evaluator) -> Result<Model> {
-    build(bundle::read_bundle_bytes(preprocessor, model, limits)?, limits, evaluator)
+    build(
+        bundle::read_bundle_bytes(preprocessor, model, limits)?,
+        limits,
+        evaluator,
+    )
 }
 
 #[cfg(test)]

@@ -83,7 +83,9 @@ impl<'a> Graph<'a> {
 
     /// Only the named integer attributes, with these values (absent means `default`).
     fn attrs_are(node: &onnx::NodeProto, wanted: &[(&str, i64, i64)]) -> bool {
-        node.attribute.iter().all(|a| wanted.iter().any(|(n, _, _)| a.name == *n))
+        node.attribute
+            .iter()
+            .all(|a| wanted.iter().any(|(n, _, _)| a.name == *n))
             && wanted
                 .iter()
                 .all(|(name, value, default)| Self::int_attr(node, name).unwrap_or(*default) == *value)
@@ -140,7 +142,10 @@ fn int8s(t: &onnx::TensorProto) -> Option<Vec<i8>> {
         return None;
     }
     let values: Vec<i8> = if t.raw_data.is_empty() {
-        t.int32_data.iter().map(|&v| i8::try_from(v).ok()).collect::<Option<_>>()?
+        t.int32_data
+            .iter()
+            .map(|&v| i8::try_from(v).ok())
+            .collect::<Option<_>>()?
     } else {
         t.raw_data.iter().map(|&b| b as i8).collect()
     };
@@ -260,7 +265,11 @@ impl LinearModel {
                     .enumerate()
                     .map(|(i, &q)| f32::from(q) * scale[i % width])
                     .collect();
-                (Graph::output(node).to_owned(), (w, q_t.dims.clone()), WeightFormat::Int8)
+                (
+                    Graph::output(node).to_owned(),
+                    (w, q_t.dims.clone()),
+                    WeightFormat::Int8,
+                )
             }
             "Cast" => {
                 let [h] = first.input.as_slice() else { return None };
@@ -269,7 +278,11 @@ impl LinearModel {
                     return None;
                 }
                 let t = *g.tensors.get(h.as_str())?;
-                (Graph::output(node).to_owned(), (float16s(t)?, t.dims.clone()), WeightFormat::Float16)
+                (
+                    Graph::output(node).to_owned(),
+                    (float16s(t)?, t.dims.clone()),
+                    WeightFormat::Float16,
+                )
             }
             _ => {
                 let name = first.input.first()?;
@@ -350,7 +363,11 @@ impl LinearModel {
                     return None;
                 }
                 let div = g.take("Div", &[transformed, Graph::output(reduce)], false)?;
-                (Graph::output(div) == probabilities).then_some(if sigmoid { Post::SigmoidL1 } else { Post::IdentityL1 })
+                (Graph::output(div) == probabilities).then_some(if sigmoid {
+                    Post::SigmoidL1
+                } else {
+                    Post::IdentityL1
+                })
             }
             _ => None,
         }

@@ -27,16 +27,31 @@ impl SparseVector {
     }
 }
 
+/// FNV-1a, 64 bits: the hash of a hashed vocabulary (spec section 5).
+pub(crate) fn fnv1a64(data: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in data {
+        h = (h ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[derive(Debug)]
+enum Columns {
+    Terms(HashMap<String, u32>),
+    Hashed(u32),
+}
+
 /// Vocabulary and idf of a classification bundle.
 #[derive(Debug)]
 pub struct Tfidf {
-    columns: HashMap<String, u32>,
+    columns: Columns,
     idf: Vec<f32>,
     l2: bool,
 }
 
 impl Tfidf {
-    pub(crate) fn new(spec: &proto::TfidfSpec, path: &Path) -> Result<Self> {
+    pub(crate) fn new(spec: &proto::TfidfSpec, path: &Path, hashed_allowed: bool) -> Result<Self> {
         if spec.sublinear_tf {
             return Err(Error::corrupt(path, "tfidf: sublinear_tf is not part of format v1"));
         }
@@ -45,7 +60,24 @@ impl Tfidf {
             Ok(proto::Norm::None) => false,
             Err(_) => return Err(Error::corrupt(path, format!("tfidf: unknown norm {}", spec.norm))),
         };
-        if spec.vocabulary.len() != spec.idf.len() {
+        let buckets = spec.hash_buckets;
+        if buckets > 0 {
+            if !hashed_allowed {
+                return Err(Error::corrupt(
+                    path,
+                    "tfidf: hash_buckets is set but required_features does not list 'tfidf-hashed-fnv1a64'",
+                ));
+            }
+            if !spec.vocabulary.is_empty() {
+                return Err(Error::corrupt(path, "tfidf: a hashed vocabulary lists no terms"));
+            }
+            if spec.idf.len() != buckets as usize {
+                return Err(Error::corrupt(
+                    path,
+                    format!("tfidf: {buckets} hash buckets but {} idf values", spec.idf.len()),
+                ));
+            }
+        } else if spec.vocabulary.len() != spec.idf.len() {
             return Err(Error::corrupt(
                 path,
                 format!(
@@ -58,14 +90,19 @@ impl Tfidf {
         if spec.idf.iter().any(|v| !v.is_finite() || *v <= 0.0) {
             return Err(Error::corrupt(path, "tfidf: idf values must be finite and positive"));
         }
-        let columns_len =
-            u32::try_from(spec.vocabulary.len()).map_err(|_| Error::corrupt(path, "tfidf: vocabulary too large"))?;
-        let mut columns = HashMap::with_capacity(spec.vocabulary.len());
-        for (j, term) in (0..columns_len).zip(&spec.vocabulary) {
-            if columns.insert(term.clone(), j).is_some() {
-                return Err(Error::corrupt(path, "tfidf: the vocabulary holds a term twice"));
+        let columns = if buckets > 0 {
+            Columns::Hashed(buckets)
+        } else {
+            let columns_len = u32::try_from(spec.vocabulary.len())
+                .map_err(|_| Error::corrupt(path, "tfidf: vocabulary too large"))?;
+            let mut columns = HashMap::with_capacity(spec.vocabulary.len());
+            for (j, term) in (0..columns_len).zip(&spec.vocabulary) {
+                if columns.insert(term.clone(), j).is_some() {
+                    return Err(Error::corrupt(path, "tfidf: the vocabulary holds a term twice"));
+                }
             }
-        }
+            Columns::Terms(columns)
+        };
         Ok(Tfidf {
             columns,
             idf: spec.idf.clone(),
@@ -82,7 +119,11 @@ impl Tfidf {
     /// Column of a term, if it is in the vocabulary.
     #[inline]
     pub fn column(&self, term: &str) -> Option<u32> {
-        self.columns.get(term).copied()
+        match &self.columns {
+            Columns::Terms(columns) => columns.get(term).copied(),
+            // the remainder is below `buckets`, a u32
+            Columns::Hashed(buckets) => u32::try_from(fnv1a64(term.as_bytes()) % u64::from(*buckets)).ok(),
+        }
     }
 
     /// The vector of counted columns (`(column, count)` pairs in any order).
@@ -116,5 +157,17 @@ impl Tfidf {
         let norm = total.sqrt();
         let values = weights.iter().map(|&w| (f64::from(w) / norm) as f32).collect();
         SparseVector { indices, values }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fnv1a64;
+
+    #[test]
+    fn fnv1a64_matches_the_reference_vectors() {
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
     }
 }

@@ -14,7 +14,16 @@ fn load(pre: &[u8], model: &[u8], evaluator: Evaluator) -> TextClassifier {
     }
 }
 
-const TEXTS: [&str; 8] = ["Hello, WORLD?", "what", "hello hello world", "", "你 what ?", "world", "?", "ok"];
+const TEXTS: [&str; 8] = [
+    "Hello, WORLD?",
+    "what",
+    "hello hello world",
+    "",
+    "你 what ?",
+    "world",
+    "?",
+    "ok",
+];
 
 #[test]
 fn the_forge_graph_runs_natively_with_the_pinned_arithmetic() {
@@ -29,11 +38,18 @@ fn the_forge_graph_runs_natively_with_the_pinned_arithmetic() {
             acc += f64::from(x) * f64::from(common::WEIGHTS[j as usize]);
         }
         let z = (acc + 0.25) as f32;
-        assert_eq!(native.decision_function(text).expect("logits")[0].to_bits(), z.to_bits(), "{text:?}");
+        assert_eq!(
+            native.decision_function(text).expect("logits")[0].to_bits(),
+            z.to_bits(),
+            "{text:?}"
+        );
         let p = 1.0 / (1.0 + (-f64::from(z)).exp());
         let q = 1.0 / (1.0 + f64::from(z).exp());
         let scores = native.predict_proba(text).expect("scores");
-        assert_eq!([scores[0].to_bits(), scores[1].to_bits()], [(q as f32).to_bits(), (p as f32).to_bits()]);
+        assert_eq!(
+            [scores[0].to_bits(), scores[1].to_bits()],
+            [(q as f32).to_bits(), (p as f32).to_bits()]
+        );
     }
 }
 
@@ -44,13 +60,26 @@ fn native_and_tract_agree_on_labels_and_scores() {
     let tract = load(&pre, &model, Evaluator::Tract);
     assert_eq!(tract.native_weights(), None);
     for text in TEXTS {
-        assert_eq!(native.predict(text).expect("label"), tract.predict(text).expect("label"));
-        let (a, b) = (native.predict_proba(text).expect("a"), tract.predict_proba(text).expect("b"));
-        assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() <= 1e-6), "{text:?}: {a:?} vs {b:?}");
+        assert_eq!(
+            native.predict(text).expect("label"),
+            tract.predict(text).expect("label")
+        );
+        let (a, b) = (
+            native.predict_proba(text).expect("a"),
+            tract.predict_proba(text).expect("b"),
+        );
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| (x - y).abs() <= 1e-6),
+            "{text:?}: {a:?} vs {b:?}"
+        );
     }
     let batch = native.scores_batch(&TEXTS).expect("batch");
     for (text, row) in TEXTS.iter().zip(&batch.probabilities) {
-        assert_eq!(row, &native.predict_proba(text).expect("one"), "a batch row equals the single answer");
+        assert_eq!(
+            row,
+            &native.predict_proba(text).expect("one"),
+            "a batch row equals the single answer"
+        );
     }
 }
 
@@ -141,7 +170,11 @@ fn int8_weights_dequantize_per_class_before_the_gather() {
     assert_eq!(native.native_weights(), Some(WeightFormat::Int8));
     for text in TEXTS {
         let n = native.decision_function(text).expect("native");
-        assert_eq!(n, float.decision_function(text).expect("float"), "exact weights give the same logits");
+        assert_eq!(
+            n,
+            float.decision_function(text).expect("float"),
+            "exact weights give the same logits"
+        );
         let t = tract.decision_function(text).expect("tract");
         assert!((n[0] - t[0]).abs() <= 1e-6, "{text:?}");
     }

@@ -20,6 +20,7 @@ fn to_py_err(py: Python<'_>, error: cerebellum::Error) -> PyErr {
         E::Integrity { path, problem } => ("BundleIntegrityError", (path.display().to_string(), problem.clone())),
         E::Mismatch { path, problem } => ("BundleMismatchError", (path.display().to_string(), problem.clone())),
         E::Limit { path, problem } => ("BundleLimitError", (path.display().to_string(), problem.clone())),
+        E::Unsupported { path, problem } => ("BundleVersionError", (path.display().to_string(), problem.clone())),
         E::Version { path, .. } => {
             let full = error.to_string();
             let prefix = format!("{}: ", path.display());

@@ -45,6 +45,11 @@ pub struct Preprocessor {
     /// set for TASK_KIND_SEQUENCE_TAGGING
     #[prost(message, optional, tag = "11")]
     pub tagger: ::core::option::Option<TaggerSpec>,
+    /// Capabilities beyond format v1's base that this bundle needs (spec section
+    /// 1, "Format evolution"). A runtime refuses a bundle that lists a name it
+    /// does not implement, rather than ignore a field that changes the answers.
+    #[prost(string, repeated, tag = "12")]
+    pub required_features: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
 }
 /// Per-code-point folding and classification, pinned by the forge and carried
 /// in the bundle so that runtimes never consult their own Unicode tables.
@@ -98,6 +103,11 @@ pub struct TfidfSpec {
     pub sublinear_tf: bool,
     #[prost(enumeration = "Norm", tag = "4")]
     pub norm: i32,
+    /// Feature "tfidf-hashed-fnv1a64" (spec section 5): when > 0, `vocabulary` is
+    /// empty, `idf` holds one value per bucket, and a term's column is the
+    /// FNV-1a 64 hash of its UTF-8 bytes modulo `hash_buckets`.
+    #[prost(uint32, tag = "5")]
+    pub hash_buckets: u32,
 }
 /// A sequence tagger: character units -> ids -> ONNX emissions -> CRF
 /// Viterbi. `Preprocessor.labels` holds the tags ("O", "B-X", "I-X") in

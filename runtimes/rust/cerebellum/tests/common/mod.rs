@@ -207,6 +207,7 @@ pub fn preprocessor(model: &[u8]) -> proto::Preprocessor {
             idf: IDF.to_vec(),
             sublinear_tf: false,
             norm: proto::Norm::L2 as i32,
+            hash_buckets: 0,
         }),
         onnx: Some(proto::OnnxSignature {
             indices_input: "indices".into(),
