@@ -1,6 +1,6 @@
 """Smaller linear models: weight formats and feature pruning, chosen on dev accuracy.
 
-The runtimes evaluate the weights exactly as stored (spec section 7), so the
+The runtimes evaluate the weights exactly as stored (spec section 6), so the
 forge measures every candidate with the same arithmetic: int8 weights are
 ``float32(q) * scale[class]`` rounded to float32, float16 weights widen
 exactly. Pruning drops the vocabulary terms whose weights matter least and

@@ -1,4 +1,4 @@
-"""The native evaluator of the forge's sparse linear graph (spec section 7), numpy only.
+"""The native evaluator of the forge's sparse linear graph (spec section 6), numpy only.
 
 At load the ONNX graph is matched node by node against the forms the forge
 emits (``forge/onnx_sparse.py``): optional weight decoding (``DequantizeLinear``

@@ -1,4 +1,4 @@
-//! The native evaluator of the forge's sparse linear graph (spec section 7).
+//! The native evaluator of the forge's sparse linear graph (spec section 6).
 //!
 //! At load, the ONNX graph is matched node by node against the forms the
 //! forge emits (`forge/onnx_sparse.py`): optional weight decoding
@@ -392,7 +392,7 @@ impl LinearModel {
     }
 
     /// Raw decision values: per class, the float64 sum in ascending column order of
-    /// value x weight, plus the bias, rounded once to float32 (spec section 7).
+    /// value x weight, plus the bias, rounded once to float32 (spec section 6).
     pub(crate) fn logits_into(&self, v: &SparseVector, out: &mut Vec<f32>) {
         out.clear();
         for k in 0..self.width {

@@ -54,6 +54,19 @@ fn the_forge_graph_runs_natively_with_the_pinned_arithmetic() {
 }
 
 #[test]
+fn the_worked_example_of_the_spec_holds() {
+    // docs/preprocessing-spec.md section 9
+    let (pre, model) = common::bundle();
+    let c = load(&pre, &model, Evaluator::Auto);
+    let v = c.vectorize("Hello, WORLD?");
+    let bits: Vec<u32> = v.values.iter().map(|x| x.to_bits()).collect();
+    assert_eq!(bits, [0x3e7f8060, 0x3e7f8060, 0x3ebfa048, 0x3eff8060, 0x3e9fb03c, 0x3f1fb03c]);
+    assert_eq!(c.decision_function("Hello, WORLD?").expect("logit")[0].to_bits(), 0x3edc9e89);
+    let scores = c.predict_proba("Hello, WORLD?").expect("scores");
+    assert_eq!([scores[0].to_bits(), scores[1].to_bits()], [0x3ec9aeda, 0x3f1b2893]);
+}
+
+#[test]
 fn native_and_tract_agree_on_labels_and_scores() {
     let (pre, model) = common::bundle();
     let native = load(&pre, &model, Evaluator::Auto);
