@@ -114,7 +114,8 @@ def parser() -> argparse.ArgumentParser:
         choices=RUNTIMES,
         required=True,
         help="runtime under test (repeatable): rust (in process), rust-testee (native binary), "
-        "aarch64 (cross-built binary under qemu), testee (--testee-command), python (the reference itself)",
+        "aarch64 (cross-built binary under qemu), testee (--testee-command), python (the reference itself); "
+        "python-onnx and rust-tract run classifiers on onnxruntime and tract instead of the native linear path",
     )
     p_run.add_argument("--examples", type=int, default=2000, help="generated inputs per bundle (default 2000)")
     p_run.add_argument("--testee-command", help="command of a testee speaking conformance/testee.proto")

@@ -16,7 +16,7 @@ from .answers import answer, failure_kind
 from .protocol import TesteeProcess
 
 REPO = Path(__file__).resolve().parent.parent
-RUNTIMES = ("python", "rust", "rust-testee", "aarch64", "testee")
+RUNTIMES = ("python", "python-onnx", "rust", "rust-tract", "rust-testee", "aarch64", "testee")
 
 
 class Runtime(Protocol):
@@ -28,16 +28,21 @@ class Runtime(Protocol):
 
 
 class InProcess:
-    """A backend of the cerebellum module: "python" (the reference itself) or "rust" (cerebellum_rs)."""
+    """A backend of the cerebellum module: "python" (the reference itself) or "rust" (cerebellum_rs).
 
-    def __init__(self, backend: str) -> None:
-        self.name = backend
+    ``evaluator="onnx"`` runs classifiers on the ONNX engine (onnxruntime, tract)
+    instead of the native linear path, so one run compares the two.
+    """
+
+    def __init__(self, name: str, backend: str, evaluator: str = "auto") -> None:
+        self.name = name
         self.backend = backend
+        self.evaluator = evaluator
         self._models: dict[Path, Any] = {}
 
     def model(self, bundle: Path) -> Any:
         if bundle not in self._models:
-            self._models[bundle] = cerebellum.load(bundle, backend=self.backend)
+            self._models[bundle] = cerebellum.load(bundle, backend=self.backend, evaluator=self.evaluator)
         return self._models[bundle]
 
     def ask(self, bundle: Path, text: str) -> pb.Response:
@@ -88,7 +93,9 @@ def build_aarch64_testee() -> Path:
 
 def make_runtime(name: str, testee_command: str | None = None, testee_args: Sequence[str] = ()) -> Runtime:
     if name in ("python", "rust"):
-        return InProcess(name)
+        return InProcess(name, name)
+    if name in ("python-onnx", "rust-tract"):
+        return InProcess(name, name.split("-")[0], evaluator="onnx")
     if name == "rust-testee":
         return Testee(name, [str(build_native_testee()), *testee_args])
     if name == "aarch64":

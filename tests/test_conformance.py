@@ -90,7 +90,8 @@ def test_built_in_bundles_conform_in_process_and_through_the_testee(
     builtin_ner_workspace: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The fixed-budget CI run: 2,000 generated inputs per built-in bundle, two Rust runtimes."""
+    """The fixed-budget CI run: 2,000 generated inputs per built-in bundle, two Rust runtimes,
+    and both ONNX engines against the native linear path."""
     models = tmp_path / "models"
     data = tmp_path / "processed"  # the sentences the mutation strategy starts from
     for workspace in (builtin_workspace, builtin_sentiment_workspace, builtin_ner_workspace):
@@ -102,6 +103,8 @@ def test_built_in_bundles_conform_in_process_and_through_the_testee(
         models,
         "--runtime=rust",
         "--runtime=rust-testee",
+        "--runtime=rust-tract",
+        "--runtime=python-onnx",
         "--examples=2000",
         f"--data={data}",
         f"--regressions={tmp_path / 'regressions'}",
