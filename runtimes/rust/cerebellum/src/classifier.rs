@@ -228,9 +228,8 @@ impl TextClassifier {
 
     /// The TF-IDF vector of `text`.
     pub fn vectorize(&self, text: &str) -> SparseVector {
-        let tokens = self.tokenize(text);
         let mut counts = Vec::new();
-        self.tokenizer.for_each_term(&tokens, |term| {
+        self.tokenizer.for_each_term_in(&self.table, text, |term| {
             if let Some(j) = self.tfidf.column(term) {
                 counts.push((j, 1));
             }

@@ -36,9 +36,35 @@ pub(crate) fn fnv1a64(data: &[u8]) -> u64 {
     h
 }
 
+/// FNV-1a as a `Hasher`: terms are short, and SipHash's flood resistance buys nothing for a
+/// read-only table built from the bundle.
+pub(crate) struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.0;
+        for &byte in bytes {
+            h = (h ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type TermMap = HashMap<String, u32, std::hash::BuildHasherDefault<Fnv>>;
+
 #[derive(Debug)]
 enum Columns {
-    Terms(HashMap<String, u32>),
+    Terms(TermMap),
     Hashed(u32),
 }
 
@@ -95,7 +121,7 @@ impl Tfidf {
         } else {
             let columns_len = u32::try_from(spec.vocabulary.len())
                 .map_err(|_| Error::corrupt(path, "tfidf: vocabulary too large"))?;
-            let mut columns = HashMap::with_capacity(spec.vocabulary.len());
+            let mut columns = TermMap::with_capacity_and_hasher(spec.vocabulary.len(), Default::default());
             for (j, term) in (0..columns_len).zip(&spec.vocabulary) {
                 if columns.insert(term.clone(), j).is_some() {
                     return Err(Error::corrupt(path, "tfidf: the vocabulary holds a term twice"));

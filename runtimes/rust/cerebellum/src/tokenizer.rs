@@ -38,48 +38,34 @@ impl Tokenizer {
 
     /// Tokens with their offsets into `text` (code points).
     pub fn tokenize(&self, table: &CharTable, text: &str) -> Vec<Token> {
-        let mut tokens = Vec::new();
-        let mut word = String::new();
-        let (mut word_start, mut word_end) = (0, 0);
-        for (i, ch) in text.chars().enumerate() {
-            table.fold_and_classify(ch, |c, class| match class {
-                CharClass::Word => {
-                    if word.is_empty() {
-                        word_start = i;
-                    }
-                    word.push(c);
-                    word_end = i + 1;
-                }
-                CharClass::Separator | CharClass::Single => {
-                    if !word.is_empty() {
-                        tokens.push(Token {
-                            text: std::mem::take(&mut word),
-                            start: word_start,
-                            end: word_end,
-                        });
-                    }
-                    if class == CharClass::Single {
-                        tokens.push(Token {
-                            text: c.to_string(),
-                            start: i,
-                            end: i + 1,
-                        });
-                    }
-                }
-            });
-        }
-        if !word.is_empty() {
-            tokens.push(Token {
-                text: word,
-                start: word_start,
-                end: word_end,
-            });
-        }
-        tokens
+        let mut scan = Scan::default();
+        scan.run(table, text);
+        scan.spans
+            .iter()
+            .map(|s| Token {
+                text: scan.folded[s.bytes.clone()].to_owned(),
+                start: s.start,
+                end: s.end,
+            })
+            .collect()
     }
 
     /// Calls `f` with every n-gram term of `tokens`, in spec order (by n, then position).
-    pub fn for_each_term(&self, tokens: &[Token], mut f: impl FnMut(&str)) {
+    pub fn for_each_term(&self, tokens: &[Token], f: impl FnMut(&str)) {
+        let texts: Vec<&str> = tokens.iter().map(|t| t.text.as_str()).collect();
+        self.for_each_term_of(&texts, f);
+    }
+
+    /// Calls `f` with every term of `text`: [`Tokenizer::tokenize`] then [`Tokenizer::for_each_term`],
+    /// without a string per token (the classifier's hot path).
+    pub(crate) fn for_each_term_in(&self, table: &CharTable, text: &str, f: impl FnMut(&str)) {
+        let mut scan = Scan::default();
+        scan.run(table, text);
+        let texts: Vec<&str> = scan.spans.iter().map(|s| &scan.folded[s.bytes.clone()]).collect();
+        self.for_each_term_of(&texts, f);
+    }
+
+    fn for_each_term_of(&self, tokens: &[&str], mut f: impl FnMut(&str)) {
         if tokens.is_empty() {
             return;
         }
@@ -87,7 +73,7 @@ impl Tokenizer {
         if self.boundary_tokens {
             seq.push(BOS);
         }
-        seq.extend(tokens.iter().map(|t| t.text.as_str()));
+        seq.extend_from_slice(tokens);
         if self.boundary_tokens {
             seq.push(EOS);
         }
@@ -114,5 +100,65 @@ impl Tokenizer {
         let mut out = Vec::new();
         self.for_each_term(tokens, |t| out.push(t.to_owned()));
         out
+    }
+}
+
+/// A token as a byte range of the folded buffer, with its code point span.
+struct Span {
+    bytes: std::ops::Range<usize>,
+    start: usize,
+    end: usize,
+}
+
+/// One pass of spec section 3: every folded token text in one buffer.
+#[derive(Default)]
+struct Scan {
+    folded: String,
+    spans: Vec<Span>,
+}
+
+impl Scan {
+    fn run(&mut self, table: &CharTable, text: &str) {
+        let Scan { folded, spans } = self;
+        folded.reserve(text.len());
+        // the word being built starts at byte `word_bytes` of `folded`; it is empty when they are equal
+        let (mut word_bytes, mut word_start, mut word_end) = (0, 0, 0);
+        for (i, ch) in text.chars().enumerate() {
+            table.fold_and_classify(ch, |c, class| match class {
+                CharClass::Word => {
+                    if folded.len() == word_bytes {
+                        word_start = i;
+                    }
+                    folded.push(c);
+                    word_end = i + 1;
+                }
+                CharClass::Separator | CharClass::Single => {
+                    if folded.len() > word_bytes {
+                        spans.push(Span {
+                            bytes: word_bytes..folded.len(),
+                            start: word_start,
+                            end: word_end,
+                        });
+                    }
+                    if class == CharClass::Single {
+                        let at = folded.len();
+                        folded.push(c);
+                        spans.push(Span {
+                            bytes: at..folded.len(),
+                            start: i,
+                            end: i + 1,
+                        });
+                    }
+                    word_bytes = folded.len();
+                }
+            });
+        }
+        if folded.len() > word_bytes {
+            spans.push(Span {
+                bytes: word_bytes..folded.len(),
+                start: word_start,
+                end: word_end,
+            });
+        }
     }
 }
