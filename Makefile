@@ -15,7 +15,7 @@ CONFIRM_LINES := 好的，删吧\n等一下\nsure, go ahead\nwait, can I undo th
 SENTIMENT_LINES := the hotel was not bad at all\noh great, my train is late again\n这个好用吗\n服了你了，又错了
 NER_LINES := 帮我约李经理周五见面\n阿尔法计划的进度怎么样了\n提醒我参加周五的发布会\nAsk Mr. Johnson whether Project Titan phase one slipped\nput the Q3 review with Dr. Chen on my calendar
 
-.PHONY: setup rust-module demo models test lint rust-lint rust-test bench proto conformance conformance-aarch64 golden fuzz clean
+.PHONY: setup rust-module demo models test lint rust-lint rust-test bench compare proto conformance conformance-aarch64 golden fuzz clean
 
 setup: $(STAMP)
 
@@ -51,6 +51,7 @@ lint: $(STAMP)
 rust-lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cargo clippy -p cerebellum --no-default-features --lib --examples --locked -- -D warnings
 
 rust-test:
 	cargo test --workspace --locked
@@ -62,13 +63,19 @@ bench: rust-module
 	$(BIN)/pytest tests/benchmarks --benchmark-only --benchmark-columns=min,median,mean,rounds
 	cargo bench -p cerebellum --bench runtime
 
+# Side by side on ../shared/datasets (snips, smp2017) and the built-in bundles: every runtime against
+# scikit-learn and fastText (accuracy, bytes, p50/p99 latency); e.g. COMPARE_ARGS="--only smp2017".
+compare: rust-module
+	$(BIN)/python tests/benchmarks/compare_classifiers.py $(COMPARE_ARGS)
+
 proto: $(STAMP)
 	$(BIN)/python proto/generate.py
 
 # Bit-for-bit comparison of the runtimes on generated inputs (README: Conformance).
 CONFORMANCE_EXAMPLES ?= 20000
 conformance: rust-module
-	$(BIN)/conformance run --models models --runtime rust --runtime rust-testee --examples $(CONFORMANCE_EXAMPLES)
+	$(BIN)/conformance run --models models --runtime rust --runtime rust-testee --runtime rust-tract \
+		--runtime python-onnx --examples $(CONFORMANCE_EXAMPLES)
 
 conformance-aarch64: $(STAMP)
 	$(BIN)/conformance run --models models --runtime aarch64 --examples $(CONFORMANCE_EXAMPLES)

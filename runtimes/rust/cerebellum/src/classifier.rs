@@ -5,6 +5,7 @@ use std::path::Path;
 
 use crate::bundle::BundleData;
 use crate::chartable::CharTable;
+#[cfg(feature = "tract")]
 use crate::engine::{f32_tensor, floats, int64_tensor, Engine};
 use crate::error::{Error, Result};
 use crate::linear::{LinearModel, Signature, WeightFormat};
@@ -47,6 +48,7 @@ pub struct TextClassifier {
 
 enum Scorer {
     Native(LinearModel),
+    #[cfg(feature = "tract")]
     Tract(Engine),
 }
 
@@ -111,12 +113,22 @@ impl TextClassifier {
         };
         let scorer = match native {
             Some(linear) => Scorer::Native(linear),
+            #[cfg(feature = "tract")]
             None => Scorer::Tract(Engine::load(
                 &bundle.model,
                 &[sig.indices_input.as_str(), sig.values_input.as_str()],
                 &[sig.probabilities_output.as_str(), sig.logits_output.as_str()],
                 model_path,
             )?),
+            #[cfg(not(feature = "tract"))]
+            None => {
+                return Err(Error::Unsupported {
+                    path: model_path.to_path_buf(),
+                    problem: "the graph is not the forge's linear model, and this build has no ONNX engine \
+                              (enable cerebellum's `tract` feature)"
+                        .into(),
+                })
+            }
         };
         let mut classifier = TextClassifier {
             task: pre.task.clone(),
@@ -162,8 +174,7 @@ impl TextClassifier {
 
     /// Flat probabilities and logits of `vectors`, one row each.
     fn run(&self, vectors: &[SparseVector]) -> Result<(Vec<f32>, Vec<f32>)> {
-        let engine = match &self.scorer {
-            Scorer::Tract(engine) => engine,
+        match &self.scorer {
             Scorer::Native(linear) => {
                 let mut probabilities = Vec::with_capacity(vectors.len() * linear.score_width());
                 let mut logits = Vec::with_capacity(vectors.len() * linear.logit_width());
@@ -174,29 +185,33 @@ impl TextClassifier {
                     logits.extend_from_slice(&row_logits);
                     probabilities.extend_from_slice(&row_scores);
                 }
-                return Ok((probabilities, logits));
+                Ok((probabilities, logits))
             }
-        };
-        let (indices, values, width) = Self::feed(vectors);
-        let rows = vectors.len();
-        let outputs = engine.run(tvec(
-            int64_tensor(&[rows, width], indices)?,
-            f32_tensor(&[rows, width], values)?,
-        ))?;
-        let (p_shape, probabilities) = floats(&outputs[0])?;
-        let (l_shape, logits) = floats(&outputs[1])?;
-        if p_shape.first() != Some(&rows) || l_shape.first() != Some(&rows) {
-            return Err(Error::Inference(format!(
-                "unexpected output shapes {p_shape:?} and {l_shape:?}"
-            )));
+            #[cfg(feature = "tract")]
+            Scorer::Tract(engine) => {
+                let (indices, values, width) = Self::feed(vectors);
+                let rows = vectors.len();
+                let outputs = engine.run(tvec(
+                    int64_tensor(&[rows, width], indices)?,
+                    f32_tensor(&[rows, width], values)?,
+                ))?;
+                let (p_shape, probabilities) = floats(&outputs[0])?;
+                let (l_shape, logits) = floats(&outputs[1])?;
+                if p_shape.first() != Some(&rows) || l_shape.first() != Some(&rows) {
+                    return Err(Error::Inference(format!(
+                        "unexpected output shapes {p_shape:?} and {l_shape:?}"
+                    )));
+                }
+                Ok((probabilities, logits))
+            }
         }
-        Ok((probabilities, logits))
     }
 
     /// How the linear model is evaluated: `Some(format)` of the weights when natively, `None` with tract.
     pub fn native_weights(&self) -> Option<WeightFormat> {
         match &self.scorer {
             Scorer::Native(linear) => Some(linear.format()),
+            #[cfg(feature = "tract")]
             Scorer::Tract(_) => None,
         }
     }
@@ -237,6 +252,7 @@ impl TextClassifier {
         self.tfidf.vector(counts)
     }
 
+    #[cfg(feature = "tract")]
     fn feed(vectors: &[SparseVector]) -> (Vec<i64>, Vec<f32>, usize) {
         let width = vectors.iter().map(SparseVector::len).max().unwrap_or(0).max(1);
         let mut indices = vec![0i64; vectors.len() * width];
@@ -296,6 +312,7 @@ impl TextClassifier {
     }
 }
 
+#[cfg(feature = "tract")]
 fn tvec(
     a: tract_onnx::prelude::TValue,
     b: tract_onnx::prelude::TValue,

@@ -24,13 +24,16 @@
 mod bundle;
 mod chartable;
 mod classifier;
+#[cfg(feature = "tract")]
 mod engine;
 mod error;
 mod limits;
 mod linear;
+#[cfg(feature = "tract")]
 mod tagger;
 mod tfidf;
 mod tokenizer;
+#[cfg(feature = "tract")]
 mod units;
 mod viterbi;
 
@@ -57,6 +60,7 @@ pub use classifier::{BatchScores, Classification, TextClassifier};
 pub use error::{Error, Result};
 pub use limits::Limits;
 pub use linear::WeightFormat;
+#[cfg(feature = "tract")]
 pub use tagger::{Analysis, Entity, TaggedToken, TextTagger};
 pub use tfidf::SparseVector;
 pub use tokenizer::Token;
@@ -66,7 +70,8 @@ pub use viterbi::viterbi;
 pub enum Model {
     /// A text classification bundle.
     Classifier(TextClassifier),
-    /// A sequence tagging bundle.
+    /// A sequence tagging bundle (needs the `tract` feature).
+    #[cfg(feature = "tract")]
     Tagger(TextTagger),
 }
 
@@ -75,11 +80,13 @@ impl Model {
     pub fn as_classifier(&self) -> Option<&TextClassifier> {
         match self {
             Model::Classifier(c) => Some(c),
+            #[cfg(feature = "tract")]
             Model::Tagger(_) => None,
         }
     }
 
     /// The tagger, if this is a sequence tagging bundle.
+    #[cfg(feature = "tract")]
     pub fn as_tagger(&self) -> Option<&TextTagger> {
         match self {
             Model::Tagger(t) => Some(t),
@@ -91,6 +98,7 @@ impl Model {
     pub fn task(&self) -> &str {
         match self {
             Model::Classifier(c) => c.task(),
+            #[cfg(feature = "tract")]
             Model::Tagger(t) => t.task(),
         }
     }
@@ -112,7 +120,13 @@ fn build(bundle: bundle::BundleData<'_>, limits: &Limits, evaluator: Evaluator) 
     limits::check_model(&bundle.model, &bundle.model_path, limits)?;
     match proto::TaskKind::try_from(bundle.preprocessor.kind) {
         Ok(proto::TaskKind::TextClassification) => Ok(Model::Classifier(TextClassifier::new(bundle, evaluator)?)),
+        #[cfg(feature = "tract")]
         Ok(proto::TaskKind::SequenceTagging) => Ok(Model::Tagger(TextTagger::new(bundle)?)),
+        #[cfg(not(feature = "tract"))]
+        Ok(proto::TaskKind::SequenceTagging) => Err(Error::Unsupported {
+            path: bundle.preprocessor_path.clone(),
+            problem: "a sequence tagger needs the ONNX engine: build cerebellum with the `tract` feature".into(),
+        }),
         _ => Err(Error::Corrupt {
             path: bundle.preprocessor_path.clone(),
             problem: format!("unsupported task kind {}", bundle.preprocessor.kind),

@@ -60,8 +60,14 @@ fn the_worked_example_of_the_spec_holds() {
     let c = load(&pre, &model, Evaluator::Auto);
     let v = c.vectorize("Hello, WORLD?");
     let bits: Vec<u32> = v.values.iter().map(|x| x.to_bits()).collect();
-    assert_eq!(bits, [0x3e7f8060, 0x3e7f8060, 0x3ebfa048, 0x3eff8060, 0x3e9fb03c, 0x3f1fb03c]);
-    assert_eq!(c.decision_function("Hello, WORLD?").expect("logit")[0].to_bits(), 0x3edc9e89);
+    assert_eq!(
+        bits,
+        [0x3e7f8060, 0x3e7f8060, 0x3ebfa048, 0x3eff8060, 0x3e9fb03c, 0x3f1fb03c]
+    );
+    assert_eq!(
+        c.decision_function("Hello, WORLD?").expect("logit")[0].to_bits(),
+        0x3edc9e89
+    );
     let scores = c.predict_proba("Hello, WORLD?").expect("scores");
     assert_eq!([scores[0].to_bits(), scores[1].to_bits()], [0x3ec9aeda, 0x3f1b2893]);
 }
