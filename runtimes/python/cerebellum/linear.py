@@ -11,6 +11,7 @@ to float32; scores in float64 from the float32 logits, rounded once.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,19 +261,26 @@ class LinearModel:
 
     def logits(self, indices: np.ndarray, values: np.ndarray) -> np.ndarray:
         """float64 products summed in ascending column order, plus the bias, rounded once to float32."""
-        rows = self.weights[indices].astype(np.float64)  # [n, width]
-        products = rows * values.astype(np.float64)[:, None]
-        # In ascending column order, as the spec orders the sum: numpy reduces axis 0 of a
-        # C-ordered [n, width] array row after row, but sums a single contiguous column
-        # pairwise, so one column is summed in Python.
+        # In ascending column order, as the spec orders the sum. One column is summed in
+        # Python (numpy would sum a contiguous run pairwise); for several, numpy reduces
+        # axis 0 of a C-ordered [n, width] array row after row.
         if self.width == 1:
+            column = self._column
             total = 0.0
-            for p in products[:, 0].tolist():
-                total += p
-            acc = np.array([total])
-        else:
-            acc = products.sum(axis=0)
+            for j, v in zip(indices.tolist(), values.tolist(), strict=True):
+                total += v * column[j]
+            return np.array([total + self._bias0], dtype=np.float32)
+        rows = self.weights[indices].astype(np.float64)  # [n, width]
+        acc = (rows * values.astype(np.float64)[:, None]).sum(axis=0)
         return (acc + self.bias).astype(np.float32)
+
+    @functools.cached_property
+    def _column(self) -> list[float]:
+        return self.weights[:, 0].tolist()
+
+    @functools.cached_property
+    def _bias0(self) -> float:
+        return float(self.bias[0])
 
     def scores(self, logits: np.ndarray) -> np.ndarray:
         """Scores from float32 logits, computed in float64 and rounded once to float32."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,13 +110,31 @@ class TfidfVectorizer:
                 counts[j] = counts.get(j, 0) + 1
         if not counts:
             return EMPTY
-        indices = np.array(sorted(counts), dtype=np.int64)
-        tf = np.array([counts[j] for j in indices.tolist()], dtype=np.float32)
-        weights = tf * self.idf[indices]  # float32 products, correctly rounded
+        ordered = sorted(counts)
+        idf = self._idf_values
+        # float32(tf) * idf in float32: the float64 product is exact, so rounding it once
+        # to float32 is the correctly rounded float32 product; with tf = 1 it is idf itself.
+        weights = [idf[j] if counts[j] == 1 else _to_float32(counts[j] * idf[j]) for j in ordered]
+        indices = np.array(ordered, dtype=np.int64)
         if not self.l2:
-            return SparseVector(indices, weights)
+            return SparseVector(indices, np.array(weights, dtype=np.float32))
         total = 0.0  # float64, summed in ascending column order; squares are exact
-        for w in weights.tolist():
+        for w in weights:
             total += w * w
         norm = math.sqrt(total)
-        return SparseVector(indices, (weights.astype(np.float64) / norm).astype(np.float32))
+        return SparseVector(indices, (np.array(weights) / norm).astype(np.float32))
+
+    @functools.cached_property
+    def _idf_values(self) -> list[float]:
+        return self.idf.tolist()
+
+
+_FLOAT32 = struct.Struct("<f")
+
+
+def _to_float32(value: float) -> float:
+    """``value`` rounded to the nearest float32 (ties to even), as a Python float."""
+    try:
+        return _FLOAT32.unpack(_FLOAT32.pack(value))[0]
+    except OverflowError:  # beyond the largest float32: rounds to infinity
+        return math.copysign(math.inf, value)
