@@ -70,7 +70,7 @@ class CompressionSettings:
     """The [train] keys that size a bundle; "auto" lets the dev bound decide."""
 
     weights: str = "auto"  # auto | float32 | float16 | int8
-    vocabulary: str = "auto"  # auto | terms | hashed
+    vocabulary: str = "terms"  # terms | hashed | auto (both weighed)
     keep_features: str | float = "auto"  # auto | a fraction of the vocabulary in (0, 1]
     hash_buckets: str | int = "auto"  # auto | a bucket count
     max_dev_drop: float = 0.3  # accuracy points on dev

@@ -81,13 +81,19 @@ def render_card(
     lines += [f"- trainer: `{prov.trainer}`; estimator: `{prov.estimator}`"]
     if pre.HasField("tfidf"):
         tok = pre.tokenizer
+        features = (
+            f"{pre.tfidf.hash_buckets} hashed TF-IDF columns (FNV-1a 64)"
+            if pre.tfidf.hash_buckets
+            else f"{len(pre.tfidf.vocabulary)} TF-IDF terms"
+        )
         lines += [
-            f"- features: {len(pre.tfidf.vocabulary)} TF-IDF terms (token n-grams {tok.ngram_min}-{tok.ngram_max}, "
+            f"- features: {features} (token n-grams {tok.ngram_min}-{tok.ngram_max}, "
             f"boundary tokens {'on' if tok.boundary_tokens else 'off'}, L2 norm)",
             "- model selection: C chosen on dev macro-F1 ("
             + ", ".join(f"C={c}: {f1:.4f}" for c, f1 in report.get("dev_macro_f1_by_C", {}).items())
             + ")",
         ]
+    lines += _compression_lines(report.get("compression"))
     if pre.HasField("tagger"):
         epochs = report.get("history", [])
         lines += [
@@ -103,9 +109,11 @@ def render_card(
         lat = verification["latency"]
         lines += [
             f"- bundle (model + preprocessor): {verification['bundle_bytes']:,} bytes",
-            f"- single-query latency, Python runtime (`cerebellum`, onnxruntime): p50 {lat['p50_us']:.1f} µs, "
-            f"p90 {lat['p90_us']:.1f} µs, p99 {lat['p99_us']:.1f} µs over {lat['runs']} queries of "
-            f"{lat['mean_chars']:.0f} characters on average, measured on {_cpu()} ({platform.machine()})",
+            f"- single-query latency, Python runtime (`cerebellum`, {verification.get('evaluator', 'onnxruntime')}): "
+            f"p50 {lat['p50_us']:.1f} µs, p90 {lat['p90_us']:.1f} µs, p99 {lat['p99_us']:.1f} µs over "
+            f"{lat['runs']} queries ({'every test text, ' if not tagging else ''}"
+            f"{lat['mean_chars']:.0f} characters on average), "
+            f"measured on {_cpu()} ({platform.machine()})",
             "",
             "## Verification",
             "",
@@ -135,3 +143,27 @@ def render_card(
         f"- model.onnx SHA-256: `{pre.model_sha256.hex()}`",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _compression_lines(compression: dict[str, Any] | None) -> list[str]:
+    """How the bundle was sized: the candidates weighed on dev and the one kept."""
+    if not compression:
+        return []
+    kept = compression["kept_features"]
+    what = f"{kept} hash buckets" if compression.get("vocabulary") == "hashed" else f"{kept} terms"
+    float32 = compression.get("float32_metrics", {}).get("test", {})
+    lines = [
+        f"- size: {compression['weight_format']} weights, {what} of {compression['trained_features']} trained "
+        f"features; the smallest candidate within {compression['max_dev_drop']} accuracy points of the float32 "
+        f"model on dev ({compression['float32_dev_accuracy']:.4f})"
+        + (f"; the float32 model's test accuracy: {float32['accuracy']:.4f}" if float32 else ""),
+        "",
+        "| vocabulary | features | weights | dev accuracy | estimated bytes |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {c['vocabulary']} | {c['features']} | {c['weight_format']} | {c['dev_accuracy']:.4f} | "
+        f"{c['estimated_bytes']:,} |"
+        for c in compression["candidates"]
+    ]
+    return lines + [""]

@@ -175,7 +175,7 @@ def test_auto_compression_picks_the_smallest_model_within_the_dev_bound() -> Non
             "hashed", {k: (m @ fold).tocsr() for k, m in x.items()}, np.ones(buckets), np.arange(buckets), 4 * buckets
         )
 
-    chosen = choose(coef, intercept, full, terms, y, _refit, hashed, CompressionSettings())
+    chosen = choose(coef, intercept, full, terms, y, _refit, hashed, CompressionSettings(vocabulary="auto"))
     assert chosen.weight_format == "int8"
     assert chosen.space.vocabulary == "terms" and len(chosen.space.columns) < 400, "noise columns are pruned"
     assert np.all(np.diff(chosen.space.columns) > 0), "kept columns stay in vocabulary order"
