@@ -19,12 +19,16 @@ pub enum CharClass {
 
 const MAX_CODE_POINT: u32 = 0x10FFFF;
 
+type FoldMap = HashMap<char, Box<[char]>, std::hash::BuildHasherDefault<crate::tfidf::Fnv>>;
+
 /// Folding map and class runs, decoded and checked.
 #[derive(Debug)]
 pub struct CharTable {
-    fold: HashMap<char, Box<[char]>>,
+    fold: FoldMap,
     run_starts: Vec<u32>,
     run_classes: Vec<CharClass>,
+    /// Code points below 128, folded and classified ahead: most chat text is ASCII.
+    ascii: Vec<Box<[(char, CharClass)]>>,
 }
 
 fn undelta(deltas: &[u32], path: &Path, field: &str) -> Result<Vec<u32>> {
@@ -58,7 +62,7 @@ impl CharTable {
                 "char table: fold lengths do not match the fold targets",
             ));
         }
-        let mut fold = HashMap::with_capacity(froms.len());
+        let mut fold = FoldMap::with_capacity_and_hasher(froms.len(), Default::default());
         let mut pos = 0usize;
         for (&from, &n) in froms.iter().zip(lengths) {
             let n = n as usize;
@@ -94,11 +98,20 @@ impl CharTable {
             })
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| Error::corrupt(path, "char table: unknown character class"))?;
-        Ok(CharTable {
+        let mut table = CharTable {
             fold,
             run_starts,
             run_classes,
-        })
+            ascii: Vec::new(),
+        };
+        table.ascii = ('\0'..='\x7f')
+            .map(|c| {
+                let mut folded = Vec::new();
+                table.fold_and_classify_slow(c, |t, class| folded.push((t, class)));
+                folded.into_boxed_slice()
+            })
+            .collect();
+        Ok(table)
     }
 
     /// The class of a code point.
@@ -112,6 +125,16 @@ impl CharTable {
     /// Calls `f` with each folded code point of `c` and its class.
     #[inline]
     pub fn fold_and_classify(&self, c: char, mut f: impl FnMut(char, CharClass)) {
+        if let Some(folded) = self.ascii.get(c as usize) {
+            for &(t, class) in folded.iter() {
+                f(t, class);
+            }
+            return;
+        }
+        self.fold_and_classify_slow(c, f);
+    }
+
+    fn fold_and_classify_slow(&self, c: char, mut f: impl FnMut(char, CharClass)) {
         match self.fold.get(&c) {
             Some(targets) => {
                 for &t in targets.iter() {
