@@ -141,7 +141,7 @@ def test_model_that_does_not_fit_the_preprocessor(bundle_copy: Path) -> None:
         LinearHead(np.ones((1, 3), np.float32), np.zeros(1, np.float32), "NONE", False), "x"
     )
     _swap_model(bundle_copy, too_few_rows.SerializeToString())
-    with pytest.raises(cerebellum.BundleMismatchError, match="model has 1 feature rows, vocabulary has"):
+    with pytest.raises(cerebellum.BundleMismatchError, match="model has 3 feature rows, vocabulary has"):
         cerebellum.load(bundle_copy)  # the native evaluator reads the rows
     with pytest.raises(cerebellum.BundleMismatchError, match="rejects the preprocessor's features"):
         cerebellum.load(bundle_copy, evaluator="onnx")  # onnxruntime finds out when it runs the probe
