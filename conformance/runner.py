@@ -139,6 +139,8 @@ def run_bundle(
     reference = cerebellum.load(bundle)
     task = reference.task
     kind = "tagging" if isinstance(reference, cerebellum.TextTagger) else "classification"
+    # The ONNX-engine variants differ from their backends only for classifiers.
+    runtimes = [rt for rt in runtimes if kind == "classification" or not getattr(rt, "classifiers_only", False)]
     report = BundleReport(task=task, kind=kind, path=str(bundle))
     report.runtimes = {rt.name: RuntimeStats() for rt in runtimes}
     state: dict[str, Any] = {"shrinking": False, "strategy": "", "first": ""}

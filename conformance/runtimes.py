@@ -38,6 +38,7 @@ class InProcess:
         self.name = name
         self.backend = backend
         self.evaluator = evaluator
+        self.classifiers_only = evaluator != "auto"  # taggers always run on the engine
         self._models: dict[Path, Any] = {}
 
     def model(self, bundle: Path) -> Any:

@@ -115,6 +115,10 @@ def test_built_in_bundles_conform_in_process_and_through_the_testee(
     for bundle in report["bundles"]:
         assert bundle["examples_total"] == 2000
         assert bundle["failures"] == []
+        engines = {"rust", "rust-testee"} | (
+            {"rust-tract", "python-onnx"} if bundle["kind"] == "classification" else set()
+        )
+        assert set(bundle["runtimes"]) == engines
         for stats in bundle["runtimes"].values():
             assert not stats["fails"]
             assert sum(stats["passes"].values()) > 2000 * 4  # every applicable check ran on every input
