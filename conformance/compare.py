@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 
 from ._proto import testee_pb2 as pb
 
-# Logits and probabilities, absolute. The native linear paths agree bit for bit (their
-# max |diff| is reported as 0); ONNX engines sum in float32 in their own order and, on
-# texts of thousands of terms, drift up to about 2e-5 from the float64 native sum.
+# Logits and probabilities, absolute, for ONNX engines and other machines' runtimes: they
+# sum in float32 in their own order and, on texts of thousands of terms, drift up to about
+# 2e-5 from the float64 native sum. Native paths on this machine must match bit for bit
+# (runner.EXACT_SCORES).
 SCORE_TOLERANCE = 1e-4
 EMISSION_TOLERANCE = 1e-4  # tagger emission scores, absolute (LSTM engines differ more)
 

@@ -238,3 +238,16 @@ def test_hash_buckets_without_the_feature_named_are_refused(bundle_copy: Path, b
     rewrite_preprocessor(bundle_copy, edit)
     with pytest.raises(cerebellum.BundleCorruptError, match="required_features does not list"):
         cerebellum.load(bundle_copy, backend=backend)
+
+
+def test_logits_beyond_exp_range_score_alike_in_both_native_paths(bundle_copy: Path) -> None:
+    # |z| > 709.78: exp overflows float64; C gives infinity (a score of 0), Python's math.exp raises
+    features = cerebellum.load(bundle_copy).preprocessor.onnx.num_features
+    coefficients = np.full((5, features), 5000.0, np.float32) * np.array([[1], [-1], [1], [-1], [0.0001]], np.float32)
+    head = LinearHead(coefficients, np.zeros(5, np.float32), "LOGISTIC", True)
+    labels = [f"L{i}" for i in range(5)]
+    rewrite_preprocessor(bundle_copy, lambda pre: (pre.ClearField("labels"), pre.labels.extend(labels)))
+    _swap_graph(bundle_copy, head, "float32")
+    python, rust = cerebellum.load(bundle_copy), cerebellum.load(bundle_copy, backend="rust")
+    for text in TEXTS:
+        assert python.predict_proba(text).tobytes() == rust.predict_proba(text).tobytes(), text

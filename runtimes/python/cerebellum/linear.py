@@ -22,6 +22,8 @@ from ._proto import onnx_subset_pb2 as onnx
 from .errors import BundleMismatchError
 
 FLOAT, INT8, INT64, FLOAT16 = 1, 3, 7, 10
+ATTRIBUTE_INT = 2
+MIN_OPSET = 13  # two-input Unsqueeze and ReduceSum
 
 # post-transforms
 IDENTITY, SIGMOID, SOFTMAX, MIRRORED, IDENTITY_L1, SIGMOID_L1 = (
@@ -54,6 +56,9 @@ def _elements(t: onnx.TensorProto) -> int:
 
 def _array(t: onnx.TensorProto) -> np.ndarray | None:
     """The tensor's values as stored: float32, int8 or float16 widened to float32; None if inconsistent."""
+    width = {FLOAT: 4, INT8: 1, FLOAT16: 2, INT64: 8}.get(t.data_type)
+    if width is None or len(t.raw_data) % width:
+        return None
     if t.data_type == FLOAT:
         values = np.frombuffer(t.raw_data, "<f4") if t.raw_data else np.asarray(t.float_data, np.float32)
     elif t.data_type == INT8:
@@ -99,16 +104,34 @@ class _Graph:
     def attrs_are(node: onnx.NodeProto, wanted: dict[str, tuple[int, int]]) -> bool:
         """Only the named integer attributes, each equal to its value (absent means its default)."""
         given = {a.name: a.i for a in node.attribute}
-        if set(given) - set(wanted):
+        if set(given) - set(wanted) or any(a.type != ATTRIBUTE_INT for a in node.attribute):
             return False
         return all(given.get(name, default) == value for name, (value, default) in wanted.items())
 
     def ints(self, name: str) -> list[int] | None:
+        """A one-element int64 tensor's value (axes), else None."""
         t = self.tensors.get(name)
-        if t is None or t.data_type != INT64:
+        if t is None or t.data_type != INT64 or list(t.dims) != [1]:
             return None
         values = _array(t)
         return None if values is None else values.tolist()
+
+
+def _signature_fits(model: onnx.ModelProto, sig: Signature) -> bool:
+    """Declared inputs and outputs as the preprocessor names them, a recent default opset,
+    and every value produced once: what the ONNX engines would check before running."""
+    graph = model.graph
+    opsets = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    if len(opsets) != 1 or opsets[0] < MIN_OPSET:
+        return False
+    inputs = [i.name for i in graph.input if i.name not in {t.name for t in graph.initializer}]
+    if sorted(inputs) != sorted([sig.indices, sig.values]):
+        return False
+    if not {sig.logits, sig.probabilities} <= {o.name for o in graph.output}:
+        return False
+    produced = [o for node in graph.node for o in node.output]
+    taken = set(inputs) | {t.name for t in graph.initializer}
+    return len(produced) == len(set(produced)) and not taken & set(produced)
 
 
 class LinearModel:
@@ -133,7 +156,7 @@ class LinearModel:
             parsed.ParseFromString(model)
         except Exception:  # onnxruntime reports what is wrong with it
             return None
-        if not parsed.HasField("graph"):
+        if not parsed.HasField("graph") or not _signature_fits(parsed, sig):
             return None
         matched = cls._match(_Graph(parsed.graph), sig)
         if matched is None:
@@ -163,7 +186,7 @@ class LinearModel:
             if q_t is None or scale_t is None or q_t.data_type != INT8 or scale_t.data_type != FLOAT:
                 return None
             q, scale = _array(q_t), _array(scale_t)
-            if q is None or scale is None or len(q_t.dims) != 2 or q_t.dims[1] != scale.size:
+            if q is None or scale is None or len(q_t.dims) != 2 or list(scale_t.dims) != [q_t.dims[1]]:
                 return None
             # DequantizeLinear: (q - 0) * scale, one float32 rounding
             weights = q.reshape(tuple(q_t.dims)).astype(np.float32) * scale[None, :]
@@ -200,7 +223,7 @@ class LinearModel:
         if unsqueeze is None or g.ints(node.input[1]) != [2] or len(unsqueeze.attribute):
             return None
         mul = g.take("Mul", [gather.output[0], unsqueeze.output[0]], commutative=True)
-        if mul is None:
+        if mul is None or len(mul.attribute):
             return None
         node = g.peek()
         if node is None or len(node.input) != 2:
@@ -213,10 +236,11 @@ class LinearModel:
         if bias_name is None:
             return None
         add = g.take("Add", [reduce.output[0], bias_name], commutative=True)
-        if add is None or add.output[0] != sig.logits:
+        if add is None or len(add.attribute) or add.output[0] != sig.logits:
             return None
-        bias = _array(g.tensors[bias_name])
-        if bias is None or g.tensors[bias_name].data_type != FLOAT or bias.size != weights.shape[1]:
+        bias_t = g.tensors[bias_name]
+        bias = _array(bias_t)
+        if bias is None or bias_t.data_type != FLOAT or list(bias_t.dims) != [weights.shape[1]]:
             return None
         post = LinearModel._match_post(g, sig)
         if post is None or g.at != len(g.nodes):
@@ -231,10 +255,11 @@ class LinearModel:
         if node.op_type == "Neg":
             neg = g.take("Neg", [sig.logits])
             concat = neg and g.take("Concat", [neg.output[0], sig.logits])
-            if concat is None or not g.attrs_are(concat, {"axis": (1, -(2**63))}):
+            if neg is None or len(neg.attribute) or concat is None or not g.attrs_are(concat, {"axis": (1, -(2**63))}):
                 return None
             sigmoid = g.take("Sigmoid", [concat.output[0]])
-            return MIRRORED if sigmoid is not None and sigmoid.output[0] == sig.probabilities else None
+            ok = sigmoid is not None and not len(sigmoid.attribute) and sigmoid.output[0] == sig.probabilities
+            return MIRRORED if ok else None
         if node.op_type == "Softmax":
             softmax = g.take("Softmax", [sig.logits])
             ok = softmax is not None and g.attrs_are(softmax, {"axis": (1, -1)})
@@ -248,13 +273,13 @@ class LinearModel:
                 return SIGMOID if is_sigmoid else IDENTITY
             abs_ = g.take("Abs", [t.output[0]])
             node = g.peek()
-            if abs_ is None or node is None or len(node.input) != 2:
+            if abs_ is None or len(abs_.attribute) or node is None or len(node.input) != 2:
                 return None
             reduce = g.take("ReduceSum", [abs_.output[0], node.input[1]])
             if reduce is None or g.ints(node.input[1]) != [1] or not g.attrs_are(reduce, {"keepdims": (1, 1)}):
                 return None
             div = g.take("Div", [t.output[0], reduce.output[0]])
-            if div is None or div.output[0] != sig.probabilities:
+            if div is None or len(div.attribute) or div.output[0] != sig.probabilities:
                 return None
             return SIGMOID_L1 if is_sigmoid else IDENTITY_L1
         return None
@@ -308,4 +333,7 @@ class LinearModel:
 
 
 def _sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-z))
+    try:
+        return 1.0 / (1.0 + math.exp(-z))
+    except OverflowError:  # exp(-z) beyond float64: C's exp gives infinity, and 1 / inf = 0
+        return 0.0

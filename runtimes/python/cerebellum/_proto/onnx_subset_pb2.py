@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11onnx/subset.proto\x12\x0bonnx_subset\"H\n\nModelProto\x12\x12\n\nir_version\x18\x01 \x01(\x03\x12&\n\x05graph\x18\x07 \x01(\x0b\x32\x17.onnx_subset.GraphProto\"\xc8\x01\n\nGraphProto\x12$\n\x04node\x18\x01 \x03(\x0b\x32\x16.onnx_subset.NodeProto\x12\x0c\n\x04name\x18\x02 \x01(\t\x12-\n\x0binitializer\x18\x05 \x03(\x0b\x32\x18.onnx_subset.TensorProto\x12*\n\x05input\x18\x0b \x03(\x0b\x32\x1b.onnx_subset.ValueInfoProto\x12+\n\x06output\x18\x0c \x03(\x0b\x32\x1b.onnx_subset.ValueInfoProto\"\x1e\n\x0eValueInfoProto\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x89\x01\n\tNodeProto\x12\r\n\x05input\x18\x01 \x03(\t\x12\x0e\n\x06output\x18\x02 \x03(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07op_type\x18\x04 \x01(\t\x12.\n\tattribute\x18\x05 \x03(\x0b\x32\x1b.onnx_subset.AttributeProto\x12\x0e\n\x06\x64omain\x18\x07 \x01(\t\"k\n\x0e\x41ttributeProto\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\t\n\x01\x66\x18\x02 \x01(\x02\x12\t\n\x01i\x18\x03 \x01(\x03\x12\t\n\x01s\x18\x04 \x01(\x0c\x12\x0e\n\x06\x66loats\x18\x07 \x03(\x02\x12\x0c\n\x04ints\x18\x08 \x03(\x03\x12\x0c\n\x04type\x18\x14 \x01(\x05\"\x96\x01\n\x0bTensorProto\x12\x0c\n\x04\x64ims\x18\x01 \x03(\x03\x12\x11\n\tdata_type\x18\x02 \x01(\x05\x12\x16\n\nfloat_data\x18\x04 \x03(\x02\x42\x02\x10\x01\x12\x16\n\nint32_data\x18\x05 \x03(\x05\x42\x02\x10\x01\x12\x16\n\nint64_data\x18\x07 \x03(\x03\x42\x02\x10\x01\x12\x0c\n\x04name\x18\x08 \x01(\t\x12\x10\n\x08raw_data\x18\t \x01(\x0c\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11onnx/subset.proto\x12\x0bonnx_subset\"\x7f\n\nModelProto\x12\x12\n\nir_version\x18\x01 \x01(\x03\x12&\n\x05graph\x18\x07 \x01(\x0b\x32\x17.onnx_subset.GraphProto\x12\x35\n\x0copset_import\x18\x08 \x03(\x0b\x32\x1f.onnx_subset.OperatorSetIdProto\"5\n\x12OperatorSetIdProto\x12\x0e\n\x06\x64omain\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\"\xc8\x01\n\nGraphProto\x12$\n\x04node\x18\x01 \x03(\x0b\x32\x16.onnx_subset.NodeProto\x12\x0c\n\x04name\x18\x02 \x01(\t\x12-\n\x0binitializer\x18\x05 \x03(\x0b\x32\x18.onnx_subset.TensorProto\x12*\n\x05input\x18\x0b \x03(\x0b\x32\x1b.onnx_subset.ValueInfoProto\x12+\n\x06output\x18\x0c \x03(\x0b\x32\x1b.onnx_subset.ValueInfoProto\"\x1e\n\x0eValueInfoProto\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x89\x01\n\tNodeProto\x12\r\n\x05input\x18\x01 \x03(\t\x12\x0e\n\x06output\x18\x02 \x03(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07op_type\x18\x04 \x01(\t\x12.\n\tattribute\x18\x05 \x03(\x0b\x32\x1b.onnx_subset.AttributeProto\x12\x0e\n\x06\x64omain\x18\x07 \x01(\t\"k\n\x0e\x41ttributeProto\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\t\n\x01\x66\x18\x02 \x01(\x02\x12\t\n\x01i\x18\x03 \x01(\x03\x12\t\n\x01s\x18\x04 \x01(\x0c\x12\x0e\n\x06\x66loats\x18\x07 \x03(\x02\x12\x0c\n\x04ints\x18\x08 \x03(\x03\x12\x0c\n\x04type\x18\x14 \x01(\x05\"\x96\x01\n\x0bTensorProto\x12\x0c\n\x04\x64ims\x18\x01 \x03(\x03\x12\x11\n\tdata_type\x18\x02 \x01(\x05\x12\x16\n\nfloat_data\x18\x04 \x03(\x02\x42\x02\x10\x01\x12\x16\n\nint32_data\x18\x05 \x03(\x05\x42\x02\x10\x01\x12\x16\n\nint64_data\x18\x07 \x03(\x03\x42\x02\x10\x01\x12\x0c\n\x04name\x18\x08 \x01(\t\x12\x10\n\x08raw_data\x18\t \x01(\x0c\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,15 +38,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TENSORPROTO'].fields_by_name['int64_data']._loaded_options = None
   _globals['_TENSORPROTO'].fields_by_name['int64_data']._serialized_options = b'\020\001'
   _globals['_MODELPROTO']._serialized_start=34
-  _globals['_MODELPROTO']._serialized_end=106
-  _globals['_GRAPHPROTO']._serialized_start=109
-  _globals['_GRAPHPROTO']._serialized_end=309
-  _globals['_VALUEINFOPROTO']._serialized_start=311
-  _globals['_VALUEINFOPROTO']._serialized_end=341
-  _globals['_NODEPROTO']._serialized_start=344
-  _globals['_NODEPROTO']._serialized_end=481
-  _globals['_ATTRIBUTEPROTO']._serialized_start=483
-  _globals['_ATTRIBUTEPROTO']._serialized_end=590
-  _globals['_TENSORPROTO']._serialized_start=593
-  _globals['_TENSORPROTO']._serialized_end=743
+  _globals['_MODELPROTO']._serialized_end=161
+  _globals['_OPERATORSETIDPROTO']._serialized_start=163
+  _globals['_OPERATORSETIDPROTO']._serialized_end=216
+  _globals['_GRAPHPROTO']._serialized_start=219
+  _globals['_GRAPHPROTO']._serialized_end=419
+  _globals['_VALUEINFOPROTO']._serialized_start=421
+  _globals['_VALUEINFOPROTO']._serialized_end=451
+  _globals['_NODEPROTO']._serialized_start=454
+  _globals['_NODEPROTO']._serialized_end=591
+  _globals['_ATTRIBUTEPROTO']._serialized_start=593
+  _globals['_ATTRIBUTEPROTO']._serialized_end=700
+  _globals['_TENSORPROTO']._serialized_start=703
+  _globals['_TENSORPROTO']._serialized_end=853
 # @@protoc_insertion_point(module_scope)

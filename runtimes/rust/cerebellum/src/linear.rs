@@ -8,7 +8,7 @@
 //! the Python runtime's numpy evaluator gives the same bits: float64
 //! accumulation in ascending column order, rounded once to float32.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use prost::Message;
@@ -21,6 +21,9 @@ const FLOAT: i32 = 1;
 const INT8: i32 = 3;
 const INT64: i32 = 7;
 const FLOAT16: i32 = 10;
+const ATTRIBUTE_INT: i32 = 2;
+/// Two-input `Unsqueeze` and `ReduceSum` need opset 13.
+const MIN_OPSET: i64 = 13;
 
 /// What turns logits into scores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,29 +88,30 @@ impl<'a> Graph<'a> {
     fn attrs_are(node: &onnx::NodeProto, wanted: &[(&str, i64, i64)]) -> bool {
         node.attribute
             .iter()
-            .all(|a| wanted.iter().any(|(n, _, _)| a.name == *n))
+            .all(|a| a.r#type == ATTRIBUTE_INT && wanted.iter().any(|(n, _, _)| a.name == *n))
             && wanted
                 .iter()
                 .all(|(name, value, default)| Self::int_attr(node, name).unwrap_or(*default) == *value)
     }
 
+    /// A one-element int64 tensor's value (axes).
     fn ints(&self, name: &str) -> Option<Vec<i64>> {
         let t = self.tensors.get(name)?;
-        if t.data_type != INT64 {
+        if t.data_type != INT64 || t.dims != [1] {
             return None;
         }
-        if !t.raw_data.is_empty() {
+        let values: Vec<i64> = if t.raw_data.is_empty() {
+            t.int64_data.clone()
+        } else {
             let chunks = t.raw_data.chunks_exact(8);
             if !chunks.remainder().is_empty() {
                 return None;
             }
-            return Some(
-                chunks
-                    .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-                    .collect(),
-            );
-        }
-        Some(t.int64_data.clone())
+            chunks
+                .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                .collect()
+        };
+        (values.len() == 1).then_some(values)
     }
 
     fn output(node: &onnx::NodeProto) -> &str {
@@ -199,6 +203,43 @@ pub(crate) struct Signature<'a> {
     pub features: usize,
 }
 
+/// Declared inputs and outputs as the preprocessor names them, a recent default opset, and
+/// every value produced once: what the ONNX engines would check before running.
+fn signature_fits(model: &onnx::ModelProto, graph: &onnx::GraphProto, sig: &Signature<'_>) -> bool {
+    let mut opsets = model
+        .opset_import
+        .iter()
+        .filter(|o| o.domain.is_empty() || o.domain == "ai.onnx");
+    let (Some(opset), None) = (opsets.next(), opsets.next()) else {
+        return false;
+    };
+    if opset.version < MIN_OPSET {
+        return false;
+    }
+    let initializers: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let mut inputs: Vec<&str> = graph
+        .input
+        .iter()
+        .map(|i| i.name.as_str())
+        .filter(|n| !initializers.contains(n))
+        .collect();
+    inputs.sort_unstable();
+    let mut wanted = [sig.indices, sig.values];
+    wanted.sort_unstable();
+    if inputs != wanted {
+        return false;
+    }
+    let outputs: HashSet<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+    if !outputs.contains(sig.logits) || !outputs.contains(sig.probabilities) {
+        return false;
+    }
+    let mut produced = HashSet::new();
+    graph.node.iter().flat_map(|n| &n.output).all(|o| {
+        let o = o.as_str();
+        produced.insert(o) && !initializers.contains(o) && !inputs.contains(&o)
+    })
+}
+
 impl LinearModel {
     /// The linear model of `model`, or `None` when the graph is not one of the forge's linear forms.
     pub(crate) fn recognize(model: &[u8], sig: &Signature<'_>, path: &Path) -> Result<Option<Self>> {
@@ -208,6 +249,9 @@ impl LinearModel {
         let Some(graph) = parsed.graph.as_ref() else {
             return Ok(None);
         };
+        if !signature_fits(&parsed, graph, sig) {
+            return Ok(None);
+        }
         let mut g = Graph {
             nodes: &graph.node,
             tensors: graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect(),
@@ -252,9 +296,10 @@ impl LinearModel {
                     return None;
                 }
                 let q_t = *g.tensors.get(q.as_str())?;
-                let scale = floats(g.tensors.get(scale.as_str())?)?;
+                let scale_t = *g.tensors.get(scale.as_str())?;
+                let scale = floats(scale_t)?;
                 let [_, k] = q_t.dims.as_slice() else { return None };
-                if usize::try_from(*k).ok()? != scale.len() {
+                if scale_t.dims != [*k] {
                     return None;
                 }
                 let values = int8s(q_t)?;
@@ -306,6 +351,9 @@ impl LinearModel {
             return None;
         }
         let mul = g.take("Mul", &[rows, Graph::output(unsqueeze)], true)?;
+        if !mul.attribute.is_empty() {
+            return None;
+        }
         let reduce = g.nodes.get(g.at)?;
         let axes1 = reduce.input.get(1)?;
         let reduce = g.take("ReduceSum", &[Graph::output(mul), axes1], false)?;
@@ -315,11 +363,12 @@ impl LinearModel {
         let add = g.nodes.get(g.at)?;
         let bias_name = add.input.iter().find(|i| g.tensors.contains_key(i.as_str()))?.clone();
         let add = g.take("Add", &[Graph::output(reduce), &bias_name], true)?;
-        if Graph::output(add) != sig.logits {
+        if Graph::output(add) != sig.logits || !add.attribute.is_empty() {
             return None;
         }
-        let bias = floats(g.tensors.get(bias_name.as_str())?)?;
-        if bias.len() != width {
+        let bias_t = *g.tensors.get(bias_name.as_str())?;
+        let bias = floats(bias_t)?;
+        if bias_t.dims != [i64::try_from(width).ok()?] {
             return None;
         }
         let post = Self::match_post(g, sig)?;
@@ -333,11 +382,11 @@ impl LinearModel {
             "Neg" => {
                 let neg = g.take("Neg", &[logits], false)?;
                 let concat = g.take("Concat", &[Graph::output(neg), logits], false)?;
-                if !Graph::attrs_are(concat, &[("axis", 1, i64::MIN)]) {
+                if !neg.attribute.is_empty() || !Graph::attrs_are(concat, &[("axis", 1, i64::MIN)]) {
                     return None;
                 }
                 let sigmoid = g.take("Sigmoid", &[Graph::output(concat)], false)?;
-                (Graph::output(sigmoid) == probabilities).then_some(Post::Mirrored)
+                (sigmoid.attribute.is_empty() && Graph::output(sigmoid) == probabilities).then_some(Post::Mirrored)
             }
             "Softmax" => {
                 let softmax = g.take("Softmax", &[logits], false)?;
@@ -356,6 +405,9 @@ impl LinearModel {
                 }
                 let transformed = Graph::output(t);
                 let abs = g.take("Abs", &[transformed], false)?;
+                if !abs.attribute.is_empty() {
+                    return None;
+                }
                 let reduce = g.nodes.get(g.at)?;
                 let axes = reduce.input.get(1)?;
                 let reduce = g.take("ReduceSum", &[Graph::output(abs), axes], false)?;
@@ -363,7 +415,7 @@ impl LinearModel {
                     return None;
                 }
                 let div = g.take("Div", &[transformed, Graph::output(reduce)], false)?;
-                (Graph::output(div) == probabilities).then_some(if sigmoid {
+                (div.attribute.is_empty() && Graph::output(div) == probabilities).then_some(if sigmoid {
                     Post::SigmoidL1
                 } else {
                     Post::IdentityL1

@@ -165,8 +165,11 @@ impl Tfidf {
                 _ => merged.push((j, n)),
             }
         }
-        // Products in float32, correctly rounded (counts are exact below 2^24).
-        let weights: Vec<f32> = merged.iter().map(|&(j, n)| n as f32 * self.idf[j as usize]).collect();
+        // tf x idf is exact in float64 for any u32 count: one rounding to float32 (spec section 5)
+        let weights: Vec<f32> = merged
+            .iter()
+            .map(|&(j, n)| (f64::from(n) * f64::from(self.idf[j as usize])) as f32)
+            .collect();
         let indices = merged.iter().map(|&(j, _)| i64::from(j)).collect();
         if !self.l2 {
             return SparseVector {

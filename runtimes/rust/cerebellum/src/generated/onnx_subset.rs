@@ -5,6 +5,15 @@ pub struct ModelProto {
     pub ir_version: i64,
     #[prost(message, optional, tag = "7")]
     pub graph: ::core::option::Option<GraphProto>,
+    #[prost(message, repeated, tag = "8")]
+    pub opset_import: ::prost::alloc::vec::Vec<OperatorSetIdProto>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct OperatorSetIdProto {
+    #[prost(string, tag = "1")]
+    pub domain: ::prost::alloc::string::String,
+    #[prost(int64, tag = "2")]
+    pub version: i64,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct GraphProto {
