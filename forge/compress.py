@@ -57,12 +57,17 @@ def lowered(coef: np.ndarray, intercept: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.ascontiguousarray(coef.T, dtype=np.float32), intercept.astype(np.float32)
 
 
+def logits(x: sparse.csr_matrix, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """[rows, width] decision values in float64, as the bundle's weights give them."""
+    return np.asarray(x.astype(np.float64) @ weights.astype(np.float64)) + bias.astype(np.float64)
+
+
 def predict(x: sparse.csr_matrix, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
     """Class ids as the runtimes decide them: a binary model's single logit > 0, else the first maximum."""
-    z = x.astype(np.float64) @ weights.astype(np.float64) + bias.astype(np.float64)
+    z = logits(x, weights, bias)
     if weights.shape[1] == 1:
         return (z[:, 0] > 0).astype(np.int64)
-    return np.asarray(z).argmax(axis=1)
+    return z.argmax(axis=1)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from cerebellum.tokenizer import Tokenizer
 from ..bundle_writer import measure_latency, metrics_header, provenance, write_bundle
 from ..chartable import TABLE_PATH, pinned_table
 from ..compress import WEIGHT_FORMATS, CompressionSettings, Space, choose, lowered, stored_weights, term_space
+from ..compress import logits as compressed_logits
 from ..compress import predict as compressed_predict
 from ..console import console, progress
 from ..evaluation import classification_metrics
@@ -417,7 +418,7 @@ def _hashed_spaces(terms: dict[str, list[list[str]]]) -> Callable[[int], Space]:
 
 def _probabilities(x: Any, weights: np.ndarray, bias: np.ndarray, n_labels: int) -> np.ndarray:
     """Scores as the bundle's graph computes them: [sigmoid(-z), sigmoid(z)] for one logit, else softmax."""
-    z = np.asarray(x.astype(np.float64) @ weights.astype(np.float64)) + bias.astype(np.float64)
+    z = compressed_logits(x, weights, bias)
     if weights.shape[1] == 1:
         p = 1.0 / (1.0 + np.exp(-z[:, 0]))
         return np.stack([1.0 - p, p], axis=1) if len(z) else np.zeros((0, n_labels))

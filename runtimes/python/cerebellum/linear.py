@@ -124,13 +124,14 @@ def _signature_fits(model: onnx.ModelProto, sig: Signature) -> bool:
     opsets = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
     if len(opsets) != 1 or opsets[0] < MIN_OPSET:
         return False
-    inputs = [i.name for i in graph.input if i.name not in {t.name for t in graph.initializer}]
+    initializers = {t.name for t in graph.initializer}
+    inputs = [i.name for i in graph.input if i.name not in initializers]
     if sorted(inputs) != sorted([sig.indices, sig.values]):
         return False
     if not {sig.logits, sig.probabilities} <= {o.name for o in graph.output}:
         return False
     produced = [o for node in graph.node for o in node.output]
-    taken = set(inputs) | {t.name for t in graph.initializer}
+    taken = set(inputs) | initializers
     return len(produced) == len(set(produced)) and not taken & set(produced)
 
 

@@ -103,13 +103,7 @@ impl<'a> Graph<'a> {
         let values: Vec<i64> = if t.raw_data.is_empty() {
             t.int64_data.clone()
         } else {
-            let chunks = t.raw_data.chunks_exact(8);
-            if !chunks.remainder().is_empty() {
-                return None;
-            }
-            chunks
-                .map(|c| i64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-                .collect()
+            little_endian(&t.raw_data, i64::from_le_bytes)?
         };
         (values.len() == 1).then_some(values)
     }
@@ -117,6 +111,15 @@ impl<'a> Graph<'a> {
     fn output(node: &onnx::NodeProto) -> &str {
         node.output.first().map_or("", String::as_str)
     }
+}
+
+/// `raw_data` as little-endian values of `N` bytes each; `None` when its length does not divide.
+fn little_endian<T, const N: usize>(raw: &[u8], decode: fn([u8; N]) -> T) -> Option<Vec<T>> {
+    let chunks = raw.chunks_exact(N);
+    if !chunks.remainder().is_empty() {
+        return None;
+    }
+    chunks.map(|c| <[u8; N]>::try_from(c).ok().map(decode)).collect()
 }
 
 fn elements(t: &onnx::TensorProto) -> Option<usize> {
@@ -132,11 +135,7 @@ fn floats(t: &onnx::TensorProto) -> Option<Vec<f32>> {
     let values: Vec<f32> = if t.raw_data.is_empty() {
         t.float_data.clone()
     } else {
-        let chunks = t.raw_data.chunks_exact(4);
-        if !chunks.remainder().is_empty() {
-            return None;
-        }
-        chunks.map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        little_endian(&t.raw_data, f32::from_le_bytes)?
     };
     (Some(values.len()) == elements(t)).then_some(values)
 }
@@ -185,11 +184,7 @@ fn float16s(t: &onnx::TensorProto) -> Option<Vec<f32>> {
             .map(|&v| u16::try_from(v).ok().map(f16_to_f32))
             .collect::<Option<_>>()?
     } else {
-        let chunks = t.raw_data.chunks_exact(2);
-        if !chunks.remainder().is_empty() {
-            return None;
-        }
-        chunks.map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect()
+        little_endian(&t.raw_data, |b| f16_to_f32(u16::from_le_bytes(b)))?
     };
     (Some(values.len()) == elements(t)).then_some(values)
 }
