@@ -17,6 +17,8 @@ import numpy as np
 from scipy import sparse
 from sklearn.preprocessing import normalize
 
+from .packing import packed_bytes
+
 WEIGHT_FORMATS = ("float32", "float16", "int8")
 SMALLEST_FIRST = ("int8", "float16", "float32")
 KEEP_LADDER = (0.15, 0.25, 0.4, 0.6, 1.0)  # fractions of the vocabulary tried by keep_features = "auto"
@@ -124,8 +126,7 @@ def accuracy(y: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def term_space(x: dict[str, sparse.csr_matrix], idf: np.ndarray, terms: list[str], columns: np.ndarray) -> Space:
-    # a term costs its UTF-8 bytes, a tag and a length byte, and a float32 idf
-    size = sum(len(terms[j].encode("utf-8")) + 6 for j in columns.tolist())
+    size = packed_bytes([terms[j] for j in columns.tolist()], idf[columns])
     return Space("terms", {split: restrict(m, columns) for split, m in x.items()}, idf[columns], columns, size)
 
 

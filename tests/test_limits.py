@@ -12,6 +12,9 @@ import pytest
 
 import cerebellum
 from cerebellum import bundle as cb
+from cerebellum._proto import bundle_pb2 as pb
+from cerebellum.packed import CHARTABLE_BY_NAME
+from forge.chartable import pinned_table
 
 from .conftest import rewrite_preprocessor
 from .test_error_contract import BACKENDS
@@ -26,9 +29,9 @@ def _files(directory: Path) -> tuple[bytes, bytes]:
 def _just_under(bundle: Path) -> dict[str, cerebellum.Limits]:
     """For each limit, limits that this bundle exceeds by one."""
     pre, model = _files(bundle)
-    parsed = cerebellum.load(bundle).preprocessor
-    table = parsed.char_table
+    parsed = cerebellum.load(bundle).preprocessor  # expanded: the vocabulary as built
     vocabulary = max(len(parsed.tfidf.vocabulary), len(parsed.tfidf.idf)) + len(parsed.tagger.vocabulary)
+    table = cb.unwrap_preprocessor(pre, bundle).char_table  # as stored: a table given by name has no entries
     base = cerebellum.PHONE
     weights = 0
     import onnx
@@ -43,20 +46,37 @@ def _just_under(bundle: Path) -> dict[str, cerebellum.Limits]:
         "model file size": replace(base, max_model_bytes=len(model) - 1),
         "vocabulary": replace(base, max_vocabulary=vocabulary - 1),
         "labels": replace(base, max_labels=len(parsed.labels) - 1),
-        "character table entries": replace(
-            base,
-            max_char_table_entries=len(table.fold_from_delta) + len(table.fold_to) + len(table.class_start_delta) - 1,
-        ),
         "ONNX weight elements": replace(base, max_initializer_elements=weights - 1),
-    }
+    } | (
+        {}
+        if table.sha256  # the runtime's own table: nothing of the bundle's to bound
+        else {
+            "character table entries": replace(
+                base,
+                max_char_table_entries=len(table.fold_from_delta)
+                + len(table.fold_to)
+                + len(table.class_start_delta)
+                - 1,
+            )
+        }
+    )
+
+
+def _listed_table(pre: pb.Preprocessor) -> None:
+    pre.char_table.CopyFrom(pinned_table())
+    pre.required_features.remove(CHARTABLE_BY_NAME)
 
 
 @pytest.fixture(scope="module")
-def bundles(tiny_bundle: Path, tiny_tagger_workspace: Path) -> dict[str, Path]:
-    return {"classifier": tiny_bundle, "tagger": tiny_tagger_workspace / "models" / "tiny_ner"}
+def bundles(
+    tiny_bundle: Path, tiny_tagger_workspace: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    listed = Path(shutil.copytree(tiny_bundle, tmp_path_factory.mktemp("listed") / "tiny"))
+    rewrite_preprocessor(listed, _listed_table)  # a bundle that carries its character table
+    return {"classifier": tiny_bundle, "tagger": tiny_tagger_workspace / "models" / "tiny_ner", "listed table": listed}
 
 
-@pytest.mark.parametrize("kind", ["classifier", "tagger"])
+@pytest.mark.parametrize("kind", ["classifier", "tagger", "listed table"])
 def test_each_limit_refuses_a_bundle_just_over_it(bundles: dict[str, Path], kind: str) -> None:
     bundle = bundles[kind]
     pre, model = _files(bundle)

@@ -27,6 +27,7 @@ import torch
 from cerebellum import bundle as cb
 from cerebellum._proto import bundle_pb2 as pb
 from cerebellum.chartable import CharTable
+from cerebellum.packed import CHARTABLE_BY_NAME
 from cerebellum.tagger import PAD, UNK
 from cerebellum.units import char_units
 
@@ -37,6 +38,7 @@ from ..evaluation import span_metrics
 from ..files import atomic_write_bytes, atomic_write_text, read_jsonl, sha256_files
 from ..model_card import render_card
 from ..onnx_sparse import IR_VERSION, OPSET
+from ..packing import table_by_name
 from ..tagging_data import spans_of_tags, tag_set, unit_tags
 from . import TaskContext, TrainerError, VerificationError, params_from_config
 from .crf_model import PAD_ID, UNK_ID, BiLstmCrf
@@ -268,7 +270,7 @@ class BiLstmCrfTrainer:
             kind=pb.TASK_KIND_SEQUENCE_TAGGING,
             task=ctx.task.name,
             labels=report["tags"],
-            char_table=pinned_table(),
+            char_table=table_by_name(),
             tagger=pb.TaggerSpec(
                 vocabulary=report["vocabulary"],
                 unknown_id=UNK_ID,
@@ -280,6 +282,7 @@ class BiLstmCrfTrainer:
             model_sha256=hashlib.sha256(onnx_bytes).digest(),
             provenance=provenance(ctx, self.name, report),
             metrics=_metrics_proto(report),
+            required_features=[CHARTABLE_BY_NAME],
         )
         return write_bundle(ctx.model_dir, pre, onnx_bytes, render_card(pre, report, sizes=None, verification=None))
 

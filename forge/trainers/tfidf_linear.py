@@ -22,6 +22,7 @@ from sklearn.metrics import f1_score
 from cerebellum import bundle as cb
 from cerebellum._proto import bundle_pb2 as pb
 from cerebellum.chartable import CharTable
+from cerebellum.packed import CHARTABLE_BY_NAME
 from cerebellum.tfidf import fnv1a64
 from cerebellum.tokenizer import Tokenizer
 
@@ -35,6 +36,7 @@ from ..evaluation import classification_metrics
 from ..files import atomic_write_text, read_jsonl, sha256_files
 from ..model_card import render_card
 from ..onnx_sparse import INDICES, LOGITS, PROBABILITIES, VALUES, build_sparse_graph, read_linear_head
+from ..packing import table_by_name, tfidf_spec
 from . import TaskContext, TrainerError, VerificationError, params_from_config
 
 ARTIFACTS = "trained.npz"
@@ -282,19 +284,14 @@ class TfidfLinearTrainer:
         labels: list[str] = report["labels"]
         onnx_bytes = self._onnx(arrays, len(labels), ctx.task.name, report.get("weight_format", "float32"))
         buckets = int(arrays["hash_buckets"]) if "hash_buckets" in arrays else 0
+        tfidf, tfidf_features = tfidf_spec([str(t) for t in arrays["vocabulary"]], arrays["idf"], buckets)
         pre = pb.Preprocessor(
             kind=pb.TASK_KIND_TEXT_CLASSIFICATION,
             task=ctx.task.name,
             labels=labels,
-            char_table=pinned_table(),
+            char_table=table_by_name(),
             tokenizer=params.tokenizer_spec(),
-            tfidf=pb.TfidfSpec(
-                vocabulary=[str(t) for t in arrays["vocabulary"]],
-                idf=arrays["idf"].astype(np.float32).tolist(),
-                sublinear_tf=False,
-                norm=pb.NORM_L2,
-                hash_buckets=buckets,
-            ),
+            tfidf=tfidf,
             onnx=pb.OnnxSignature(
                 indices_input=INDICES,
                 values_input=VALUES,
@@ -305,7 +302,7 @@ class TfidfLinearTrainer:
             model_sha256=hashlib.sha256(onnx_bytes).digest(),
             provenance=provenance(ctx, self.name, report),
             metrics=_metrics_proto(report),
-            required_features=[cb.HASHED_VOCABULARY] if buckets else [],
+            required_features=[CHARTABLE_BY_NAME, *tfidf_features],
         )
         return write_bundle(ctx.model_dir, pre, onnx_bytes, render_card(pre, report, sizes=None, verification=None))
 
@@ -411,7 +408,9 @@ def _hashed_spaces(terms: dict[str, list[list[str]]]) -> Callable[[int], Space]:
         )
         x = {"train": vectorizer.fit_transform(terms["train"])}
         x |= {split: vectorizer.transform(terms[split]) for split in ("dev", "test")}
-        return Space("hashed", x, vectorizer.idf_, np.arange(buckets), 4 * buckets)
+        return Space(
+            "hashed", x, vectorizer.idf_, np.arange(buckets), tfidf_spec([], vectorizer.idf_, buckets)[0].ByteSize()
+        )
 
     return space
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from google.protobuf import unknown_fields
 from google.protobuf.message import DecodeError, Message
 
-from . import limits
+from . import limits, packed
 from ._proto import bundle_pb2 as pb
 from .errors import (
     BundleCorruptError,
@@ -75,7 +75,7 @@ def _wire_type_conflict(message: Message) -> str | None:
 
 # Capabilities beyond format v1's base that this runtime implements (spec section 1, "Format evolution").
 HASHED_VOCABULARY = "tfidf-hashed-fnv1a64"
-FEATURES = (HASHED_VOCABULARY,)
+FEATURES = (HASHED_VOCABULARY, packed.CHARTABLE_BY_NAME, packed.TFIDF_PACKED)
 
 
 def unwrap_preprocessor(data: bytes, path: Path) -> pb.Preprocessor:
@@ -159,6 +159,7 @@ def _read(path: Path, limit: int) -> bytes:
 def _checked(bundle: BundleData, given: limits.Limits) -> BundleData:
     limits.check_preprocessor(bundle.preprocessor, bundle.preprocessor_path, given)
     limits.check_model(bundle.model, bundle.model_path, given)
+    packed.expand(bundle.preprocessor, bundle.preprocessor_path, given)
     return bundle
 
 

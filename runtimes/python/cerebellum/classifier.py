@@ -154,7 +154,8 @@ class TextClassifier(LabelDecisions):
         return self.tokenizer.terms(text)
 
     def vectorize(self, text: str) -> SparseVector:
-        return self.vectorizer.transform_terms(self.tokenizer.terms(text))
+        tokenizer = self.tokenizer
+        return self.vectorizer.transform_sequence(tokenizer.sequence(text), tokenizer.ngram_min, tokenizer.ngram_max)
 
     # Prediction ----------------------------------------------------------
     def _feed(self, vectors: Sequence[SparseVector]) -> tuple[np.ndarray, np.ndarray]:
@@ -182,10 +183,23 @@ class TextClassifier(LabelDecisions):
             return np.zeros((0, len(self.labels)), np.float32)
         return self._run(*self._feed([self.vectorize(t) for t in texts]))[0]
 
+    def predict(self, text: str) -> str:
+        if self._linear is None:
+            return super().predict(text)
+        scores = self._native_scores(text)
+        return self.labels[scores.index(max(scores))]  # the first maximum, as argmax
+
+    def _native_scores(self, text: str) -> list[float]:
+        # the whole query in Python floats: numpy's per-call cost outweighs a few dozen products
+        linear, tokenizer = self._linear, self.tokenizer
+        assert linear is not None
+        found = self.vectorizer.found(tokenizer.sequence(text), tokenizer.ngram_min, tokenizer.ngram_max)
+        return linear.scores_of(linear.logits_of(*self.vectorizer.weigh(found)))
+
     def predict_proba(self, text: str) -> np.ndarray:
-        v = self.vectorize(text)
         if self._linear is not None:
-            return self._linear.scores(self._linear.logits(v.indices, v.values))
+            return np.array(self._native_scores(text), dtype=np.float32)
+        v = self.vectorize(text)
         if len(v):
             probabilities = self._run(v.indices[None, :], v.values[None, :])[0]
         else:

@@ -62,7 +62,9 @@ def check_size(path: Path, size: int, limit: int) -> None:
 def check_preprocessor(pre: pb.Preprocessor, path: Path, limits: Limits) -> None:
     if len(pre.labels) > limits.max_labels:
         raise _over(path, "labels", len(pre.labels), limits.max_labels)
-    vocabulary = max(len(pre.tfidf.vocabulary), len(pre.tfidf.idf)) + len(pre.tagger.vocabulary)
+    vocabulary = max(len(pre.tfidf.vocabulary), len(pre.tfidf.idf), len(pre.tfidf.idf_index)) + len(
+        pre.tagger.vocabulary
+    )
     if vocabulary > limits.max_vocabulary:
         raise _over(path, "vocabulary", vocabulary, limits.max_vocabulary)
     tags = max(len(pre.tagger.start), len(pre.tagger.end))

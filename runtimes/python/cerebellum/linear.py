@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from .errors import BundleMismatchError
 
 FLOAT, INT8, INT64, FLOAT16 = 1, 3, 7, 10
 ATTRIBUTE_INT = 2
+FLOAT64_COPY_LIMIT = 1 << 20  # weights (8 MiB as float64)
 MIN_OPSET = 13  # two-input Unsqueeze and ReduceSum
 
 # post-transforms
@@ -139,7 +141,9 @@ class LinearModel:
     """The linear model of a recognized graph; evaluates one sparse vector at a time."""
 
     def __init__(self, weights: np.ndarray, bias: np.ndarray, post: str, weight_format: str) -> None:
-        self.weights = weights  # [features, width] float32, dequantized
+        # [features, width], the dequantized float32 values; held as float64 (exactly the same
+        # values) unless that would take much memory, which spares a conversion per query
+        self.weights = weights.astype(np.float64) if weights.size <= FLOAT64_COPY_LIMIT else weights
         self.bias = bias.astype(np.float64)
         self.width = weights.shape[1]
         self.post = post
@@ -287,50 +291,67 @@ class LinearModel:
 
     def logits(self, indices: np.ndarray, values: np.ndarray) -> np.ndarray:
         """float64 products summed in ascending column order, plus the bias, rounded once to float32."""
+        return np.array(self.logits_of(indices.tolist(), values.tolist()), dtype=np.float32)
+
+    def logits_of(self, columns: list[int], values: list[float]) -> list[float]:
+        """``logits`` of ascending ``columns`` and their float32 ``values``, as Python floats."""
         # In ascending column order, as the spec orders the sum. One column is summed in
         # Python (numpy would sum a contiguous run pairwise); for several, numpy reduces
         # axis 0 of a C-ordered [n, width] array row after row.
+        if not columns:
+            return _rounded(self._bias)
         if self.width == 1:
             column = self._column
             total = 0.0
-            for j, v in zip(indices.tolist(), values.tolist(), strict=True):
+            for j, v in zip(columns, values, strict=True):
                 total += v * column[j]
-            return np.array([total + self._bias0], dtype=np.float32)
-        rows = self.weights[indices].astype(np.float64)  # [n, width]
-        acc = (rows * values.astype(np.float64)[:, None]).sum(axis=0)
-        return (acc + self.bias).astype(np.float32)
+            return _rounded([total + self._bias[0]])
+        rows = self.weights.take(columns, axis=0)  # [n, width], a copy
+        if rows.dtype != np.float64:
+            rows = rows.astype(np.float64)
+        by_class = rows.T
+        by_class *= np.array(values)  # row k times value k, in place: exact float64 products
+        return _rounded([a + b for a, b in zip(rows.sum(axis=0).tolist(), self._bias, strict=True)])
 
     @functools.cached_property
     def _column(self) -> list[float]:
         return self.weights[:, 0].tolist()
 
     @functools.cached_property
-    def _bias0(self) -> float:
-        return float(self.bias[0])
+    def _bias(self) -> list[float]:
+        return self.bias.tolist()
 
     def scores(self, logits: np.ndarray) -> np.ndarray:
         """Scores from float32 logits, computed in float64 and rounded once to float32."""
+        return np.array(self.scores_of(logits.tolist()), dtype=np.float32)
+
+    def scores_of(self, z: list[float]) -> list[float]:
+        """``scores`` of float32 logits given as Python floats, as Python floats."""
         # math.exp is the C library's exp, as in the Rust runtime (numpy's own may differ by an ulp)
-        z = logits.astype(np.float64).tolist()
         post = self.post
         if post == IDENTITY:
-            return logits.copy()
+            return list(z)
         if post == MIRRORED:
-            return np.array([_sigmoid(-z[0]), _sigmoid(z[0])]).astype(np.float32)
+            return _rounded([_sigmoid(-z[0]), _sigmoid(z[0])])
         if post == SIGMOID:
-            return np.array([_sigmoid(v) for v in z]).astype(np.float32)
+            return _rounded([_sigmoid(v) for v in z])
         if post == SOFTMAX:
             top = max(z)
             exps = [math.exp(v - top) for v in z]
             total = 0.0
             for e in exps:
                 total += e
-            return (np.array(exps) / total).astype(np.float32)
+            return _rounded([e / total for e in exps])
         t = [_sigmoid(v) for v in z] if post == SIGMOID_L1 else z
         total = 0.0
         for v in t:
             total += abs(v)
-        return (np.array(t) / total).astype(np.float32)
+        return _rounded([v / total for v in t])
+
+
+def _rounded(values: list[float]) -> list[float]:
+    """Each value rounded to the nearest float32 (ties to even; beyond range to infinity)."""
+    return array("f", values).tolist()
 
 
 def _sigmoid(z: float) -> float:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import functools
 import math
 import struct
+from array import array
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -102,31 +105,73 @@ class TfidfVectorizer:
         return len(self.idf)
 
     def transform_terms(self, terms: list[str]) -> SparseVector:
-        columns = self.columns
-        counts: dict[int, int] = {}
-        for term in terms:
-            j = columns.get(term)
-            if j is not None:
-                counts[j] = counts.get(j, 0) + 1
-        if not counts:
-            return EMPTY
-        ordered = sorted(counts)
+        return self._vector(self.weigh([j for j in map(self.columns.get, terms) if j is not None]))
+
+    def transform_sequence(self, seq: list[str], ngram_min: int, ngram_max: int) -> SparseVector:
+        """The vector of the terms of token sequence ``seq`` (boundaries included)."""
+        return self._vector(self.weigh(self.found(seq, ngram_min, ngram_max)))
+
+    def found(self, seq: list[str], ngram_min: int, ngram_max: int) -> list[int]:
+        """The column of every term of ``seq`` that has one, found without building n-gram
+        strings where the vocabulary allows (in no particular order)."""
+        if self.hash_buckets:  # a hash is over the term's bytes: the strings are needed
+            return [j for j in map(self.columns.get, _ngrams(seq, ngram_min, ngram_max)) if j is not None]
+        found: list[int] = []
+        for n, table in self._ngram_columns.items():
+            if ngram_min <= n <= ngram_max:
+                keys = seq if n == 1 else zip(*(seq[i:] for i in range(n)))  # noqa: B905 (shorter by design)
+                found += [j for j in map(table.get, keys) if j is not None]
+        return found
+
+    @functools.cached_property
+    def _ngram_columns(self) -> dict[int, dict[Any, int]]:
+        # n -> {token n-tuple (the token itself for n = 1): column}; tokens never hold U+0020,
+        # so a term of n tokens splits back into exactly those n
+        tables: dict[int, dict[Any, int]] = {}
+        for term, j in self.columns.items():
+            parts = term.split(" ")
+            tables.setdefault(len(parts), {})[term if len(parts) == 1 else tuple(parts)] = j
+        return tables
+
+    def weigh(self, found: list[int]) -> tuple[list[int], list[float]]:
+        """Ascending columns and their float32 values (as Python floats) from the columns the
+        terms were found at, one entry per occurrence (spec section 5)."""
+        if not found:
+            return [], []
+        ordered = sorted(set(found))
         idf = self._idf_values
-        # float32(tf) * idf in float32: the float64 product is exact, so rounding it once
-        # to float32 is the correctly rounded float32 product; with tf = 1 it is idf itself.
-        weights = [idf[j] if counts[j] == 1 else _to_float32(counts[j] * idf[j]) for j in ordered]
-        indices = np.array(ordered, dtype=np.int64)
+        if len(ordered) == len(found):  # every count is 1, the common case: the weight is idf itself
+            weights = [idf[j] for j in ordered]
+        else:
+            counts = Counter(found)
+            # float32(tf) * idf in float32: the float64 product is exact, so rounding it once
+            # to float32 is the correctly rounded float32 product
+            weights = [idf[j] if counts[j] == 1 else _to_float32(counts[j] * idf[j]) for j in ordered]
         if not self.l2:
-            return SparseVector(indices, np.array(weights, dtype=np.float32))
+            return ordered, weights
         total = 0.0  # float64, summed in ascending column order; squares are exact
         for w in weights:
             total += w * w
         norm = math.sqrt(total)
-        return SparseVector(indices, (np.array(weights) / norm).astype(np.float32))
+        return ordered, array("f", [w / norm for w in weights]).tolist()
+
+    @staticmethod
+    def _vector(weighed: tuple[list[int], list[float]]) -> SparseVector:
+        columns, values = weighed
+        if not columns:
+            return EMPTY
+        return SparseVector(np.array(columns, dtype=np.int64), np.array(values, dtype=np.float32))
 
     @functools.cached_property
     def _idf_values(self) -> list[float]:
         return self.idf.tolist()
+
+
+def _ngrams(seq: list[str], ngram_min: int, ngram_max: int) -> list[str]:
+    out: list[str] = []
+    for n in range(ngram_min, ngram_max + 1):
+        out.extend(seq if n == 1 else map(" ".join, zip(*(seq[i:] for i in range(n)))))  # noqa: B905
+    return out
 
 
 _FLOAT32 = struct.Struct("<f")

@@ -122,14 +122,19 @@ class Tokenizer:
         """The n-gram terms of ``text``, in spec order (by n, then position)."""
         return self.terms_of_tokens(self.tokenize(text))
 
+    def sequence(self, text: str) -> list[str]:
+        """The tokens n-grams are drawn from: with boundary tokens when the spec sets them, [] for no tokens."""
+        tokens = self.tokenize(text)
+        if not tokens or not self.boundary_tokens:
+            return tokens
+        return [BOS, *tokens, EOS]
+
     def terms_of_tokens(self, tokens: list[str]) -> list[str]:
         if not tokens:
             return []
         seq = [BOS, *tokens, EOS] if self.boundary_tokens else tokens
         out: list[str] = []
         for n in range(self.ngram_min, self.ngram_max + 1):
-            if n == 1:
-                out.extend(seq)
-            else:
-                out.extend(" ".join(seq[i : i + n]) for i in range(len(seq) - n + 1))
+            # zip stops at the shortest shifted copy: len(seq) - n + 1 n-grams, in order
+            out.extend(seq if n == 1 else map(" ".join, zip(*(seq[i:] for i in range(n)))))  # noqa: B905
         return out

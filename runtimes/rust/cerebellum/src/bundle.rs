@@ -14,7 +14,11 @@ pub const FORMAT_VERSION: u32 = 1;
 /// The feature name of a hashed TF-IDF vocabulary (spec section 5).
 pub const HASHED_VOCABULARY: &str = "tfidf-hashed-fnv1a64";
 /// Capabilities beyond format v1's base that this runtime implements (spec section 1, "Format evolution").
-pub const FEATURES: &[&str] = &[HASHED_VOCABULARY];
+pub const FEATURES: &[&str] = &[
+    HASHED_VOCABULARY,
+    crate::packed::CHARTABLE_BY_NAME,
+    crate::packed::TFIDF_PACKED,
+];
 /// Magic string of `preprocessor.bin`.
 pub const MAGIC: &str = "cerebellum.preprocessor";
 /// File names inside a bundle directory.

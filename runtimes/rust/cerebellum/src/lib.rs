@@ -29,6 +29,7 @@ mod engine;
 mod error;
 mod limits;
 mod linear;
+mod packed;
 #[cfg(feature = "tract")]
 mod tagger;
 mod tfidf;
@@ -60,6 +61,7 @@ pub use classifier::{BatchScores, Classification, TextClassifier};
 pub use error::{Error, Result};
 pub use limits::Limits;
 pub use linear::WeightFormat;
+pub use packed::{CHARTABLE_BY_NAME, TFIDF_PACKED};
 #[cfg(feature = "tract")]
 pub use tagger::{Analysis, Entity, TaggedToken, TextTagger};
 pub use tfidf::SparseVector;
@@ -115,9 +117,10 @@ pub enum Evaluator {
     Tract,
 }
 
-fn build(bundle: bundle::BundleData<'_>, limits: &Limits, evaluator: Evaluator) -> Result<Model> {
+fn build(mut bundle: bundle::BundleData<'_>, limits: &Limits, evaluator: Evaluator) -> Result<Model> {
     limits::check_preprocessor(&bundle.preprocessor, &bundle.preprocessor_path, limits)?;
     limits::check_model(&bundle.model, &bundle.model_path, limits)?;
+    packed::expand(&mut bundle.preprocessor, &bundle.preprocessor_path, limits)?;
     match proto::TaskKind::try_from(bundle.preprocessor.kind) {
         Ok(proto::TaskKind::TextClassification) => Ok(Model::Classifier(TextClassifier::new(bundle, evaluator)?)),
         #[cfg(feature = "tract")]

@@ -63,7 +63,7 @@ impl Default for Limits {
     }
 }
 
-fn over(path: &Path, what: &str, found: impl std::fmt::Display, limit: impl std::fmt::Display) -> Error {
+pub(crate) fn over(path: &Path, what: &str, found: impl std::fmt::Display, limit: impl std::fmt::Display) -> Error {
     Error::Limit {
         path: path.to_path_buf(),
         problem: format!("{what}: {found}, over the limit of {limit} (raise it with Limits if you trust this bundle)"),
@@ -82,7 +82,10 @@ pub(crate) fn check_preprocessor(pre: &proto::Preprocessor, path: &Path, limits:
     if pre.labels.len() > limits.max_labels {
         return Err(over(path, "labels", pre.labels.len(), limits.max_labels));
     }
-    let vocabulary = pre.tfidf.as_ref().map_or(0, |t| t.vocabulary.len().max(t.idf.len()))
+    let vocabulary = pre
+        .tfidf
+        .as_ref()
+        .map_or(0, |t| t.vocabulary.len().max(t.idf.len()).max(t.idf_index.len()))
         + pre.tagger.as_ref().map_or(0, |t| t.vocabulary.len());
     if vocabulary > limits.max_vocabulary {
         return Err(over(path, "vocabulary", vocabulary, limits.max_vocabulary));

@@ -55,7 +55,9 @@ pub struct Preprocessor {
 /// in the bundle so that runtimes never consult their own Unicode tables.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct CharTable {
-    /// e.g. "unicode-14.0.0/fold-v1"; informative only
+    /// e.g. "unicode-14.0.0/fold-v1"; informative only, except with feature
+    /// "chartable-by-name" (spec section 2), where it names a table the runtime
+    /// carries.
     #[prost(string, tag = "1")]
     pub id: ::prost::alloc::string::String,
     /// Folding map. `fold_from_delta` are the mapped code points in ascending
@@ -77,6 +79,12 @@ pub struct CharTable {
     pub class_start_delta: ::prost::alloc::vec::Vec<u32>,
     #[prost(enumeration = "CharClass", repeated, tag = "6")]
     pub class_of_run: ::prost::alloc::vec::Vec<i32>,
+    /// Feature "chartable-by-name": fields 2-6 are empty, and the table is the
+    /// one named `id` that the runtimes carry; `sha256` is the SHA-256 of that
+    /// table serialized as a CharTable (fields 1-6), 32 bytes. A runtime that
+    /// does not carry a table with this id and hash refuses the bundle.
+    #[prost(bytes = "vec", tag = "7")]
+    pub sha256: ::prost::alloc::vec::Vec<u8>,
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct TokenizerSpec {
@@ -108,6 +116,18 @@ pub struct TfidfSpec {
     /// FNV-1a 64 hash of its UTF-8 bytes modulo `hash_buckets`.
     #[prost(uint32, tag = "5")]
     pub hash_buckets: u32,
+    /// Feature "tfidf-packed" (spec section 5): `vocabulary` and `idf` are empty
+    /// and the same columns are stored compactly. `packed_vocabulary` front-codes
+    /// the terms, in column order, which must be strictly ascending by UTF-8
+    /// bytes: per term, a varint count of leading bytes shared with the previous
+    /// term, a varint count of the bytes that follow, then those bytes (empty
+    /// for a hashed vocabulary). Column i's idf is idf_palette\[idf_index[i]\].
+    #[prost(bytes = "vec", tag = "6")]
+    pub packed_vocabulary: ::prost::alloc::vec::Vec<u8>,
+    #[prost(float, repeated, tag = "7")]
+    pub idf_palette: ::prost::alloc::vec::Vec<f32>,
+    #[prost(uint32, repeated, tag = "8")]
+    pub idf_index: ::prost::alloc::vec::Vec<u32>,
 }
 /// A sequence tagger: character units -> ids -> ONNX emissions -> CRF
 /// Viterbi. `Preprocessor.labels` holds the tags ("O", "B-X", "I-X") in

@@ -208,6 +208,7 @@ pub fn preprocessor(model: &[u8]) -> proto::Preprocessor {
             sublinear_tf: false,
             norm: proto::Norm::L2 as i32,
             hash_buckets: 0,
+            ..Default::default()
         }),
         onnx: Some(proto::OnnxSignature {
             indices_input: "indices".into(),

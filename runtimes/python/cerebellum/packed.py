@@ -1,0 +1,142 @@
+"""Compact forms of a preprocessor's largest fields, expanded at load (spec sections 2 and 5).
+
+A bundle listing ``chartable-by-name`` names a character table the runtime carries instead of
+carrying its 34 KB; one listing ``tfidf-packed`` front-codes its terms and stores each distinct
+idf value once. ``expand`` turns both into the plain fields, so everything after loading sees
+one form and computes the same bits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from ._proto import bundle_pb2 as pb
+from .errors import BundleCorruptError, BundleLimitError, BundleVersionError
+from .limits import Limits
+
+CHARTABLE_BY_NAME = "chartable-by-name"
+TFIDF_PACKED = "tfidf-packed"
+
+# Character tables every runtime carries: id -> file under cerebellum/tables.
+BUILTIN_TABLES = {"unicode-14.0.0/fold-v1": "unicode-14.0.0-fold-v1.chartable"}
+
+
+@cache
+def builtin_table(table_id: str) -> tuple[bytes, pb.CharTable] | None:
+    """The SHA-256 and parsed form of a carried table, or None for an id this runtime does not carry."""
+    name = BUILTIN_TABLES.get(table_id)
+    if name is None:
+        return None
+    data = resources.files(__package__).joinpath("tables", name).read_bytes()
+    table = pb.CharTable()
+    table.ParseFromString(data)
+    return hashlib.sha256(data).digest(), table
+
+
+def expand(pre: pb.Preprocessor, path: Path, limits: Limits) -> None:
+    """Replace the compact fields of ``pre`` by the plain ones they stand for, in place."""
+    features = set(pre.required_features)
+    _expand_char_table(pre.char_table, CHARTABLE_BY_NAME in features, path)
+    if pre.HasField("tfidf"):
+        _expand_tfidf(pre.tfidf, TFIDF_PACKED in features, path, limits)
+
+
+def _expand_char_table(table: pb.CharTable, by_name: bool, path: Path) -> None:
+    if not by_name:
+        if table.sha256:
+            raise BundleCorruptError(
+                path, f"char table: sha256 is set but required_features does not list {CHARTABLE_BY_NAME!r}"
+            )
+        return
+    if table.fold_from_delta or table.fold_to_len or table.fold_to or table.class_start_delta or table.class_of_run:
+        raise BundleCorruptError(path, "char table: a table given by name carries no entries")
+    carried = builtin_table(table.id)
+    if carried is None:
+        raise BundleVersionError(
+            path,
+            f"bundle names character table {table.id[:80]!r}, which this runtime does not carry "
+            f"(it carries {', '.join(BUILTIN_TABLES)}); upgrade the runtime",
+        )
+    digest, full = carried
+    if table.sha256 != digest:
+        raise BundleVersionError(
+            path,
+            f"bundle names character table {table.id!r} with SHA-256 {table.sha256.hex() or '(none)'}, "
+            f"but this runtime's table of that name hashes to {digest.hex()}",
+        )
+    table.CopyFrom(full)
+
+
+def _expand_tfidf(spec: pb.TfidfSpec, packed: bool, path: Path, limits: Limits) -> None:
+    if not packed:
+        if spec.packed_vocabulary or spec.idf_palette or spec.idf_index:
+            raise BundleCorruptError(
+                path, f"tfidf: packed fields are set but required_features does not list {TFIDF_PACKED!r}"
+            )
+        return
+    if spec.vocabulary or spec.idf:
+        raise BundleCorruptError(path, "tfidf: a packed vocabulary leaves vocabulary and idf empty")
+    palette = list(spec.idf_palette)
+    index = list(spec.idf_index)
+    if any(i >= len(palette) for i in index):
+        raise BundleCorruptError(path, f"tfidf: an idf_index entry is beyond the {len(palette)} palette values")
+    terms = [] if spec.hash_buckets else unpack_terms(spec.packed_vocabulary, len(index), path, limits)
+    if spec.hash_buckets and spec.packed_vocabulary:
+        raise BundleCorruptError(path, "tfidf: a hashed vocabulary lists no terms")
+    spec.ClearField("packed_vocabulary")
+    spec.ClearField("idf_palette")
+    spec.ClearField("idf_index")
+    spec.vocabulary.extend(terms)
+    spec.idf.extend(palette[i] for i in index)
+
+
+def unpack_terms(data: bytes, count: int, path: Path, limits: Limits) -> list[str]:
+    """``count`` front-coded terms; each must sort strictly after the previous one by UTF-8 bytes."""
+    terms: list[str] = []
+    previous = b""
+    at = 0
+    expanded = 0
+    for _ in range(count):
+        shared, at = _varint(data, at, path)
+        length, at = _varint(data, at, path)
+        if shared > len(previous):
+            raise BundleCorruptError(path, "tfidf: a packed term shares more bytes than the previous term has")
+        if at + length > len(data):
+            raise BundleCorruptError(path, "tfidf: packed vocabulary is truncated")
+        term = previous[:shared] + data[at : at + length]
+        at += length
+        expanded += len(term)
+        # a front-coded list can state terms far longer than itself: bound what it expands to
+        if expanded > limits.max_preprocessor_bytes:
+            raise BundleLimitError(
+                path,
+                f"packed vocabulary: expands beyond {limits.max_preprocessor_bytes} bytes, over the "
+                "limit of max_preprocessor_bytes (raise it with Limits if you trust this bundle)",
+            )
+        if terms and term <= previous:
+            raise BundleCorruptError(path, "tfidf: packed terms are not in strictly ascending byte order")
+        try:
+            terms.append(term.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise BundleCorruptError(path, "tfidf: a packed term is not valid UTF-8") from None
+        previous = term
+    if at != len(data):
+        raise BundleCorruptError(path, f"tfidf: packed vocabulary holds more than the {count} terms idf_index counts")
+    return terms
+
+
+def _varint(data: bytes, at: int, path: Path) -> tuple[int, int]:
+    value = 0
+    for i in range(5):  # a uint32: at most 5 bytes
+        if at + i >= len(data):
+            break
+        byte = data[at + i]
+        value |= (byte & 0x7F) << (7 * i)
+        if not byte & 0x80:
+            if value >= 1 << 32:
+                break
+            return value, at + i + 1
+    raise BundleCorruptError(path, "tfidf: packed vocabulary has a truncated or overlong varint")

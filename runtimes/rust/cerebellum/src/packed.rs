@@ -1,0 +1,217 @@
+//! Compact forms of a preprocessor's largest fields, expanded at load (spec sections 2 and 5).
+//!
+//! A bundle listing `chartable-by-name` names a character table the runtime carries instead of
+//! carrying its 34 KB; one listing `tfidf-packed` front-codes its terms and stores each distinct
+//! idf value once. [`expand`] turns both into the plain fields, so everything after loading sees
+//! one form and computes the same bits.
+
+use std::path::Path;
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::limits::{over, Limits};
+use crate::proto;
+
+/// The feature name of a character table given by name (spec section 2).
+pub const CHARTABLE_BY_NAME: &str = "chartable-by-name";
+/// The feature name of a front-coded vocabulary with an idf palette (spec section 5).
+pub const TFIDF_PACKED: &str = "tfidf-packed";
+
+/// Character tables this runtime carries: (id, serialized `CharTable`).
+const BUILTIN_TABLES: &[(&str, &[u8])] = &[(
+    "unicode-14.0.0/fold-v1",
+    include_bytes!("../tables/unicode-14.0.0-fold-v1.chartable"),
+)];
+
+/// Replace the compact fields of `pre` by the plain ones they stand for.
+pub(crate) fn expand(pre: &mut proto::Preprocessor, path: &Path, limits: &Limits) -> Result<()> {
+    let has = |name: &str| pre.required_features.iter().any(|f| f == name);
+    let (by_name, packed) = (has(CHARTABLE_BY_NAME), has(TFIDF_PACKED));
+    if let Some(table) = pre.char_table.as_mut() {
+        expand_char_table(table, by_name, path)?;
+    } else if by_name {
+        return Err(Error::corrupt(
+            path,
+            "char table: required_features names a table but none is given",
+        ));
+    }
+    if let Some(tfidf) = pre.tfidf.as_mut() {
+        expand_tfidf(tfidf, packed, path, limits)?;
+    }
+    Ok(())
+}
+
+fn expand_char_table(table: &mut proto::CharTable, by_name: bool, path: &Path) -> Result<()> {
+    if !by_name {
+        if !table.sha256.is_empty() {
+            return Err(Error::corrupt(
+                path,
+                format!("char table: sha256 is set but required_features does not list '{CHARTABLE_BY_NAME}'"),
+            ));
+        }
+        return Ok(());
+    }
+    if !(table.fold_from_delta.is_empty()
+        && table.fold_to_len.is_empty()
+        && table.fold_to.is_empty()
+        && table.class_start_delta.is_empty()
+        && table.class_of_run.is_empty())
+    {
+        return Err(Error::corrupt(
+            path,
+            "char table: a table given by name carries no entries",
+        ));
+    }
+    let shown: String = table.id.chars().take(80).collect();
+    let Some((_, data)) = BUILTIN_TABLES.iter().find(|(id, _)| *id == table.id) else {
+        let carried: Vec<&str> = BUILTIN_TABLES.iter().map(|(id, _)| *id).collect();
+        return Err(Error::Unsupported {
+            path: path.to_path_buf(),
+            problem: format!(
+                "bundle names character table {shown:?}, which this runtime does not carry (it carries {}); \
+                 upgrade the runtime",
+                carried.join(", ")
+            ),
+        });
+    };
+    let digest = Sha256::digest(data);
+    if digest.as_slice() != table.sha256.as_slice() {
+        return Err(Error::Unsupported {
+            path: path.to_path_buf(),
+            problem: format!(
+                "bundle names character table {shown:?} with SHA-256 {}, but this runtime's table of that name \
+                 hashes to {}",
+                hex(&table.sha256),
+                hex(&digest)
+            ),
+        });
+    }
+    *table = proto::CharTable::decode(*data)
+        .map_err(|e| Error::corrupt(path, format!("the runtime's character table does not parse: {e}")))?;
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "(none)".to_owned();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn expand_tfidf(spec: &mut proto::TfidfSpec, packed: bool, path: &Path, limits: &Limits) -> Result<()> {
+    if !packed {
+        if !(spec.packed_vocabulary.is_empty() && spec.idf_palette.is_empty() && spec.idf_index.is_empty()) {
+            return Err(Error::corrupt(
+                path,
+                format!("tfidf: packed fields are set but required_features does not list '{TFIDF_PACKED}'"),
+            ));
+        }
+        return Ok(());
+    }
+    if !(spec.vocabulary.is_empty() && spec.idf.is_empty()) {
+        return Err(Error::corrupt(
+            path,
+            "tfidf: a packed vocabulary leaves vocabulary and idf empty",
+        ));
+    }
+    let palette = std::mem::take(&mut spec.idf_palette);
+    let index = std::mem::take(&mut spec.idf_index);
+    let mut idf = Vec::with_capacity(index.len());
+    for &i in &index {
+        let value = palette.get(i as usize).ok_or_else(|| {
+            Error::corrupt(
+                path,
+                format!(
+                    "tfidf: an idf_index entry is beyond the {} palette values",
+                    palette.len()
+                ),
+            )
+        })?;
+        idf.push(*value);
+    }
+    let data = std::mem::take(&mut spec.packed_vocabulary);
+    if spec.hash_buckets > 0 {
+        if !data.is_empty() {
+            return Err(Error::corrupt(path, "tfidf: a hashed vocabulary lists no terms"));
+        }
+    } else {
+        spec.vocabulary = unpack_terms(&data, index.len(), path, limits)?;
+    }
+    spec.idf = idf;
+    Ok(())
+}
+
+/// `count` front-coded terms; each must sort strictly after the previous one by UTF-8 bytes.
+fn unpack_terms(data: &[u8], count: usize, path: &Path, limits: &Limits) -> Result<Vec<String>> {
+    let truncated = || Error::corrupt(path, "tfidf: packed vocabulary is truncated");
+    let mut terms: Vec<String> = Vec::with_capacity(count);
+    let mut previous: Vec<u8> = Vec::new();
+    let mut at = 0usize;
+    let mut expanded = 0usize;
+    for _ in 0..count {
+        let shared = varint(data, &mut at, path)?;
+        let length = varint(data, &mut at, path)?;
+        if shared > previous.len() {
+            return Err(Error::corrupt(
+                path,
+                "tfidf: a packed term shares more bytes than the previous term has",
+            ));
+        }
+        let end = at
+            .checked_add(length)
+            .filter(|&e| e <= data.len())
+            .ok_or_else(truncated)?;
+        let mut term = previous.get(..shared).ok_or_else(truncated)?.to_vec();
+        term.extend_from_slice(data.get(at..end).ok_or_else(truncated)?);
+        at = end;
+        // A front-coded list can state terms far longer than itself: bound what it expands to.
+        expanded = expanded.saturating_add(term.len());
+        if expanded > limits.max_preprocessor_bytes {
+            return Err(over(
+                path,
+                "packed vocabulary",
+                format!("more than {} bytes expanded", limits.max_preprocessor_bytes),
+                "max_preprocessor_bytes",
+            ));
+        }
+        if !terms.is_empty() && term <= previous {
+            return Err(Error::corrupt(
+                path,
+                "tfidf: packed terms are not in strictly ascending byte order",
+            ));
+        }
+        let text =
+            std::str::from_utf8(&term).map_err(|_| Error::corrupt(path, "tfidf: a packed term is not valid UTF-8"))?;
+        terms.push(text.to_owned());
+        previous = term;
+    }
+    if at != data.len() {
+        return Err(Error::corrupt(
+            path,
+            format!("tfidf: packed vocabulary holds more than the {count} terms idf_index counts"),
+        ));
+    }
+    Ok(terms)
+}
+
+fn varint(data: &[u8], at: &mut usize, path: &Path) -> Result<usize> {
+    let mut value: u64 = 0;
+    for i in 0..5 {
+        // a uint32: at most 5 bytes
+        let Some(&byte) = data.get(*at + i) else { break };
+        value |= u64::from(byte & 0x7F) << (7 * i);
+        if byte & 0x80 == 0 {
+            if value >= 1 << 32 {
+                break;
+            }
+            *at += i + 1;
+            return usize::try_from(value).map_err(|_| Error::corrupt(path, "tfidf: packed length too large"));
+        }
+    }
+    Err(Error::corrupt(
+        path,
+        "tfidf: packed vocabulary has a truncated or overlong varint",
+    ))
+}
