@@ -1,6 +1,7 @@
 //! Text classifiers: tokenizer + TF-IDF, then the linear model: natively when the
 //! graph is the forge's linear form, with tract otherwise.
 
+use std::cell::RefCell;
 use std::path::Path;
 
 use crate::bundle::BundleData;
@@ -11,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::linear::{LinearModel, Signature, WeightFormat};
 use crate::proto;
 use crate::tfidf::{SparseVector, Tfidf};
-use crate::tokenizer::{Token, Tokenizer};
+use crate::tokenizer::{Scan, Token, Tokenizer};
 use crate::Evaluator;
 
 /// A prediction: the winning label and the scores of every label.
@@ -178,10 +179,10 @@ impl TextClassifier {
             Scorer::Native(linear) => {
                 let mut probabilities = Vec::with_capacity(vectors.len() * linear.score_width());
                 let mut logits = Vec::with_capacity(vectors.len() * linear.logit_width());
-                let (mut row_logits, mut row_scores) = (Vec::new(), Vec::new());
+                let (mut row_logits, mut row_scores, mut tmp) = (Vec::new(), Vec::new(), Vec::new());
                 for v in vectors {
-                    linear.logits_into(v, &mut row_logits);
-                    linear.scores_into(&row_logits, &mut row_scores);
+                    linear.logits_into(v, &mut tmp, &mut row_logits);
+                    linear.scores_into(&row_logits, &mut tmp, &mut row_scores);
                     logits.extend_from_slice(&row_logits);
                     probabilities.extend_from_slice(&row_scores);
                 }
@@ -243,13 +244,40 @@ impl TextClassifier {
 
     /// The TF-IDF vector of `text`.
     pub fn vectorize(&self, text: &str) -> SparseVector {
-        let mut counts = Vec::new();
-        self.tokenizer.for_each_term_in(&self.table, text, |term| {
+        with_scratch(|scratch| {
+            self.vectorize_into(text, scratch);
+            scratch.vector.clone()
+        })
+    }
+
+    fn vectorize_into(&self, text: &str, scratch: &mut Scratch) {
+        let Scratch {
+            scan,
+            term,
+            counts,
+            vector,
+            ..
+        } = scratch;
+        counts.clear();
+        self.tokenizer.for_each_term_in(&self.table, text, scan, term, |term| {
             if let Some(j) = self.tfidf.column(term) {
                 counts.push((j, 1));
             }
         });
-        self.tfidf.vector(counts)
+        self.tfidf.vector_into(counts, vector);
+    }
+
+    /// Scores of one text into `scratch.scores`, natively; false when tract serves this bundle.
+    fn native_scores(&self, text: &str, scratch: &mut Scratch) -> bool {
+        #[cfg_attr(not(feature = "tract"), allow(irrefutable_let_patterns))]
+        let Scorer::Native(linear) = &self.scorer
+        else {
+            return false;
+        };
+        self.vectorize_into(text, scratch);
+        linear.logits_into(&scratch.vector, &mut scratch.tmp, &mut scratch.logits);
+        linear.scores_into(&scratch.logits, &mut scratch.tmp, &mut scratch.scores);
+        true
     }
 
     #[cfg(feature = "tract")]
@@ -281,6 +309,10 @@ impl TextClassifier {
 
     /// Scores of every label for one text, in label order.
     pub fn predict_proba(&self, text: &str) -> Result<Vec<f32>> {
+        if let Some(scores) = with_scratch(|scratch| self.native_scores(text, scratch).then(|| scratch.scores.clone()))
+        {
+            return Ok(scores);
+        }
         Ok(self.run(std::slice::from_ref(&self.vectorize(text)))?.0)
     }
 
@@ -307,9 +339,40 @@ impl TextClassifier {
 
     /// The predicted label of one text.
     pub fn predict(&self, text: &str) -> Result<&str> {
-        let scores = self.predict_proba(text)?;
-        Ok(&self.labels[first_max(&scores)])
+        let native = with_scratch(|scratch| self.native_scores(text, scratch).then(|| first_max(&scratch.scores)));
+        let best = match native {
+            Some(best) => best,
+            None => first_max(&self.predict_proba(text)?),
+        };
+        Ok(&self.labels[best])
     }
+}
+
+/// The buffers one query needs, kept per thread so that the native path allocates
+/// nothing but its answer.
+#[derive(Default)]
+struct Scratch {
+    scan: Scan,
+    term: String,
+    counts: Vec<(u32, u32)>,
+    vector: SparseVector,
+    tmp: Vec<f64>,
+    logits: Vec<f32>,
+    scores: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// `f` with this thread's scratch buffers, or with fresh ones when those are in use
+/// (a nested call) or gone (the thread is exiting).
+fn with_scratch<T>(mut f: impl FnMut(&mut Scratch) -> T) -> T {
+    SCRATCH
+        .try_with(|cell| cell.try_borrow_mut().ok().map(|mut scratch| f(&mut scratch)))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| f(&mut Scratch::default()))
 }
 
 #[cfg(feature = "tract")]

@@ -440,25 +440,31 @@ impl LinearModel {
 
     /// Raw decision values: per class, the float64 sum in ascending column order of
     /// value x weight, plus the bias, rounded once to float32 (spec section 6).
-    pub(crate) fn logits_into(&self, v: &SparseVector, out: &mut Vec<f32>) {
-        out.clear();
-        for k in 0..self.width {
-            let mut acc = 0.0f64;
-            for (&j, &x) in v.indices.iter().zip(&v.values) {
-                // indices come from the vocabulary, which has exactly `features` rows
-                let w = usize::try_from(j)
-                    .ok()
-                    .and_then(|j| self.weights.get(j * self.width + k))
-                    .copied()
-                    .unwrap_or(0.0);
-                acc += f64::from(x) * f64::from(w);
+    /// `acc` is a buffer reused from call to call.
+    pub(crate) fn logits_into(&self, v: &SparseVector, acc: &mut Vec<f64>, out: &mut Vec<f32>) {
+        acc.clear();
+        acc.resize(self.width, 0.0);
+        for (&j, &x) in v.indices.iter().zip(&v.values) {
+            // indices come from the vocabulary, which has exactly `features` rows
+            let Some(row) = usize::try_from(j)
+                .ok()
+                .and_then(|j| self.weights.get(j * self.width..(j + 1) * self.width))
+            else {
+                continue;
+            };
+            // each class's sum still runs in ascending column order: one row at a time
+            let x = f64::from(x);
+            for (a, &w) in acc.iter_mut().zip(row) {
+                *a += x * f64::from(w);
             }
-            out.push((acc + f64::from(self.bias[k])) as f32);
         }
+        out.clear();
+        out.extend(acc.iter().zip(&self.bias).map(|(&a, &b)| (a + f64::from(b)) as f32));
     }
 
     /// Scores from raw decision values, in float64, rounded once to float32.
-    pub(crate) fn scores_into(&self, logits: &[f32], out: &mut Vec<f32>) {
+    /// `tmp` is a buffer reused from call to call.
+    pub(crate) fn scores_into(&self, logits: &[f32], tmp: &mut Vec<f64>, out: &mut Vec<f32>) {
         fn sigmoid(z: f64) -> f64 {
             1.0 / (1.0 + (-z).exp())
         }
@@ -472,16 +478,14 @@ impl LinearModel {
                 out.push(sigmoid(z) as f32);
             }
             Post::Softmax => {
-                let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let max = f64::from(logits.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+                tmp.clear();
+                tmp.extend(logits.iter().map(|&z| (f64::from(z) - max).exp()));
                 let mut total = 0.0f64;
-                for &z in logits {
-                    total += (f64::from(z) - f64::from(max)).exp();
+                for &e in tmp.iter() {
+                    total += e;
                 }
-                out.extend(
-                    logits
-                        .iter()
-                        .map(|&z| ((f64::from(z) - f64::from(max)).exp() / total) as f32),
-                );
+                out.extend(tmp.iter().map(|&e| (e / total) as f32));
             }
             Post::IdentityL1 | Post::SigmoidL1 => {
                 let t: Vec<f64> = logits

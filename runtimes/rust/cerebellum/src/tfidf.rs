@@ -152,40 +152,42 @@ impl Tfidf {
         }
     }
 
-    /// The vector of counted columns (`(column, count)` pairs in any order).
-    pub fn vector(&self, mut counts: Vec<(u32, u32)>) -> SparseVector {
+    /// The vector of counted columns (`(column, count)` pairs in any order), into a reused
+    /// vector; `counts` is left sorted and merged.
+    pub(crate) fn vector_into(&self, counts: &mut Vec<(u32, u32)>, out: &mut SparseVector) {
+        out.indices.clear();
+        out.values.clear();
         if counts.is_empty() {
-            return SparseVector::default();
+            return;
         }
         counts.sort_unstable_by_key(|&(j, _)| j);
-        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(counts.len());
-        for (j, n) in counts {
-            match merged.last_mut() {
-                Some(last) if last.0 == j => last.1 += n,
-                _ => merged.push((j, n)),
+        counts.dedup_by(|next, kept| {
+            let same = next.0 == kept.0;
+            if same {
+                kept.1 += next.1;
             }
-        }
+            same
+        });
         // tf x idf is exact in float64 for any u32 count: one rounding to float32 (spec section 5)
-        let weights: Vec<f32> = merged
-            .iter()
-            .map(|&(j, n)| (f64::from(n) * f64::from(self.idf[j as usize])) as f32)
-            .collect();
-        let indices = merged.iter().map(|&(j, _)| i64::from(j)).collect();
+        out.values.extend(
+            counts
+                .iter()
+                .map(|&(j, n)| (f64::from(n) * f64::from(self.idf.get(j as usize).copied().unwrap_or(0.0))) as f32),
+        );
+        out.indices.extend(counts.iter().map(|&(j, _)| i64::from(j)));
         if !self.l2 {
-            return SparseVector {
-                indices,
-                values: weights,
-            };
+            return;
         }
         // float64 sum of exact squares, ascending column order; then sqrt and divide.
         let mut total = 0.0f64;
-        for &w in &weights {
+        for &w in &out.values {
             let w = f64::from(w);
             total += w * w;
         }
         let norm = total.sqrt();
-        let values = weights.iter().map(|&w| (f64::from(w) / norm) as f32).collect();
-        SparseVector { indices, values }
+        for w in &mut out.values {
+            *w = (f64::from(*w) / norm) as f32;
+        }
     }
 }
 

@@ -57,12 +57,55 @@ impl Tokenizer {
     }
 
     /// Calls `f` with every term of `text`: [`Tokenizer::tokenize`] then [`Tokenizer::for_each_term`],
-    /// without a string per token (the classifier's hot path).
-    pub(crate) fn for_each_term_in(&self, table: &CharTable, text: &str, f: impl FnMut(&str)) {
-        let mut scan = Scan::default();
+    /// without a string per token or term (the classifier's hot path); `scan` and `term` are
+    /// buffers reused from call to call.
+    pub(crate) fn for_each_term_in(
+        &self,
+        table: &CharTable,
+        text: &str,
+        scan: &mut Scan,
+        term: &mut String,
+        mut f: impl FnMut(&str),
+    ) {
         scan.run(table, text);
-        let texts: Vec<&str> = scan.spans.iter().map(|s| &scan.folded[s.bytes.clone()]).collect();
-        self.for_each_term_of(&texts, f);
+        let tokens = scan.spans.len();
+        if tokens == 0 {
+            return;
+        }
+        let boundary = usize::from(self.boundary_tokens);
+        let length = tokens + 2 * boundary;
+        // token k of the sequence [BOS?, tokens.., EOS?]
+        let token = |k: usize| -> &str {
+            if boundary == 1 && k == 0 {
+                BOS
+            } else if boundary == 1 && k == length - 1 {
+                EOS
+            } else {
+                scan.spans
+                    .get(k - boundary)
+                    .and_then(|s| scan.folded.get(s.bytes.clone()))
+                    .unwrap_or("")
+            }
+        };
+        for n in self.ngram_min..=self.ngram_max {
+            if n == 0 || n > length {
+                continue;
+            }
+            for start in 0..=length - n {
+                if n == 1 {
+                    f(token(start));
+                    continue;
+                }
+                term.clear();
+                for k in start..start + n {
+                    if k > start {
+                        term.push(' ');
+                    }
+                    term.push_str(token(k));
+                }
+                f(term);
+            }
+        }
     }
 
     fn for_each_term_of(&self, tokens: &[&str], mut f: impl FnMut(&str)) {
@@ -112,7 +155,7 @@ struct Span {
 
 /// One pass of spec section 3: every folded token text in one buffer.
 #[derive(Default)]
-struct Scan {
+pub(crate) struct Scan {
     folded: String,
     spans: Vec<Span>,
 }
@@ -120,6 +163,8 @@ struct Scan {
 impl Scan {
     fn run(&mut self, table: &CharTable, text: &str) {
         let Scan { folded, spans } = self;
+        folded.clear();
+        spans.clear();
         folded.reserve(text.len());
         // the word being built starts at byte `word_bytes` of `folded`; it is empty when they are equal
         let (mut word_bytes, mut word_start, mut word_end) = (0, 0, 0);
