@@ -12,6 +12,11 @@ template:
   entity of type ``PERS`` (the part before ``_``); ``[PERS 李经理]`` is a
   literal entity.
 
+A grammar may also name, per slot, lexicons (or slots) of words the slot must
+never come out as (``"reject": {"zh_2name": ["jb_common"]}``): such a draw is
+made again (a surname and a given-name character can make 明天 or 高峰,
+which are words, not people).
+
 The same seed gives the same rows on every machine: choices come from one
 ``random.Random`` and lexicons are read in a fixed order.
 """
@@ -27,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 MAX_DEPTH = 24
+REJECT_TRIES = 8  # draws of an entity slot before a rejected word is kept after all
 
 
 class GrammarError(ValueError):
@@ -222,6 +228,7 @@ class Grammar:
     slots: dict[str, list[Sequence_]]
     templates: dict[str | None, list[Sequence_]]  # label -> templates (None: tagging)
     label_weights: dict[str, float] = field(default_factory=dict)
+    reject: dict[str, frozenset[str]] = field(default_factory=dict)  # slot -> texts it must not come out as
 
     def expand(self, template: Sequence_, rng: random.Random) -> tuple[str, list[list]]:
         pieces: list[str] = []
@@ -246,7 +253,13 @@ class Grammar:
                     out.append(node.text)
                 else:
                     inner = in_entity or kind is not None
-                    self._walk(rng.choice(self.slots[node.name]), rng, out, spans, depth + 1, inner)
+                    rejected = self.reject.get(node.name, frozenset())
+                    mark, marked_spans = len(out), len(spans)
+                    for _ in range(REJECT_TRIES if rejected else 1):
+                        del out[mark:], spans[marked_spans:]
+                        self._walk(rng.choice(self.slots[node.name]), rng, out, spans, depth + 1, inner)
+                        if "".join(out[mark:]) not in rejected:
+                            break
                 end = sum(map(len, out))
                 # An entity inside an entity is part of the outer one.
                 if kind is not None and not in_entity and end > start:
@@ -282,7 +295,14 @@ def load_grammar(path: Path, seed: int) -> Grammar:
         templates = {label: [_parse_in(path, t) for t in ts] for label, ts in templates_raw.items()}
     else:
         raise GrammarError(f"{path}: 'templates' must be a list (tagging) or label -> list (classification)")
-    grammar = Grammar(path, slots, templates, dict(raw.get("label_weights", {})))
+    reject: dict[str, frozenset[str]] = {}
+    for slot, names in raw.get("reject", {}).items():
+        if slot not in slots or not isinstance(names, list) or any(n not in slots for n in names):
+            raise GrammarError(f"{path}: 'reject' of {slot!r} must be a slot listing defined slots or lexicons")
+        reject[slot] = frozenset(
+            a[0].text for name in names for a in slots[name] if len(a) == 1 and isinstance(a[0], Literal)
+        )
+    grammar = Grammar(path, slots, templates, dict(raw.get("label_weights", {})), reject)
     _check_refs(grammar)
     return grammar
 

@@ -72,6 +72,31 @@ def test_classification_grammar_balances_labels_and_collapses_spaces(tmp_path: P
         expand_grammar(load_grammar(path, 1), 4, seed=1, labels=("Yes", "No"))
 
 
+def test_grammar_rejects_names_that_are_words(tmp_path: Path) -> None:
+    """A slot listed under "reject" never comes out as one of the rejected words (明天 is not a person)."""
+    spec = {
+        "slots": {
+            "sur": ["明", "高", "林"],
+            "given": ["天", "峰", "海", "杰"],
+            "name": ["{sur}{given}"],
+            "words": ["明天", "高峰", "林海"],
+            "PERS_zh": ["{name}"],
+        },
+        "templates": ["{今天|昨天|刚才}{PERS_zh}{说|来了|走了}{，|}{name}{也|}在"],
+    }
+    rows = expand_grammar(load_grammar(_grammar(tmp_path, spec), 1), 30, seed=2)
+    assert any(row["text"][s:e] in {"明天", "高峰", "林海"} for row in rows for s, e, _ in row["spans"])
+    spec["reject"] = {"name": ["words"]}
+    rows = expand_grammar(load_grammar(_grammar(tmp_path, spec), 1), 30, seed=2)
+    assert len(rows) == 30
+    for row in rows:  # tagged or not, no name is one of the words
+        assert len(row["spans"]) == 1 and not any(word in row["text"] for word in ("明天", "高峰", "林海"))
+    assert rows == expand_grammar(load_grammar(_grammar(tmp_path, spec), 1), 30, seed=2)  # still seeded
+    spec["reject"] = {"name": ["nowhere"]}
+    with pytest.raises(GrammarError, match="reject"):
+        load_grammar(_grammar(tmp_path, spec), 1)
+
+
 def test_collapse_spaces_moves_spans() -> None:
     assert collapse_spaces("  ask   Mr. Li  now ", [[8, 14, "PERS"]]) == ("ask Mr. Li now", [[4, 10, "PERS"]])
 
