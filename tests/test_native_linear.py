@@ -18,6 +18,7 @@ from scipy import sparse
 
 import cerebellum
 from cerebellum import bundle as cb
+from cerebellum.packed import CHARTABLE_BY_NAME, TFIDF_PACKED
 from forge.compress import CompressionSettings, Space, choose, decode_int8, encode_int8, stored_weights, term_space
 from forge.onnx_sparse import LinearHead, build_sparse_graph
 
@@ -207,7 +208,7 @@ def test_a_hashed_vocabulary_bundle_is_forged_and_answers_alike_everywhere(tmp_p
     build(load_blueprint("tiny", workspace.blueprints), workspace, BuildOptions())
     directory = tmp_path / "models" / "tiny"
     model = cerebellum.load(directory)
-    assert cb.HASHED_VOCABULARY in model.preprocessor.required_features
+    assert list(model.preprocessor.required_features) == [CHARTABLE_BY_NAME, cb.HASHED_VOCABULARY, TFIDF_PACKED]
     assert len(model.preprocessor.tfidf.vocabulary) == 0 and model.preprocessor.tfidf.hash_buckets == 512
     v = model.vectorize("how is the weather")
     from cerebellum.tfidf import fnv1a64

@@ -76,11 +76,11 @@ def check_preprocessor(pre: pb.Preprocessor, path: Path, limits: Limits) -> None
         raise _over(path, "character table entries", entries, limits.max_char_table_entries)
 
 
-class _WireError(ValueError):
-    pass
+class WireError(ValueError):
+    """Protobuf wire data that does not decode."""
 
 
-def _varint(data: bytes, at: int) -> tuple[int, int]:
+def read_varint(data: bytes, at: int) -> tuple[int, int]:
     value = 0
     for i in range(10):
         if at + i >= len(data):
@@ -89,7 +89,7 @@ def _varint(data: bytes, at: int) -> tuple[int, int]:
         value |= (byte & 0x7F) << (7 * i)
         if not byte & 0x80:
             return value, at + i + 1
-    raise _WireError("truncated or overlong varint")
+    raise WireError("truncated or overlong varint")
 
 
 def _fields(data: bytes) -> list[tuple[int, int | bytes | None]]:
@@ -97,24 +97,24 @@ def _fields(data: bytes) -> list[tuple[int, int | bytes | None]]:
     out: list[tuple[int, int | bytes | None]] = []
     at = 0
     while at < len(data):
-        key, at = _varint(data, at)
+        key, at = read_varint(data, at)
         wire = key & 7
         if wire == 0:
-            value, at = _varint(data, at)
+            value, at = read_varint(data, at)
             out.append((key >> 3, value))
         elif wire in (1, 5):
             at += 8 if wire == 1 else 4
             if at > len(data):
-                raise _WireError("truncated fixed-width field")
+                raise WireError("truncated fixed-width field")
             out.append((key >> 3, None))
         elif wire == 2:
-            length, at = _varint(data, at)
+            length, at = read_varint(data, at)
             if at + length > len(data):
-                raise _WireError("truncated field")
+                raise WireError("truncated field")
             out.append((key >> 3, data[at : at + length]))
             at += length
         else:
-            raise _WireError("unsupported protobuf wire type")
+            raise WireError("unsupported protobuf wire type")
     return out
 
 
@@ -129,13 +129,13 @@ def _tensor_elements(tensor: bytes) -> int:
         elif isinstance(value, bytes):
             at = 0
             while at < len(value):
-                dim, at = _varint(value, at)
+                dim, at = read_varint(value, at)
                 dims.append(dim)
         else:
-            raise _WireError("tensor dims are not varints")
+            raise WireError("tensor dims are not varints")
         for dim in dims:
             if dim >= 1 << 63:
-                raise _WireError("a tensor has a negative dimension")
+                raise WireError("a tensor has a negative dimension")
             product *= dim
     return product
 
@@ -166,5 +166,5 @@ def check_model(model: bytes, path: Path, limits: Limits) -> None:
                     total += _node_elements(item)
                 if total > limits.max_initializer_elements:
                     raise _over(path, "ONNX weight elements", f"{total}+ elements", limits.max_initializer_elements)
-    except _WireError as exc:
+    except WireError as exc:
         raise BundleCorruptError(path, f"not an ONNX model: {exc}") from None

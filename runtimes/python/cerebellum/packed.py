@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ._proto import bundle_pb2 as pb
 from .errors import BundleCorruptError, BundleLimitError, BundleVersionError
-from .limits import Limits
+from .limits import Limits, WireError, read_varint
 
 CHARTABLE_BY_NAME = "chartable-by-name"
 TFIDF_PACKED = "tfidf-packed"
@@ -129,14 +129,11 @@ def unpack_terms(data: bytes, count: int, path: Path, limits: Limits) -> list[st
 
 
 def _varint(data: bytes, at: int, path: Path) -> tuple[int, int]:
-    value = 0
-    for i in range(5):  # a uint32: at most 5 bytes
-        if at + i >= len(data):
-            break
-        byte = data[at + i]
-        value |= (byte & 0x7F) << (7 * i)
-        if not byte & 0x80:
-            if value >= 1 << 32:
-                break
-            return value, at + i + 1
+    """A uint32 varint: at most 5 bytes and below 2^32."""
+    try:
+        value, end = read_varint(data, at)
+        if end - at <= 5 and value < 1 << 32:
+            return value, end
+    except WireError:
+        pass
     raise BundleCorruptError(path, "tfidf: packed vocabulary has a truncated or overlong varint")

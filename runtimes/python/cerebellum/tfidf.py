@@ -15,6 +15,7 @@ import numpy as np
 
 from ._proto import bundle_pb2 as pb
 from .errors import BundleCorruptError
+from .tokenizer import ngrams
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ class TfidfVectorizer:
         """The column of every term of ``seq`` that has one, found without building n-gram
         strings where the vocabulary allows (in no particular order)."""
         if self.hash_buckets:  # a hash is over the term's bytes: the strings are needed
-            return [j for j in map(self.columns.get, _ngrams(seq, ngram_min, ngram_max)) if j is not None]
+            return [j for j in map(self.columns.get, ngrams(seq, ngram_min, ngram_max)) if j is not None]
         found: list[int] = []
         for n, table in self._ngram_columns.items():
             if ngram_min <= n <= ngram_max:
@@ -165,13 +166,6 @@ class TfidfVectorizer:
     @functools.cached_property
     def _idf_values(self) -> list[float]:
         return self.idf.tolist()
-
-
-def _ngrams(seq: list[str], ngram_min: int, ngram_max: int) -> list[str]:
-    out: list[str] = []
-    for n in range(ngram_min, ngram_max + 1):
-        out.extend(seq if n == 1 else map(" ".join, zip(*(seq[i:] for i in range(n)))))  # noqa: B905
-    return out
 
 
 _FLOAT32 = struct.Struct("<f")

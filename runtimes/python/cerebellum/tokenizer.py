@@ -133,8 +133,13 @@ class Tokenizer:
         if not tokens:
             return []
         seq = [BOS, *tokens, EOS] if self.boundary_tokens else tokens
-        out: list[str] = []
-        for n in range(self.ngram_min, self.ngram_max + 1):
-            # zip stops at the shortest shifted copy: len(seq) - n + 1 n-grams, in order
-            out.extend(seq if n == 1 else map(" ".join, zip(*(seq[i:] for i in range(n)))))  # noqa: B905
-        return out
+        return ngrams(seq, self.ngram_min, self.ngram_max)
+
+
+def ngrams(seq: list[str], ngram_min: int, ngram_max: int) -> list[str]:
+    """The terms of token sequence ``seq`` (boundaries included), by n, then position (spec section 4)."""
+    out: list[str] = []
+    for n in range(ngram_min, ngram_max + 1):
+        # zip stops at the shortest shifted copy: len(seq) - n + 1 n-grams, in order
+        out.extend(seq if n == 1 else map(" ".join, zip(*(seq[i:] for i in range(n)))))  # noqa: B905
+    return out

@@ -34,7 +34,7 @@ pub struct BundleData<'a> {
     pub(crate) model_path: PathBuf,
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     if bytes.is_empty() {
         return "(none)".to_owned();
     }

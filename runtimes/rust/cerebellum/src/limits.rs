@@ -225,7 +225,8 @@ fn fields(mut data: &[u8]) -> std::result::Result<Vec<(u64, WireValue<'_>)>, &'s
     Ok(out)
 }
 
-fn varint(data: &[u8]) -> std::result::Result<(u64, usize), &'static str> {
+/// A protobuf varint at the start of `data`: its value and the bytes it took.
+pub(crate) fn varint(data: &[u8]) -> std::result::Result<(u64, usize), &'static str> {
     let mut value: u64 = 0;
     for (i, byte) in data.iter().enumerate().take(10) {
         value |= u64::from(byte & 0x7f) << (7 * i);

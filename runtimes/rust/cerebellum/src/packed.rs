@@ -10,8 +10,9 @@ use std::path::Path;
 use prost::Message;
 use sha2::{Digest, Sha256};
 
+use crate::bundle::hex;
 use crate::error::{Error, Result};
-use crate::limits::{over, Limits};
+use crate::limits::{self, over, Limits};
 use crate::proto;
 
 /// The feature name of a character table given by name (spec section 2).
@@ -91,13 +92,6 @@ fn expand_char_table(table: &mut proto::CharTable, by_name: bool, path: &Path) -
     *table = proto::CharTable::decode(*data)
         .map_err(|e| Error::corrupt(path, format!("the runtime's character table does not parse: {e}")))?;
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    if bytes.is_empty() {
-        return "(none)".to_owned();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn expand_tfidf(spec: &mut proto::TfidfSpec, packed: bool, path: &Path, limits: &Limits) -> Result<()> {
@@ -196,22 +190,16 @@ fn unpack_terms(data: &[u8], count: usize, path: &Path, limits: &Limits) -> Resu
     Ok(terms)
 }
 
+/// A uint32 varint at `at`: at most 5 bytes and below 2^32.
 fn varint(data: &[u8], at: &mut usize, path: &Path) -> Result<usize> {
-    let mut value: u64 = 0;
-    for i in 0..5 {
-        // a uint32: at most 5 bytes
-        let Some(&byte) = data.get(*at + i) else { break };
-        value |= u64::from(byte & 0x7F) << (7 * i);
-        if byte & 0x80 == 0 {
-            if value >= 1 << 32 {
-                break;
-            }
-            *at += i + 1;
-            return usize::try_from(value).map_err(|_| Error::corrupt(path, "tfidf: packed length too large"));
+    match data.get(*at..).map(limits::varint) {
+        Some(Ok((value, used))) if used <= 5 && value < 1 << 32 => {
+            *at += used;
+            usize::try_from(value).map_err(|_| Error::corrupt(path, "tfidf: packed length too large"))
         }
+        _ => Err(Error::corrupt(
+            path,
+            "tfidf: packed vocabulary has a truncated or overlong varint",
+        )),
     }
-    Err(Error::corrupt(
-        path,
-        "tfidf: packed vocabulary has a truncated or overlong varint",
-    ))
 }

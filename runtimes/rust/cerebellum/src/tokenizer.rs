@@ -52,8 +52,8 @@ impl Tokenizer {
 
     /// Calls `f` with every n-gram term of `tokens`, in spec order (by n, then position).
     pub fn for_each_term(&self, tokens: &[Token], f: impl FnMut(&str)) {
-        let texts: Vec<&str> = tokens.iter().map(|t| t.text.as_str()).collect();
-        self.for_each_term_of(&texts, f);
+        let token = |k: usize| tokens.get(k).map_or("", |t| t.text.as_str());
+        self.each_ngram(tokens.len(), token, &mut String::new(), f);
     }
 
     /// Calls `f` with every term of `text`: [`Tokenizer::tokenize`] then [`Tokenizer::for_each_term`],
@@ -65,26 +65,39 @@ impl Tokenizer {
         text: &str,
         scan: &mut Scan,
         term: &mut String,
-        mut f: impl FnMut(&str),
+        f: impl FnMut(&str),
     ) {
         scan.run(table, text);
-        let tokens = scan.spans.len();
+        let token = |k: usize| {
+            scan.spans
+                .get(k)
+                .and_then(|s| scan.folded.get(s.bytes.clone()))
+                .unwrap_or("")
+        };
+        self.each_ngram(scan.spans.len(), token, term, f);
+    }
+
+    /// Spec section 4 over `tokens` tokens, `token(k)` being token k: `f` gets each term of
+    /// [BOS?, tokens.., EOS?], joined in the reused `term`.
+    fn each_ngram<'a>(
+        &self,
+        tokens: usize,
+        token: impl Fn(usize) -> &'a str,
+        term: &mut String,
+        mut f: impl FnMut(&str),
+    ) {
         if tokens == 0 {
             return;
         }
         let boundary = usize::from(self.boundary_tokens);
         let length = tokens + 2 * boundary;
-        // token k of the sequence [BOS?, tokens.., EOS?]
-        let token = |k: usize| -> &str {
+        let at = |k: usize| -> &'a str {
             if boundary == 1 && k == 0 {
                 BOS
             } else if boundary == 1 && k == length - 1 {
                 EOS
             } else {
-                scan.spans
-                    .get(k - boundary)
-                    .and_then(|s| scan.folded.get(s.bytes.clone()))
-                    .unwrap_or("")
+                token(k - boundary)
             }
         };
         for n in self.ngram_min..=self.ngram_max {
@@ -93,7 +106,7 @@ impl Tokenizer {
             }
             for start in 0..=length - n {
                 if n == 1 {
-                    f(token(start));
+                    f(at(start));
                     continue;
                 }
                 term.clear();
@@ -101,39 +114,9 @@ impl Tokenizer {
                     if k > start {
                         term.push(' ');
                     }
-                    term.push_str(token(k));
+                    term.push_str(at(k));
                 }
                 f(term);
-            }
-        }
-    }
-
-    fn for_each_term_of(&self, tokens: &[&str], mut f: impl FnMut(&str)) {
-        if tokens.is_empty() {
-            return;
-        }
-        let mut seq: Vec<&str> = Vec::with_capacity(tokens.len() + 2);
-        if self.boundary_tokens {
-            seq.push(BOS);
-        }
-        seq.extend_from_slice(tokens);
-        if self.boundary_tokens {
-            seq.push(EOS);
-        }
-        let mut term = String::new();
-        for n in self.ngram_min..=self.ngram_max {
-            if n == 0 || n > seq.len() {
-                continue;
-            }
-            for window in seq.windows(n) {
-                term.clear();
-                for (k, token) in window.iter().enumerate() {
-                    if k > 0 {
-                        term.push(' ');
-                    }
-                    term.push_str(token);
-                }
-                f(&term);
             }
         }
     }
