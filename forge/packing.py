@@ -1,7 +1,8 @@
 """The compact forms the forge writes into a preprocessor (spec sections 2 and 5).
 
 The runtimes expand them at load (``cerebellum.packed``): a character table named
-rather than carried, front-coded terms, and each distinct idf value stored once.
+rather than carried, terms as a trie of token ids (or front-coded when they do not
+split into tokens that way), and each distinct idf value stored once.
 """
 
 from __future__ import annotations
@@ -55,6 +56,46 @@ def pack_terms(terms: Sequence[str]) -> bytes | None:
     return bytes(out)
 
 
+def trie_terms(terms: Sequence[str]) -> bytes | None:
+    """``terms`` as a trie of token ids (spec section 5), or None when its pre-order is not their order."""
+    encoded = [term.encode("utf-8") for term in terms]
+    if any(a >= b for a, b in zip(encoded, encoded[1:], strict=False)):
+        return None  # the runtimes require strictly ascending bytes, as for front coding
+    split = [term.split(" ") for term in terms]
+    if any("" in tokens for tokens in split):
+        return None
+    tokens = sorted({t for parts in split for t in parts}, key=lambda t: t.encode("utf-8"))
+    token_id = {t: i for i, t in enumerate(tokens)}
+    depth = max((len(parts) for parts in split), default=1)
+    root: dict[int, dict] = {}
+    for parts in split:
+        node = root
+        for token in parts:
+            node = node.setdefault(token_id[token], {})
+        node[-1] = {}  # the key -1 marks a node that is a term
+    order: list[str] = []
+    body = bytearray()
+
+    def write(node: dict[int, dict], trail: list[str]) -> None:
+        children = sorted(k for k in node if k >= 0)
+        if len(trail) < depth:
+            body.extend(_varint(2 * len(children) + (-1 in node)))
+        if -1 in node:
+            order.append(" ".join(trail))
+        last = -1
+        for child in children:
+            body.extend(_varint(child - last - 1))
+            last = child
+            write(node[child], [*trail, tokens[child]])
+
+    write(root, [])
+    if order != list(terms):
+        return None
+    front = pack_terms(tokens)
+    assert front is not None  # sorted and distinct
+    return _varint(depth) + _varint(len(tokens)) + front + bytes(body)
+
+
 def idf_palette(idf: np.ndarray) -> tuple[list[float], list[int]]:
     """Distinct float32 idf values, most frequent first (so most indices take one byte), and each column's index."""
     values = np.asarray(idf, dtype=np.float32)
@@ -68,8 +109,14 @@ def idf_palette(idf: np.ndarray) -> tuple[list[float], list[int]]:
 def tfidf_spec(terms: Sequence[str], idf: np.ndarray, hash_buckets: int) -> tuple[pb.TfidfSpec, list[str]]:
     """The TfidfSpec of a vocabulary, packed when its terms allow, and the features it requires."""
     palette, index = idf_palette(idf)
-    packed_terms = b"" if hash_buckets else pack_terms(terms)
-    features = [packed.TFIDF_PACKED] if packed_terms is not None else []
+    if hash_buckets:
+        packed_terms: bytes | None = b""
+        features = [packed.TFIDF_PACKED]
+    elif (packed_terms := trie_terms(terms)) is not None:
+        features = [packed.TFIDF_TOKEN_TRIE]
+    else:
+        packed_terms = pack_terms(terms)
+        features = [packed.TFIDF_PACKED] if packed_terms is not None else []
     if hash_buckets:
         features.insert(0, HASHED_VOCABULARY)
     if packed_terms is None:

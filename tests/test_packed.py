@@ -1,4 +1,4 @@
-"""Compact preprocessors: a character table given by name, front-coded terms, an idf palette.
+"""Compact preprocessors: a character table given by name, terms as a token trie or front-coded, an idf palette.
 
 The forge writes them; both runtimes expand them at load and must answer exactly as
 they do for the same bundle written in plain form.
@@ -21,7 +21,7 @@ from cerebellum import packed
 from cerebellum._proto import bundle_pb2 as pb
 from cerebellum.limits import Limits
 from forge.chartable import TABLE_ID, pinned_table
-from forge.packing import idf_palette, pack_terms, table_by_name, tfidf_spec
+from forge.packing import idf_palette, pack_terms, table_by_name, tfidf_spec, trie_terms
 
 from .conftest import rewrite_preprocessor
 
@@ -39,7 +39,8 @@ def _plain(pre: pb.Preprocessor) -> None:
     """Rewrite a compact preprocessor in the plain form of format v1's base."""
     pre.char_table.CopyFrom(pinned_table())
     spec = pre.tfidf
-    terms = packed.unpack_terms(spec.packed_vocabulary, len(spec.idf_index), Path("x"), Limits())
+    unpack = packed.unpack_trie if packed.TFIDF_TOKEN_TRIE in pre.required_features else packed.unpack_terms
+    terms = unpack(spec.packed_vocabulary, len(spec.idf_index), Path("x"), Limits())
     idf = [spec.idf_palette[i] for i in spec.idf_index]
     for name in ("packed_vocabulary", "idf_palette", "idf_index"):
         spec.ClearField(name)
@@ -64,7 +65,7 @@ def test_the_forge_writes_compact_bundles(tiny_bundle: Path) -> None:
     envelope.ParseFromString((tiny_bundle / cb.PREPROCESSOR_FILE).read_bytes())
     stored = pb.Preprocessor()
     stored.ParseFromString(envelope.preprocessor)
-    assert list(stored.required_features) == [packed.CHARTABLE_BY_NAME, packed.TFIDF_PACKED]
+    assert list(stored.required_features) == [packed.CHARTABLE_BY_NAME, packed.TFIDF_TOKEN_TRIE]
     assert not stored.char_table.fold_to and not stored.tfidf.vocabulary and not stored.tfidf.idf
     loaded = cerebellum.load(tiny_bundle).preprocessor
     assert len(loaded.tfidf.vocabulary) == len(loaded.tfidf.idf) == len(stored.tfidf.idf_index) > 0
@@ -95,6 +96,40 @@ def test_front_coding_round_trips(words: set[str]) -> None:
     assert packed.unpack_terms(data, len(terms), Path("x"), Limits()) == terms
 
 
+_TOKEN = st.text(st.characters(min_codepoint=0x21, exclude_categories=("Cs",)), min_size=1, max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sets(st.lists(_TOKEN, min_size=1, max_size=3).map(" ".join), max_size=60))
+def test_the_token_trie_round_trips(words: set[str]) -> None:
+    terms = sorted(words, key=lambda t: t.encode("utf-8"))
+    data = trie_terms(terms)
+    assert data is not None
+    assert packed.unpack_trie(data, len(terms), Path("x"), Limits()) == terms
+
+
+def test_the_trie_stores_an_ngram_in_its_token_ids() -> None:
+    terms = sorted(f"{a} {b}" for a in ("天气", "weather") for b in ("怎么样", "tomorrow", "?")) + ["天气", "weather"]
+    terms.sort(key=lambda t: t.encode("utf-8"))
+    data = trie_terms(terms)
+    tokens = pack_terms(sorted({"?", "tomorrow", "weather", "天气", "怎么样"}, key=lambda t: t.encode("utf-8")))
+    assert data is not None and tokens is not None
+    # the depth, the token count and the tokens, then the root's header; a unigram costs its id and
+    # its header, and a bigram (at the trie's full depth) its id alone: one byte each here
+    assert data[2 : 2 + len(tokens)] == tokens
+    assert len(data) == 2 + len(tokens) + 1 + 2 * 2 + 6
+
+
+def test_terms_that_do_not_split_into_a_trie_in_their_order_are_front_coded() -> None:
+    assert trie_terms(["a  b"]) is None  # an empty token
+    assert trie_terms(["b", "a"]) is None
+    # a token holding a byte below the space's sorts differently as a trie path than as text
+    assert trie_terms(["a\x10", "a b"]) is None and trie_terms(["a b", "a\x10"]) is None
+    spec, features = tfidf_spec(["a\x10", "a b"], np.array([1.0, 2.0], np.float32), 0)
+    assert features == [packed.TFIDF_PACKED]
+    assert packed.unpack_terms(spec.packed_vocabulary, 2, Path("x"), Limits()) == ["a\x10", "a b"]
+
+
 def test_terms_out_of_byte_order_are_not_packed() -> None:
     assert pack_terms(["b", "a"]) is None
     assert pack_terms(["a", "a"]) is None
@@ -116,14 +151,50 @@ def _packed(terms: list[bytes]) -> bytes:
     return bytes(out)
 
 
+def _front(spec: pb.TfidfSpec, data: bytes) -> tuple[pb.TfidfSpec, str]:
+    spec.packed_vocabulary = data
+    return spec, packed.TFIDF_PACKED
+
+
+def _trie(spec: pb.TfidfSpec, data: bytes) -> tuple[pb.TfidfSpec, str]:
+    spec.packed_vocabulary = data
+    return spec, packed.TFIDF_TOKEN_TRIE
+
+
+def _beyond(spec: pb.TfidfSpec) -> tuple[pb.TfidfSpec, str]:
+    spec.idf_index.append(99)
+    return spec, packed.TFIDF_TOKEN_TRIE
+
+
+# Each makes the spec of the two terms "a" and "b" broken, and names the feature it is coded under.
+# A trie of "a" and "b": D=1, two tokens, a root with two children (ids 0 and 0+1+0).
+_TRIE_AB = bytes([1, 2]) + _packed([b"a", b"b"]) + bytes([4, 0, 0])
 BROKEN_TFIDF = {
-    "not in strictly ascending": lambda s: setattr(s, "packed_vocabulary", _packed([b"b", b"a"])),
-    "shares more bytes": lambda s: setattr(s, "packed_vocabulary", bytes([0, 1]) + b"a" + bytes([5, 0])),
-    "truncated": lambda s: setattr(s, "packed_vocabulary", bytes([0, 9]) + b"ab"),
-    "more than the 2 terms": lambda s: setattr(s, "packed_vocabulary", _packed([b"a", b"b", b"c"])),
-    "not valid UTF-8": lambda s: setattr(s, "packed_vocabulary", _packed([b"a", b"\xff"])),
-    "overlong varint": lambda s: setattr(s, "packed_vocabulary", bytes([0x80] * 6)),
-    "beyond the": lambda s: s.idf_index.append(99),
+    "not in strictly ascending": lambda s: _front(s, _packed([b"b", b"a"])),
+    "shares more bytes": lambda s: _front(s, bytes([0, 1]) + b"a" + bytes([5, 0])),
+    "truncated": lambda s: _front(s, bytes([0, 9]) + b"ab"),
+    "more than the 2 terms": lambda s: _front(s, _packed([b"a", b"b", b"c"])),
+    "not valid UTF-8": lambda s: _front(s, _packed([b"a", b"\xff"])),
+    "overlong varint": lambda s: _front(s, bytes([0x80] * 6)),
+    "beyond the": _beyond,
+    "at least one token": lambda s: _trie(s, bytes([0]) + _TRIE_AB[1:]),
+    "empty or holds a space": lambda s: _trie(s, bytes([1, 2]) + _packed([b"a", b"b c"]) + bytes([4, 0, 0])),
+    "root of a token trie is not a term": lambda s: _trie(s, _TRIE_AB[:-3] + bytes([5, 0, 0])),
+    "token beyond the 2 listed": lambda s: _trie(s, _TRIE_AB[:-1] + bytes([1])),
+    "neither a term nor has children": lambda s: _trie(
+        s, bytes([2, 2]) + _packed([b"a", b"b"]) + bytes([4, 0, 1, 0, 0])
+    ),
+    "data after its last trie node": lambda s: _trie(s, _TRIE_AB + bytes([0])),
+    "holds 1 terms, idf_index counts 2": lambda s: _trie(s, _TRIE_AB[:-3] + bytes([2, 0])),
+    "trie .*more than the 2 terms": lambda s: _trie(
+        s, bytes([1, 3]) + _packed([b"a", b"b", b"c"]) + bytes([6, 0, 0, 0])
+    ),
+    "trie .*not in strictly ascending": lambda s: _trie(
+        # "a a" then "a\x10": a token with a byte below the space's sorts apart from its trie path
+        s,
+        bytes([2, 2]) + _packed([b"a", b"a\x10"]) + bytes([4, 0, 2, 0, 0, 1]),
+    ),
+    "trie .*truncated": lambda s: _trie(s, _TRIE_AB[:-1]),
 }
 
 
@@ -132,13 +203,20 @@ BROKEN_TFIDF = {
 def test_a_broken_packed_vocabulary_is_refused(bundle_copy: Path, backend: str, problem: str) -> None:
     def edit(pre: pb.Preprocessor) -> None:
         spec, _ = tfidf_spec(["a", "b"], np.array([1.0, 2.0], np.float32), 0)
-        BROKEN_TFIDF[problem](spec)
+        spec, feature = BROKEN_TFIDF[problem](spec)
         pre.tfidf.CopyFrom(spec)
         pre.onnx.num_features = 2
+        del pre.required_features[:]
+        pre.required_features.extend([packed.CHARTABLE_BY_NAME, feature])
 
     rewrite_preprocessor(bundle_copy, edit)
-    with pytest.raises(cerebellum.BundleCorruptError, match=problem):
+    with pytest.raises(cerebellum.BundleCorruptError, match=problem.split(" .*")[-1]):
         cerebellum.load(bundle_copy, backend=backend)
+
+
+def _features(pre: pb.Preprocessor, coding: str) -> None:
+    del pre.required_features[:]
+    pre.required_features.extend([packed.CHARTABLE_BY_NAME, coding])
 
 
 @pytest.mark.parametrize("backend", ["python", "rust"])
@@ -150,6 +228,25 @@ def test_a_packed_vocabulary_cannot_expand_past_the_limits(bundle_copy: Path, ba
         pre.tfidf.packed_vocabulary = bytes([0, 1]) + b"a" + bytes(x for i in range(1, count) for x in (*_v(i), 1, 97))
         del pre.tfidf.idf_index[:]
         pre.tfidf.idf_index.extend([0] * count)
+        _features(pre, packed.TFIDF_PACKED)
+
+    rewrite_preprocessor(bundle_copy, edit)
+    tight = cerebellum.Limits(max_preprocessor_bytes=1 << 20)
+    with pytest.raises(cerebellum.BundleLimitError, match="packed vocabulary"):
+        cerebellum.load(bundle_copy, backend=backend, limits=tight)
+
+
+@pytest.mark.parametrize("backend", ["python", "rust"])
+def test_a_token_trie_cannot_expand_past_the_limits(bundle_copy: Path, backend: str) -> None:
+    # one 100-byte token and a chain of terms, each that token once more: 2 bytes a term, ever more expanded
+    count = 3000
+
+    def edit(pre: pb.Preprocessor) -> None:
+        chain = bytes([0, 3]) * (count - 1) + bytes([0])  # a child (gap 0), then "a term with one child"
+        pre.tfidf.packed_vocabulary = bytes([*_v(count), 1, 0, 100]) + b"a" * 100 + bytes([2]) + chain
+        del pre.tfidf.idf_index[:]
+        pre.tfidf.idf_index.extend([0] * count)
+        _features(pre, packed.TFIDF_TOKEN_TRIE)
 
     rewrite_preprocessor(bundle_copy, edit)
     tight = cerebellum.Limits(max_preprocessor_bytes=1 << 20)
@@ -185,8 +282,9 @@ BROKEN_FEATURES = {
         packed.CHARTABLE_BY_NAME
     ),
     "packed fields are set but required_features does not list": lambda pre: pre.required_features.remove(
-        packed.TFIDF_PACKED
+        packed.TFIDF_TOKEN_TRIE
     ),
+    "lists both": lambda pre: pre.required_features.append(packed.TFIDF_PACKED),
 }
 
 

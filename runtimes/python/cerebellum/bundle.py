@@ -75,7 +75,7 @@ def _wire_type_conflict(message: Message) -> str | None:
 
 # Capabilities beyond format v1's base that this runtime implements (spec section 1, "Format evolution").
 HASHED_VOCABULARY = "tfidf-hashed-fnv1a64"
-FEATURES = (HASHED_VOCABULARY, packed.CHARTABLE_BY_NAME, packed.TFIDF_PACKED)
+FEATURES = (HASHED_VOCABULARY, packed.CHARTABLE_BY_NAME, packed.TFIDF_PACKED, packed.TFIDF_TOKEN_TRIE)
 
 
 def unwrap_preprocessor(data: bytes, path: Path) -> pb.Preprocessor:

@@ -18,6 +18,7 @@ pub const FEATURES: &[&str] = &[
     HASHED_VOCABULARY,
     crate::packed::CHARTABLE_BY_NAME,
     crate::packed::TFIDF_PACKED,
+    crate::packed::TFIDF_TOKEN_TRIE,
 ];
 /// Magic string of `preprocessor.bin`.
 pub const MAGIC: &str = "cerebellum.preprocessor";

@@ -61,7 +61,7 @@ pub use classifier::{BatchScores, Classification, TextClassifier};
 pub use error::{Error, Result};
 pub use limits::Limits;
 pub use linear::WeightFormat;
-pub use packed::{CHARTABLE_BY_NAME, TFIDF_PACKED};
+pub use packed::{CHARTABLE_BY_NAME, TFIDF_PACKED, TFIDF_TOKEN_TRIE};
 #[cfg(feature = "tract")]
 pub use tagger::{Analysis, Entity, TaggedToken, TextTagger};
 pub use tfidf::SparseVector;

@@ -2,7 +2,8 @@
 //!
 //! A bundle listing `chartable-by-name` names a character table the runtime carries instead of
 //! carrying its 34 KB; one listing `tfidf-packed` front-codes its terms and stores each distinct
-//! idf value once. [`expand`] turns both into the plain fields, so everything after loading sees
+//! idf value once, and one listing `tfidf-token-trie` stores its terms as a trie of token ids (an
+//! n-gram costs a byte or two instead of its text) with the same idf palette. [`expand`] turns both into the plain fields, so everything after loading sees
 //! one form and computes the same bits.
 
 use std::path::Path;
@@ -19,6 +20,15 @@ use crate::proto;
 pub const CHARTABLE_BY_NAME: &str = "chartable-by-name";
 /// The feature name of a front-coded vocabulary with an idf palette (spec section 5).
 pub const TFIDF_PACKED: &str = "tfidf-packed";
+/// The feature name of a vocabulary stored as a trie of token ids, with an idf palette (spec section 5).
+pub const TFIDF_TOKEN_TRIE: &str = "tfidf-token-trie";
+
+/// How a preprocessor's packed vocabulary is coded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Coding {
+    FrontCoded,
+    TokenTrie,
+}
 
 /// Character tables this runtime carries: (id, serialized `CharTable`).
 const BUILTIN_TABLES: &[(&str, &[u8])] = &[(
@@ -29,7 +39,18 @@ const BUILTIN_TABLES: &[(&str, &[u8])] = &[(
 /// Replace the compact fields of `pre` by the plain ones they stand for.
 pub(crate) fn expand(pre: &mut proto::Preprocessor, path: &Path, limits: &Limits) -> Result<()> {
     let has = |name: &str| pre.required_features.iter().any(|f| f == name);
-    let (by_name, packed) = (has(CHARTABLE_BY_NAME), has(TFIDF_PACKED));
+    let by_name = has(CHARTABLE_BY_NAME);
+    let coding = match (has(TFIDF_PACKED), has(TFIDF_TOKEN_TRIE)) {
+        (true, true) => {
+            return Err(Error::corrupt(
+                path,
+                format!("tfidf: required_features lists both '{TFIDF_PACKED}' and '{TFIDF_TOKEN_TRIE}'"),
+            ))
+        }
+        (true, false) => Some(Coding::FrontCoded),
+        (false, true) => Some(Coding::TokenTrie),
+        (false, false) => None,
+    };
     if let Some(table) = pre.char_table.as_mut() {
         expand_char_table(table, by_name, path)?;
     } else if by_name {
@@ -39,7 +60,7 @@ pub(crate) fn expand(pre: &mut proto::Preprocessor, path: &Path, limits: &Limits
         ));
     }
     if let Some(tfidf) = pre.tfidf.as_mut() {
-        expand_tfidf(tfidf, packed, path, limits)?;
+        expand_tfidf(tfidf, coding, path, limits)?;
     }
     Ok(())
 }
@@ -94,16 +115,19 @@ fn expand_char_table(table: &mut proto::CharTable, by_name: bool, path: &Path) -
     Ok(())
 }
 
-fn expand_tfidf(spec: &mut proto::TfidfSpec, packed: bool, path: &Path, limits: &Limits) -> Result<()> {
-    if !packed {
+fn expand_tfidf(spec: &mut proto::TfidfSpec, coding: Option<Coding>, path: &Path, limits: &Limits) -> Result<()> {
+    let Some(coding) = coding else {
         if !(spec.packed_vocabulary.is_empty() && spec.idf_palette.is_empty() && spec.idf_index.is_empty()) {
             return Err(Error::corrupt(
                 path,
-                format!("tfidf: packed fields are set but required_features does not list '{TFIDF_PACKED}'"),
+                format!(
+                    "tfidf: packed fields are set but required_features does not list '{TFIDF_PACKED}' or \
+                     '{TFIDF_TOKEN_TRIE}'"
+                ),
             ));
         }
         return Ok(());
-    }
+    };
     if !(spec.vocabulary.is_empty() && spec.idf.is_empty()) {
         return Err(Error::corrupt(
             path,
@@ -131,7 +155,10 @@ fn expand_tfidf(spec: &mut proto::TfidfSpec, packed: bool, path: &Path, limits: 
             return Err(Error::corrupt(path, "tfidf: a hashed vocabulary lists no terms"));
         }
     } else {
-        spec.vocabulary = unpack_terms(&data, index.len(), path, limits)?;
+        spec.vocabulary = match coding {
+            Coding::FrontCoded => unpack_terms(&data, index.len(), path, limits)?,
+            Coding::TokenTrie => unpack_trie(&data, index.len(), path, limits)?,
+        };
     }
     spec.idf = idf;
     Ok(())
@@ -139,14 +166,137 @@ fn expand_tfidf(spec: &mut proto::TfidfSpec, packed: bool, path: &Path, limits: 
 
 /// `count` front-coded terms; each must sort strictly after the previous one by UTF-8 bytes.
 fn unpack_terms(data: &[u8], count: usize, path: &Path, limits: &Limits) -> Result<Vec<String>> {
-    let truncated = || Error::corrupt(path, "tfidf: packed vocabulary is truncated");
+    let mut at = 0;
+    let terms = front_coded(data, &mut at, count, path, limits)?;
+    if at != data.len() {
+        return Err(Error::corrupt(
+            path,
+            format!("tfidf: packed vocabulary holds more than the {count} terms idf_index counts"),
+        ));
+    }
+    Ok(terms)
+}
+
+/// An open trie node while reading: children still to read, and the last child's token id.
+struct Open {
+    children: usize,
+    last: Option<usize>,
+}
+
+/// `count` terms stored as a trie of token ids, in column (pre-)order; see spec section 5.
+fn unpack_trie(data: &[u8], count: usize, path: &Path, limits: &Limits) -> Result<Vec<String>> {
+    let mut at = 0;
+    let depth = varint(data, &mut at, path)?;
+    if depth < 1 {
+        return Err(Error::corrupt(
+            path,
+            "tfidf: a token trie must allow terms of at least one token",
+        ));
+    }
+    let token_count = varint(data, &mut at, path)?;
+    let tokens = front_coded(data, &mut at, token_count, path, limits)?;
+    if tokens.iter().any(|t| t.is_empty() || t.contains(' ')) {
+        return Err(Error::corrupt(path, "tfidf: a trie token is empty or holds a space"));
+    }
+    let mut expanded = tokens.iter().map(String::len).sum::<usize>();
+    let header = varint(data, &mut at, path)?;
+    if header & 1 == 1 {
+        return Err(Error::corrupt(path, "tfidf: the root of a token trie is not a term"));
+    }
     let mut terms: Vec<String> = Vec::with_capacity(count);
+    // The tokens from the root to the node being read; one open node per level, the root first.
+    let mut trail: Vec<&str> = Vec::new();
+    let mut pending = vec![Open {
+        children: header >> 1,
+        last: None,
+    }];
+    while let Some(node) = pending.last_mut() {
+        if node.children == 0 {
+            pending.pop();
+            trail.pop();
+            continue;
+        }
+        node.children -= 1;
+        let gap = varint(data, &mut at, path)?;
+        let id = match node.last {
+            None => Some(gap),
+            Some(last) => last.checked_add(gap).and_then(|v| v.checked_add(1)),
+        };
+        let Some(token) = id.and_then(|i| tokens.get(i)) else {
+            return Err(Error::corrupt(
+                path,
+                format!("tfidf: a trie node names a token beyond the {token_count} listed"),
+            ));
+        };
+        node.last = id;
+        trail.push(token);
+        let (is_term, children) = if trail.len() == depth {
+            (true, 0)
+        } else {
+            let header = varint(data, &mut at, path)?;
+            if header == 0 {
+                return Err(Error::corrupt(
+                    path,
+                    "tfidf: a trie node is neither a term nor has children",
+                ));
+            }
+            (header & 1 == 1, header >> 1)
+        };
+        if is_term {
+            let term = trail.join(" ");
+            if terms.len() == count {
+                return Err(Error::corrupt(
+                    path,
+                    format!("tfidf: packed vocabulary holds more than the {count} terms idf_index counts"),
+                ));
+            }
+            if terms
+                .last()
+                .is_some_and(|previous| term.as_bytes() <= previous.as_bytes())
+            {
+                return Err(Error::corrupt(
+                    path,
+                    "tfidf: packed terms are not in strictly ascending byte order",
+                ));
+            }
+            expanded = expanded.saturating_add(term.len());
+            bound(expanded, path, limits)?;
+            terms.push(term);
+        }
+        if children > 0 {
+            pending.push(Open { children, last: None });
+        } else {
+            trail.pop();
+        }
+    }
+    if at != data.len() {
+        return Err(Error::corrupt(
+            path,
+            "tfidf: packed vocabulary has data after its last trie node",
+        ));
+    }
+    if terms.len() != count {
+        return Err(Error::corrupt(
+            path,
+            format!(
+                "tfidf: packed vocabulary holds {} terms, idf_index counts {count}",
+                terms.len()
+            ),
+        ));
+    }
+    Ok(terms)
+}
+
+/// `count` front-coded UTF-8 strings from `at`, strictly ascending by bytes; `at` moves past them.
+fn front_coded(data: &[u8], at: &mut usize, count: usize, path: &Path, limits: &Limits) -> Result<Vec<String>> {
+    let truncated = || Error::corrupt(path, "tfidf: packed vocabulary is truncated");
+    // `count` comes from the data: reserve no more than the data could hold (two bytes per string).
+    let mut terms: Vec<String> = Vec::with_capacity(count.min(data.len() / 2));
     let mut previous: Vec<u8> = Vec::new();
-    let mut at = 0usize;
     let mut expanded = 0usize;
     for _ in 0..count {
-        let shared = varint(data, &mut at, path)?;
-        let length = varint(data, &mut at, path)?;
+        let shared = varint(data, at, path)?;
+        let length = varint(data, at, path)?;
         if shared > previous.len() {
             return Err(Error::corrupt(
                 path,
@@ -158,18 +308,10 @@ fn unpack_terms(data: &[u8], count: usize, path: &Path, limits: &Limits) -> Resu
             .filter(|&e| e <= data.len())
             .ok_or_else(truncated)?;
         let mut term = previous.get(..shared).ok_or_else(truncated)?.to_vec();
-        term.extend_from_slice(data.get(at..end).ok_or_else(truncated)?);
-        at = end;
-        // A front-coded list can state terms far longer than itself: bound what it expands to.
+        term.extend_from_slice(data.get(*at..end).ok_or_else(truncated)?);
+        *at = end;
         expanded = expanded.saturating_add(term.len());
-        if expanded > limits.max_preprocessor_bytes {
-            return Err(over(
-                path,
-                "packed vocabulary",
-                format!("more than {} bytes expanded", limits.max_preprocessor_bytes),
-                "max_preprocessor_bytes",
-            ));
-        }
+        bound(expanded, path, limits)?;
         if !terms.is_empty() && term <= previous {
             return Err(Error::corrupt(
                 path,
@@ -181,13 +323,20 @@ fn unpack_terms(data: &[u8], count: usize, path: &Path, limits: &Limits) -> Resu
         terms.push(text.to_owned());
         previous = term;
     }
-    if at != data.len() {
-        return Err(Error::corrupt(
+    Ok(terms)
+}
+
+/// A packed list can state terms far longer than itself: bound what it expands to.
+fn bound(expanded: usize, path: &Path, limits: &Limits) -> Result<()> {
+    if expanded > limits.max_preprocessor_bytes {
+        return Err(over(
             path,
-            format!("tfidf: packed vocabulary holds more than the {count} terms idf_index counts"),
+            "packed vocabulary",
+            format!("more than {} bytes expanded", limits.max_preprocessor_bytes),
+            "max_preprocessor_bytes",
         ));
     }
-    Ok(terms)
+    Ok(())
 }
 
 /// A uint32 varint at `at`: at most 5 bytes and below 2^32.

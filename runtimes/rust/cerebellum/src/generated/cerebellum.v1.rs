@@ -122,6 +122,8 @@ pub struct TfidfSpec {
     /// bytes: per term, a varint count of leading bytes shared with the previous
     /// term, a varint count of the bytes that follow, then those bytes (empty
     /// for a hashed vocabulary). Column i's idf is idf_palette\[idf_index[i]\].
+    /// Feature "tfidf-token-trie" codes `packed_vocabulary` instead as a trie of
+    /// token ids (spec section 5), with the same palette.
     #[prost(bytes = "vec", tag = "6")]
     pub packed_vocabulary: ::prost::alloc::vec::Vec<u8>,
     #[prost(float, repeated, tag = "7")]
