@@ -14,10 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import sparse
 
 import cerebellum
 from cerebellum import bundle as cb
+from cerebellum.linear import IDENTITY, MIRRORED, SIGMOID, SOFTMAX, LinearModel
 from cerebellum.packed import CHARTABLE_BY_NAME, TFIDF_PACKED
 from forge.compress import CompressionSettings, Space, choose, decode_int8, encode_int8, stored_weights, term_space
 from forge.onnx_sparse import LinearHead, build_sparse_graph
@@ -252,3 +255,29 @@ def test_logits_beyond_exp_range_score_alike_in_both_native_paths(bundle_copy: P
     python, rust = cerebellum.load(bundle_copy), cerebellum.load(bundle_copy, backend="rust")
     for text in TEXTS:
         assert python.predict_proba(text).tobytes() == rust.predict_proba(text).tobytes(), text
+
+
+_LOGIT = st.floats(-30, 30, width=32)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from([SOFTMAX, MIRRORED, SIGMOID, IDENTITY]),
+    st.lists(_LOGIT, min_size=1, max_size=6),
+    st.lists(st.sampled_from([0.0, 1e-7, 5e-5, 1e-4, 2e-4, 1e-3]), min_size=1, max_size=6),
+)
+def test_predict_settles_on_the_logits_only_when_the_scores_agree(
+    post: str, logits: list[float], nudges: list[float]
+) -> None:
+    # near ties included: logits a hair apart, where rounded scores may tie and the first maximum wins
+    z = [float(np.float32(logits[0] + n)) for n in nudges] + logits[1:]
+    if post == MIRRORED:
+        z = z[:1]
+    model = LinearModel(np.zeros((1, len(z)), np.float32), np.zeros(len(z), np.float32), post, "float32")
+    scores = model.scores_of(z)
+    top = model.top_of(z)
+    assert top is None or top == scores.index(max(scores))
+    ranked = sorted(z, reverse=True)
+    lead = abs(z[0]) if post == MIRRORED else ranked[0] - ranked[1] if len(z) > 1 else np.inf
+    if post in (SOFTMAX, MIRRORED) and lead > 1e-3:
+        assert top is not None  # a clear lead skips the scores

@@ -186,15 +186,23 @@ class TextClassifier(LabelDecisions):
     def predict(self, text: str) -> str:
         if self._linear is None:
             return super().predict(text)
-        scores = self._native_scores(text)
-        return self.labels[scores.index(max(scores))]  # the first maximum, as argmax
+        logits = self._native_logits(text)
+        top = self._linear.top_of(logits)
+        if top is None:
+            scores = self._linear.scores_of(logits)
+            top = scores.index(max(scores))  # the first maximum, as argmax
+        return self.labels[top]
 
-    def _native_scores(self, text: str) -> list[float]:
+    def _native_logits(self, text: str) -> list[float]:
         # the whole query in Python floats: numpy's per-call cost outweighs a few dozen products
         linear, tokenizer = self._linear, self.tokenizer
         assert linear is not None
         found = self.vectorizer.found(tokenizer.sequence(text), tokenizer.ngram_min, tokenizer.ngram_max)
-        return linear.scores_of(linear.logits_of(*self.vectorizer.weigh(found)))
+        return linear.logits_of(*self.vectorizer.weigh(found))
+
+    def _native_scores(self, text: str) -> list[float]:
+        assert self._linear is not None
+        return self._linear.scores_of(self._native_logits(text))
 
     def predict_proba(self, text: str) -> np.ndarray:
         if self._linear is not None:

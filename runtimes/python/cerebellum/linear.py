@@ -36,6 +36,8 @@ IDENTITY, SIGMOID, SOFTMAX, MIRRORED, IDENTITY_L1, SIGMOID_L1 = (
     "identity_l1",
     "sigmoid_l1",
 )
+# A lead of the top logit that no rounding of the scores can undo (see LinearModel.top_of).
+DECISIVE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -324,6 +326,23 @@ class LinearModel:
     def scores(self, logits: np.ndarray) -> np.ndarray:
         """Scores from float32 logits, computed in float64 and rounded once to float32."""
         return np.array(self.scores_of(logits.tolist()), dtype=np.float32)
+
+    def top_of(self, z: list[float]) -> int | None:
+        """The index of the top score of float32 logits ``z`` when the logits alone settle it, else None.
+
+        Softmax and the mirrored sigmoid keep the logits' order, and a top logit ahead of the
+        rest by more than ``DECISIVE`` gives a score that stays strictly ahead after rounding to
+        float32 (the ratio of the two scores is at least e^DECISIVE, far beyond two float32 ulps),
+        so the first maximum of the scores is that index and they need not be computed.
+        """
+        if self.post == MIRRORED:
+            return 1 if z[0] > DECISIVE else 0 if z[0] < -DECISIVE else None
+        if self.post != SOFTMAX or not math.isfinite(sum(z)):
+            return None
+        top = max(z)
+        i = z.index(top)
+        rest = z[:i] + z[i + 1 :]
+        return i if not rest or top - max(rest) > DECISIVE else None
 
     def scores_of(self, z: list[float]) -> list[float]:
         """``scores`` of float32 logits given as Python floats, as Python floats."""
