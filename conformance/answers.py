@@ -50,6 +50,7 @@ def _classifier_types() -> tuple[type, ...]:
 
 def _classify(model: Any, text: str) -> pb.Outcome:
     vector = model.vectorize(text)
+    classified = model.classify(text)
     scores = model.predict_proba(text)
     logits = model.decision_function_batch([text])[0]
     return pb.Outcome(
@@ -59,6 +60,7 @@ def _classify(model: Any, text: str) -> pb.Outcome:
         logits=[float(v) for v in logits],
         scores=[float(v) for v in scores],
         label=model.predict(text),
+        defer=classified.defer,
     )
 
 

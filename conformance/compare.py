@@ -6,6 +6,8 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from cerebellum.defer import MARGIN, DeferRule
+
 from ._proto import testee_pb2 as pb
 
 # Logits and probabilities, absolute, for ONNX engines and other machines' runtimes: they
@@ -22,6 +24,7 @@ CHECKS = (
     "tokens",
     "vectors",
     "labels",
+    "defers",
     "scores",
     "units",
     "ids",
@@ -109,11 +112,21 @@ def near_tie(response: pb.Response, tolerance: float = SCORE_TOLERANCE) -> bool:
     return len(top) == 2 and top[0] - top[1] < tolerance
 
 
+def near_threshold(response: pb.Response, rule: DeferRule | None, tolerance: float = SCORE_TOLERANCE) -> bool:
+    """The defer measure is within reach of the threshold for scores ``tolerance`` away (twice
+    that for a margin, a difference of two scores): another engine may decide the other way."""
+    if rule is None or not response.HasField("outcome") or not response.outcome.scores:
+        return False
+    reach = tolerance * (2 if rule.measure == MARGIN else 1)
+    return abs(rule.measure_of(list(response.outcome.scores)) - rule.threshold) <= reach
+
+
 def compare(
     ref: pb.Response,
     got: pb.Response,
     score_tolerance: float = SCORE_TOLERANCE,
     emission_tolerance: float = EMISSION_TOLERANCE,
+    rule: DeferRule | None = None,
 ) -> CaseResult:
     result = CaseResult()
     result.checked.append("refusals")
@@ -136,6 +149,10 @@ def compare(
         exact("tokens", _spans(a.tokens), _spans(b.tokens))
         exact("vectors", [*a.indices, -1, *float_bits(a.values)], [*b.indices, -1, *float_bits(b.values)])
         exact("labels", [a.label], [b.label])
+        if score_tolerance and a.defer != b.defer and near_threshold(ref, rule, score_tolerance):
+            result.checked.append("defers")  # scores within tolerance may fall either side: counted apart
+        else:
+            exact("defers", [a.defer], [b.defer])
         result.checked.append("scores")
         _close("scores", list(a.scores) + list(a.logits), list(b.scores) + list(b.logits), score_tolerance, result)
     else:

@@ -51,6 +51,11 @@ class RunReport:
             lines += ["", f"{b.task} ({b.kind}): {total} examples ({per}); {replayed} regressions replayed"]
             if b.kind == "classification":
                 lines.append(f"  near ties (top-two margin < score tolerance): {b.near_ties}")
+                if b.defer_rule:
+                    lines.append(
+                        f"  defer rule: {b.defer_rule}; near the threshold (within the score tolerance): "
+                        f"{b.near_thresholds}"
+                    )
             for name, stats in b.runtimes.items():
                 checks = [c for c in CHECKS if stats.passes[c] or stats.fails[c]]
                 cells = ", ".join(f"{c} {stats.passes[c]}/{stats.passes[c] + stats.fails[c]}" for c in checks)
@@ -82,6 +87,8 @@ def _bundle_dict(b: BundleReport) -> dict[str, Any]:
         "examples_total": sum(b.examples.values()),
         "shrink_steps": b.shrink_steps,
         "near_ties": b.near_ties if b.kind == "classification" else None,
+        "defer_rule": b.defer_rule or None,
+        "near_thresholds": b.near_thresholds if b.defer_rule else None,
         "regressions_replayed": b.regressions_replayed,
         "runtimes": {
             name: {

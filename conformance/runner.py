@@ -26,7 +26,15 @@ from cerebellum.tokenizer import BOS, EOS
 from ._proto import testee_pb2 as pb
 from .accepted import Accepted, accepts
 from .answers import answer
-from .compare import EMISSION_TOLERANCE, SCORE_TOLERANCE, CaseResult, Mismatch, compare, near_tie
+from .compare import (
+    EMISSION_TOLERANCE,
+    SCORE_TOLERANCE,
+    CaseResult,
+    Mismatch,
+    compare,
+    near_threshold,
+    near_tie,
+)
 from .protocol import ProtocolError
 from .regressions import Regression, RegressionStore
 from .runtimes import Runtime
@@ -82,6 +90,8 @@ class BundleReport:
     examples: Counter = field(default_factory=Counter)  # strategy -> inputs generated
     shrink_steps: int = 0
     near_ties: int = 0
+    near_thresholds: int = 0  # defer measure within the score tolerance of the rule's threshold
+    defer_rule: str = ""  # the bundle's rule, described; "" without one
     runtimes: dict[str, RuntimeStats] = field(default_factory=dict)
     failures: list[Failure] = field(default_factory=list)
     accepted_hits: list[dict[str, str]] = field(default_factory=list)
@@ -147,6 +157,8 @@ def run_bundle(
     report = BundleReport(task=task, kind=kind, path=str(bundle))
     report.runtimes = {rt.name: RuntimeStats() for rt in runtimes}
     state: dict[str, Any] = {"shrinking": False, "strategy": "", "first": ""}
+    rule = getattr(reference, "defer_rule", None)
+    report.defer_rule = rule.describe() if rule is not None else ""
 
     def against(rt: Runtime, ref: pb.Response, text: str) -> CaseResult:
         try:
@@ -155,13 +167,14 @@ def run_bundle(
             return CaseResult([Mismatch("protocol", str(exc)[:300])], ["protocol"])
         # The native paths of this machine's runtimes follow one arithmetic: their scores must be the same bits.
         tolerance = 0.0 if rt.name in EXACT_SCORES else config.score_tolerance
-        return compare(ref, got, tolerance, config.emission_tolerance)
+        return compare(ref, got, tolerance, config.emission_tolerance, rule)
 
     def check(text: str, count: bool = True) -> list[tuple[str, CaseResult]]:
         """Compare every runtime with the reference on ``text``; returns the unaccepted failures."""
         ref = answer(reference, text)
         if count:
             report.near_ties += near_tie(ref, config.score_tolerance)
+            report.near_thresholds += near_threshold(ref, rule, config.score_tolerance)
         failing = []
         for rt in runtimes:
             result = against(rt, ref, text)

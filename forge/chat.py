@@ -17,7 +17,9 @@ def describe(model: cerebellum.Model, text: str) -> Text:
         return describe_entities(model, text)
     result = model.classify(text)
     line = Text()
-    line.append(f"{result.label}", style="bold green")
+    line.append(f"{result.label}", style="bold yellow" if result.defer else "bold green")
+    if result.defer:
+        line.append("  deferred: not sure enough, hand it on", style="yellow")
     for label, score in result.scores.items():
         line.append(f"  {label} {score:.3f}", style="dim" if label != result.label else "")
     return line
@@ -48,7 +50,7 @@ def plain(model: cerebellum.Model, text: str) -> str:
         return f"{found or '-'}\t{text}"
     result = model.classify(text)
     scores = " ".join(f"{label}={score:.4f}" for label, score in result.scores.items())
-    return f"{result.label}\t{scores}\t{text}"
+    return f"{result.label}{' (defer)' if result.defer else ''}\t{scores}\t{text}"
 
 
 def run_chat(model_dir: Path, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:

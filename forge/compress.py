@@ -118,7 +118,8 @@ class Compressed:
 
 def restrict(x: sparse.csr_matrix, columns: np.ndarray) -> sparse.csr_matrix:
     """TF-IDF rows restricted to ``columns``, L2-normalised again over what is left (as the runtime computes them)."""
-    return normalize(x[:, columns], norm="l2", copy=True).tocsr()
+    kept = x[:, columns]
+    return normalize(kept, norm="l2", copy=True).tocsr() if kept.shape[0] else kept.tocsr()
 
 
 def accuracy(y: np.ndarray, predicted: np.ndarray) -> float:

@@ -77,6 +77,7 @@ def render_card(
         n = len(labels)
         for i, label in enumerate(labels):
             lines.append(f"| {label} | " + " | ".join(str(v) for v in metrics.confusion[i * n : (i + 1) * n]) + " |")
+    lines += _confidence_lines(report)
     lines += ["", "## Model", ""]
     lines += [f"- trainer: `{prov.trainer}`; estimator: `{prov.estimator}`"]
     if pre.HasField("tfidf"):
@@ -143,6 +144,56 @@ def render_card(
         f"- model.onnx SHA-256: `{pre.model_sha256.hex()}`",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _confidence_lines(report: dict[str, Any]) -> list[str]:
+    """Calibration (ECE before and after, a reliability table) and the defer rule's figures."""
+    cal, rule = report.get("calibration"), report.get("defer")
+    if not cal:
+        return []
+    lines = ["", "## Confidence and deferral", ""]
+    if cal["method"] == "none":
+        lines.append("- scores: not calibrated")
+    else:
+        how = (
+            f"temperature scaling, T = {1 / cal['scale']:.3f}"
+            if cal["method"] == "temperature"
+            else f"Platt scaling, logit -> {cal['scale']:.3f} * logit {cal['offset']:+.3f}"
+        )
+        lines.append(f"- calibration: {how}, fitted on dev and folded into the weights")
+    lines.append(
+        "- expected calibration error (15 bins of the top score), before -> after: "
+        + ", ".join(
+            f"{split} {cal[split]['ece_before']:.4f} -> {cal[split]['ece_after']:.4f}"
+            for split in ("dev", "test")
+            if cal[split]["rows"]
+        )
+    )
+    if cal.get("reliability"):
+        lines += ["", "Reliability on test (calibrated scores):", ""]
+        lines += ["| top score | rows | mean top score | accuracy |", "|---|---|---|---|"]
+        lines += [
+            f"| {b['low']:.1f}-{b['high']:.1f} | {b['rows']} | {b['confidence']:.3f} | {b['accuracy']:.3f} |"
+            for b in cal["reliability"]
+        ]
+    if not rule:
+        return lines + ["", "- defer rule: none (every text is answered)"]
+    what = "top score" if rule["measure"] == "top_score" else "margin between the top two scores"
+    lines += [
+        "",
+        f"Defer rule: defer when the {what} is below **{rule['threshold']:.4f}**, chosen for: {rule['target']}.",
+        "",
+        "| split | in-scope rows | answered | accuracy of answered | out-of-scope rows | out-of-scope deferred |",
+        "|---|---|---|---|---|---|",
+    ]
+    for split in ("dev", "test"):
+        f = rule[split]
+        oos = f"{f['out_of_scope_deferred']:.1%}" if f["out_of_scope_rows"] else "-"
+        lines.append(
+            f"| {split} | {f['rows']} | {f['coverage']:.1%} | {f['answered_accuracy']:.1%} | "
+            f"{f['out_of_scope_rows']} | {oos} |"
+        )
+    return lines
 
 
 def _compression_lines(compression: dict[str, Any] | None) -> list[str]:

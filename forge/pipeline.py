@@ -19,6 +19,7 @@ from .providers import GenerationJob, default_provider, get_provider
 from .providers.llm import usage_markdown
 from .providers.secrets import environment
 from .refine import (
+    OUT_OF_SCOPE,
     SPLITS,
     LabelMap,
     RefineReport,
@@ -278,7 +279,7 @@ def _infer_labels(rows: Sequence[dict]) -> tuple[str, ...]:
         for span in r.get("spans") or []:
             if isinstance(span, list) and len(span) == 3 and isinstance(span[2], str):
                 found.add(span[2].strip())
-    return tuple(sorted(found - {""}))
+    return tuple(sorted(found - {"", OUT_OF_SCOPE}))
 
 
 def _cleaner(ctx: TaskContext, labels: LabelMap, report: RefineReport, imported: bool):

@@ -30,6 +30,10 @@ class RefineReport:
         self.dropped[reason] += n
 
 
+# The label of a row no class fits: it trains nothing and tells the defer rule what to hand on.
+OUT_OF_SCOPE = "__none__"
+
+
 class LabelMap:
     """Maps label spellings that differ only in case or spacing to the canonical label."""
 
@@ -58,7 +62,7 @@ def clean_rows(
         if not isinstance(text, str) or not isinstance(label, str):
             report.drop("missing or non-string text/label")
             continue
-        canonical = labels.canonical(label)
+        canonical = OUT_OF_SCOPE if label == OUT_OF_SCOPE else labels.canonical(label)
         if canonical is None:
             report.drop(f"unknown label {label!r}")
             continue

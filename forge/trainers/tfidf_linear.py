@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
@@ -22,10 +23,12 @@ from sklearn.metrics import f1_score
 from cerebellum import bundle as cb
 from cerebellum._proto import bundle_pb2 as pb
 from cerebellum.chartable import CharTable
+from cerebellum.defer import DEFER_RULE
 from cerebellum.packed import CHARTABLE_BY_NAME
 from cerebellum.tfidf import fnv1a64
 from cerebellum.tokenizer import Tokenizer
 
+from .. import calibration
 from ..bundle_writer import measure_latency, metrics_header, provenance, write_bundle
 from ..chartable import TABLE_PATH, pinned_table
 from ..compress import WEIGHT_FORMATS, CompressionSettings, Space, choose, lowered, stored_weights, term_space
@@ -66,6 +69,13 @@ class Params:
     keep_features: str | float = "auto"  # auto | a fraction of the vocabulary in (0, 1]
     hash_buckets: str | int = "auto"  # auto | a bucket count
     max_dev_drop: float = 0.3
+    # Scores fitted to dev (temperature | platt | none), folded into the weights, and a defer
+    # rule: "precision" answers dev rows right at least defer_goal of the time, "coverage"
+    # defers at most defer_goal of them; measured on the top score or the top-two margin.
+    calibration: str = "temperature"
+    defer: str = "none"  # precision | coverage | none
+    defer_goal: float = 0.98
+    defer_measure: str = "top_score"  # top_score | margin
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -98,6 +108,17 @@ class Params:
             raise TrainerError(f"hash_buckets must be 'auto' or a count in [1, 2^24], got {buckets!r}")
         if not params.max_dev_drop >= 0:
             raise TrainerError(f"max_dev_drop must be >= 0 accuracy points, got {params.max_dev_drop}")
+        for key, allowed in (
+            ("calibration", calibration.METHODS),
+            ("defer", calibration.DEFER_TARGETS),
+            ("defer_measure", calibration.MEASURES),
+        ):
+            if getattr(params, key) not in allowed:
+                raise TrainerError(f"{key} must be one of {', '.join(allowed)}; got {getattr(params, key)!r}")
+        if params.defer == "precision" and not 0 < params.defer_goal <= 1:
+            raise TrainerError(f"defer_goal for precision is an accuracy in (0, 1], got {params.defer_goal}")
+        if params.defer == "coverage" and not 0 <= params.defer_goal < 1:
+            raise TrainerError(f"defer_goal for coverage is a share of rows in [0, 1), got {params.defer_goal}")
         if params.estimator != "logistic_regression":
             raise TrainerError(f"estimator {params.estimator!r} is not supported; use logistic_regression")
         return params
@@ -137,6 +158,10 @@ class TfidfLinearTrainer:
     def train(self, ctx: TaskContext) -> dict[str, Any]:
         params = Params.from_config(ctx.task.train)
         labels, splits = load_splits(ctx)
+        # out-of-scope rows train nothing; on dev and test they size and measure the defer rule
+        none = calibration.OUT_OF_SCOPE
+        outside = {f"{s}_oos": [r for r in splits[s] if r["label"] == none] for s in ("dev", "test")}
+        splits = {s: [r for r in rows if r["label"] != none] for s, rows in splits.items()}
         index = {label: i for i, label in enumerate(labels)}
         missing = [label for label in labels if not any(r["label"] == label for r in splits["train"])]
         if missing:
@@ -145,14 +170,15 @@ class TfidfLinearTrainer:
         terms: dict[str, list[list[str]]] = {}
         y: dict[str, np.ndarray] = {}
         with progress() as bar:
-            total = sum(len(rows) for rows in splits.values())
+            total = sum(len(rows) for rows in (*splits.values(), *outside.values()))
             job = bar.add_task(f"{ctx.task.name}: tokenizing", total=total)
-            for split, rows in splits.items():
+            for split, rows in (*splits.items(), *outside.items()):
                 terms[split] = []
                 for row in rows:
                     terms[split].append(tokenizer.terms(row["text"]))
                     bar.advance(job)
-                y[split] = np.array([index[r["label"]] for r in rows], dtype=np.int64)
+                if split in splits:
+                    y[split] = np.array([index[r["label"]] for r in rows], dtype=np.int64)
         vectorizer = TfidfVectorizer(
             analyzer=_identity,
             min_df=params.min_df,
@@ -162,8 +188,8 @@ class TfidfLinearTrainer:
             sublinear_tf=False,
         )
         x = {"train": vectorizer.fit_transform(terms["train"])}
-        for split in ("dev", "test"):
-            x[split] = vectorizer.transform(terms[split])
+        for split in terms.keys() - {"train"}:
+            x[split] = _transform(vectorizer, terms[split])
 
         dev_scores: dict[float, float] = {}
         best: LogisticRegression | None = None
@@ -219,6 +245,15 @@ class TfidfLinearTrainer:
         space = compressed.space
         weights, bias = lowered(compressed.coef, compressed.intercept)
         weights = stored_weights(weights, compressed.weight_format)
+        uncalibrated = {split: compressed_logits(space.x[split], weights, bias) for split in space.x}
+        try:
+            fitted = calibration.fit(params.calibration, uncalibrated["dev"], y["dev"])
+        except ValueError as exc:
+            raise TrainerError(f"{ctx.task.name}: {exc}") from None
+        coef, intercept = fitted.apply(compressed.coef, compressed.intercept)
+        weights, bias = lowered(coef, intercept)
+        weights = stored_weights(weights, compressed.weight_format)
+        confidence = _confidence(params, fitted, uncalibrated, space.x, y, weights, bias)
         metrics = {
             split: classification_metrics(y[split], compressed_predict(space.x[split], weights, bias), labels)
             for split in ("dev", "test")
@@ -236,8 +271,8 @@ class TfidfLinearTrainer:
             vocabulary=np.array(vocabulary, dtype=str),
             idf=space.idf,
             hash_buckets=np.array(len(space.idf) if hashed else 0),
-            coef=compressed.coef,
-            intercept=compressed.intercept,
+            coef=coef,
+            intercept=intercept,
             test_proba=test_proba,
             test_pred=test_pred,
         )
@@ -261,8 +296,9 @@ class TfidfLinearTrainer:
                 "float32_metrics": float32_metrics,
                 "candidates": [c.as_dict() for c in compressed.candidates],
             },
-            "rows": {s: len(rows) for s, rows in splits.items()},
+            "rows": {s: len(rows) for s, rows in (*splits.items(), *outside.items())},
             "metrics": metrics,
+            **confidence,
             "data_sha256": sha256_files(ctx.processed / f"{s}.jsonl" for s in ("train", "dev", "test")),
         }
         atomic_write_text(ctx.build / TRAIN_REPORT, json.dumps(report, indent=2, ensure_ascii=False))
@@ -304,6 +340,7 @@ class TfidfLinearTrainer:
             metrics=_metrics_proto(report),
             required_features=[CHARTABLE_BY_NAME, *tfidf_features],
         )
+        _confidence_proto(pre, report)
         return write_bundle(ctx.model_dir, pre, onnx_bytes, render_card(pre, report, sizes=None, verification=None))
 
     def _artifacts(self, ctx: TaskContext) -> dict[str, np.ndarray]:
@@ -339,7 +376,7 @@ class TfidfLinearTrainer:
         arrays = self._artifacts(ctx)
         _, splits = load_splits(ctx)
         model = cerebellum.load(ctx.model_dir)
-        texts = [r["text"] for r in splits["test"]]
+        texts = [r["text"] for r in splits["test"] if r["label"] != calibration.OUT_OF_SCOPE]
         proba = np.concatenate(
             [model.predict_proba_batch(texts[i : i + 256]) for i in range(0, len(texts), 256)]
             or [np.zeros((0, len(model.labels)), np.float32)]
@@ -386,6 +423,13 @@ class TfidfLinearTrainer:
         return verification
 
 
+def _transform(vectorizer: TfidfVectorizer, rows: list[list[str]]) -> Any:
+    """``vectorizer.transform``, which refuses no rows: those give a matrix without rows."""
+    if rows:
+        return vectorizer.transform(rows)
+    return sparse.csr_matrix((0, len(vectorizer.idf_)), dtype=np.float64)
+
+
 def _hashed_spaces(terms: dict[str, list[list[str]]]) -> Callable[[int], Space]:
     """Hashed feature spaces of the tokenized splits, for any bucket count (spec section 5)."""
     hashes: dict[str, int] = {}
@@ -407,7 +451,7 @@ def _hashed_spaces(terms: dict[str, list[list[str]]]) -> Callable[[int], Space]:
             sublinear_tf=False,
         )
         x = {"train": vectorizer.fit_transform(terms["train"])}
-        x |= {split: vectorizer.transform(terms[split]) for split in ("dev", "test")}
+        x |= {split: _transform(vectorizer, terms[split]) for split in terms.keys() - {"train"}}
         return Space(
             "hashed", x, vectorizer.idf_, np.arange(buckets), tfidf_spec([], vectorizer.idf_, buckets)[0].ByteSize()
         )
@@ -423,6 +467,81 @@ def _probabilities(x: Any, weights: np.ndarray, bias: np.ndarray, n_labels: int)
         return np.stack([1.0 - p, p], axis=1) if len(z) else np.zeros((0, n_labels))
     e = np.exp(z - z.max(axis=1, keepdims=True)) if len(z) else z
     return e / e.sum(axis=1, keepdims=True) if len(z) else np.zeros((0, n_labels))
+
+
+def _confidence(
+    params: Params,
+    fitted: calibration.Calibration,
+    uncalibrated: dict[str, np.ndarray],
+    x: dict[str, Any],
+    y: dict[str, np.ndarray],
+    weights: np.ndarray,
+    bias: np.ndarray,
+) -> dict[str, Any]:
+    """The report's "calibration" and "defer" entries: ECE before and after, and the chosen rule."""
+    p = {split: calibration.scores(compressed_logits(m, weights, bias)) for split, m in x.items()}
+    report: dict[str, Any] = {
+        "calibration": {
+            "method": fitted.method,
+            "scale": fitted.scale,
+            "offset": fitted.offset,
+            **{
+                split: {
+                    "rows": len(y[split]),
+                    "ece_before": calibration.expected_calibration_error(
+                        calibration.scores(uncalibrated[split]), y[split]
+                    ),
+                    "ece_after": calibration.expected_calibration_error(p[split], y[split]),
+                }
+                for split in ("dev", "test")
+            },
+            "reliability": calibration.reliability(p["test"], y["test"]) if len(y["test"]) else [],
+        }
+    }
+    if params.defer == "none":
+        return report
+
+    def measured(split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        m = calibration.measure(p[split], params.defer_measure)
+        outside = p.get(f"{split}_oos")
+        m_oos = calibration.measure(outside, params.defer_measure) if outside is not None else np.zeros(0)
+        return m, p[split].argmax(axis=1) == y[split], m_oos
+
+    choice = calibration.choose_threshold(*measured("dev"), params.defer, params.defer_goal)
+    report["defer"] = {
+        "measure": params.defer_measure,
+        "threshold": choice.threshold,
+        "target": choice.target,
+        "reached": choice.reached,
+        **{split: calibration.figures(*measured(split), choice.threshold).__dict__ for split in ("dev", "test")},
+    }
+    return report
+
+
+def _confidence_proto(pre: pb.Preprocessor, report: dict[str, Any]) -> None:
+    """Record the calibration and, when there is one, the defer rule (with its feature) in ``pre``."""
+    cal = report.get("calibration")
+    if cal and cal["method"] != "none":
+        pre.calibration.method = cal["method"]
+        if cal["method"] == "temperature":
+            pre.calibration.temperature = 1.0 / cal["scale"]
+        else:
+            pre.calibration.platt_scale = cal["scale"]
+            pre.calibration.platt_offset = cal["offset"]
+        for split in ("dev", "test"):
+            figures = getattr(pre.calibration, split)
+            figures.rows = cal[split]["rows"]
+            figures.ece_before = cal[split]["ece_before"]
+            figures.ece_after = cal[split]["ece_after"]
+    rule = report.get("defer")
+    if rule:
+        measure = {"top_score": pb.DeferRule.MEASURE_TOP_SCORE, "margin": pb.DeferRule.MEASURE_MARGIN}
+        pre.defer_rule.measure = measure[rule["measure"]]
+        pre.defer_rule.threshold = rule["threshold"]
+        pre.defer_rule.target = rule["target"]
+        for split in ("dev", "test"):
+            getattr(pre.defer_rule, split).CopyFrom(calibration.Figures(**rule[split]).as_proto())
+        pre.required_features.append(DEFER_RULE)
 
 
 def _metrics_proto(report: dict[str, Any]) -> pb.Metrics:

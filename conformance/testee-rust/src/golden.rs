@@ -245,6 +245,7 @@ fn compare_outcomes(
     out.close("logits", &e.logits, &a.logits, score_tolerance);
     out.close("scores", &e.scores, &a.scores, score_tolerance);
     out.scalar("label", &e.label, &a.label);
+    out.scalar("defer", &e.defer, &a.defer);
     out.exact("units", &e.units, &a.units);
     out.exact("ids", &e.ids, &a.ids);
     out.scalar("num_tags", &e.num_tags, &a.num_tags);

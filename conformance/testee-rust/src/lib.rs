@@ -133,6 +133,7 @@ fn classifier_outcome(classifier: &TextClassifier, text: &str) -> Result<Outcome
         logits,
         scores: classification.scores,
         label: classification.label,
+        defer: classification.defer,
         ..Default::default()
     })
 }

@@ -12,6 +12,7 @@ from google.protobuf.message import DecodeError, Message
 
 from . import limits, packed
 from ._proto import bundle_pb2 as pb
+from .defer import DEFER_RULE
 from .errors import (
     BundleCorruptError,
     BundleIntegrityError,
@@ -75,7 +76,13 @@ def _wire_type_conflict(message: Message) -> str | None:
 
 # Capabilities beyond format v1's base that this runtime implements (spec section 1, "Format evolution").
 HASHED_VOCABULARY = "tfidf-hashed-fnv1a64"
-FEATURES = (HASHED_VOCABULARY, packed.CHARTABLE_BY_NAME, packed.TFIDF_PACKED, packed.TFIDF_TOKEN_TRIE)
+FEATURES = (
+    HASHED_VOCABULARY,
+    packed.CHARTABLE_BY_NAME,
+    packed.TFIDF_PACKED,
+    packed.TFIDF_TOKEN_TRIE,
+    DEFER_RULE,
+)
 
 
 def unwrap_preprocessor(data: bytes, path: Path) -> pb.Preprocessor:

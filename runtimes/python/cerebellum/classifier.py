@@ -11,6 +11,7 @@ import numpy as np
 
 from .bundle import HASHED_VOCABULARY, BundleData
 from .chartable import CharTable
+from .defer import DeferRule
 from .errors import BundleCorruptError, BundleMismatchError
 from .linear import LinearModel, Signature
 from .tfidf import SparseVector, TfidfVectorizer
@@ -19,14 +20,22 @@ from .tokenizer import Token, Tokenizer, check_texts
 
 @dataclass(frozen=True)
 class Classification:
+    """A classifier's answer: the top label, every label's score, and whether to defer.
+
+    ``defer`` is True when the bundle's defer rule says the answer is not to be trusted and the
+    text should go on to something slower (an LLM, a person); always False without a rule.
+    """
+
     label: str
     scores: dict[str, float]  # label -> score, in label order
+    defer: bool = False
 
 
 class LabelDecisions:
     """Labels from scores, shared by both engines: the first maximum wins (spec section 6)."""
 
     labels: tuple[str, ...]
+    defer_rule: DeferRule | None = None
 
     def predict_proba(self, text: str) -> np.ndarray:
         raise NotImplementedError
@@ -41,10 +50,13 @@ class LabelDecisions:
         return [self.labels[i] for i in np.argmax(self.predict_proba_batch(texts), axis=1).tolist()]
 
     def classify(self, text: str) -> Classification:
-        scores = self.predict_proba(text)
+        """The top label, the scores in label order, and the defer decision of the bundle's rule."""
+        probabilities = self.predict_proba(text)
+        scores = probabilities.tolist()
         return Classification(
-            label=self.labels[int(np.argmax(scores))],
-            scores={label: float(s) for label, s in zip(self.labels, scores.tolist(), strict=True)},
+            label=self.labels[int(np.argmax(probabilities))],
+            scores=dict(zip(self.labels, scores, strict=True)),
+            defer=self.defer_rule is not None and self.defer_rule.defers(scores),
         )
 
 
@@ -72,6 +84,7 @@ class TextClassifier(LabelDecisions):
         self.task = pre.task
         self.labels: tuple[str, ...] = tuple(pre.labels)
         self.tokenizer = Tokenizer(CharTable(pre.char_table, path), pre.tokenizer)
+        self.defer_rule = DeferRule.of(pre, path)
         self.vectorizer = TfidfVectorizer(pre.tfidf, path, HASHED_VOCABULARY in pre.required_features)
         self._signature = sig = pre.onnx
         if sig.num_features != len(self.vectorizer):

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from ._proto import bundle_pb2 as pb
-from .classifier import LabelDecisions
+from .classifier import Classification, LabelDecisions
+from .defer import DeferRule
 from .errors import CerebellumError, InvalidInputError
 from .limits import Limits
 from .tagger import Entity, TaggedToken
@@ -63,6 +64,12 @@ class RustTextClassifier(_RustModel, LabelDecisions):
     def __init__(self, native: Any) -> None:
         super().__init__(native)
         self.labels: tuple[str, ...] = tuple(native.labels)
+        rule = native.defer_rule
+        self.defer_rule = None if rule is None else DeferRule(*rule)
+
+    def classify(self, text: str) -> Classification:
+        index, scores, defer = _call(self._native.classify, text)
+        return Classification(self.labels[index], dict(zip(self.labels, scores, strict=True)), defer)
 
     def tokenize(self, text: str) -> list[str]:
         return [t for t, _, _ in _call(self._native.tokenize, text)]

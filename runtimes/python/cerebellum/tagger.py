@@ -11,6 +11,7 @@ import numpy as np
 
 from .bundle import BundleData
 from .chartable import CharTable
+from .defer import DeferRule
 from .errors import BundleCorruptError, BundleMismatchError, CerebellumError
 from .session import create_session
 from .tokenizer import Token, check_texts
@@ -77,6 +78,7 @@ class TextTagger:
         if not pre.HasField("tagger"):
             raise BundleCorruptError(path, "a sequence tagging bundle needs a tagger section")
         spec = pre.tagger
+        DeferRule.of(pre, path)  # a tagger has none; refuse one that claims it
         self.preprocessor = pre
         self.task = pre.task
         self.tags: tuple[str, ...] = tuple(pre.labels)

@@ -81,6 +81,9 @@ pub struct Outcome {
     pub scores: ::prost::alloc::vec::Vec<f32>,
     #[prost(string, tag = "6")]
     pub label: ::prost::alloc::string::String,
+    /// the bundle's defer rule hands the text on (spec section 6)
+    #[prost(bool, tag = "13")]
+    pub defer: bool,
     /// Tagging bundles.
     ///
     /// character units (spec section 7)

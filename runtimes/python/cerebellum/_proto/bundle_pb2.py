@@ -24,37 +24,45 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63\x65rebellum/v1/bundle.proto\x12\rcerebellum.v1\"l\n\x10PreprocessorFile\x12\r\n\x05magic\x18\x01 \x01(\t\x12\x16\n\x0e\x66ormat_version\x18\x02 \x01(\r\x12\x14\n\x0cpreprocessor\x18\x03 \x01(\x0c\x12\x1b\n\x13preprocessor_sha256\x18\x04 \x01(\x0c\"\xbb\x03\n\x0cPreprocessor\x12%\n\x04kind\x18\x01 \x01(\x0e\x32\x17.cerebellum.v1.TaskKind\x12\x0c\n\x04task\x18\x02 \x01(\t\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12,\n\nchar_table\x18\x04 \x01(\x0b\x32\x18.cerebellum.v1.CharTable\x12/\n\ttokenizer\x18\x05 \x01(\x0b\x32\x1c.cerebellum.v1.TokenizerSpec\x12\'\n\x05tfidf\x18\x06 \x01(\x0b\x32\x18.cerebellum.v1.TfidfSpec\x12*\n\x04onnx\x18\x07 \x01(\x0b\x32\x1c.cerebellum.v1.OnnxSignature\x12\x14\n\x0cmodel_sha256\x18\x08 \x01(\x0c\x12-\n\nprovenance\x18\t \x01(\x0b\x32\x19.cerebellum.v1.Provenance\x12\'\n\x07metrics\x18\n \x01(\x0b\x32\x16.cerebellum.v1.Metrics\x12)\n\x06tagger\x18\x0b \x01(\x0b\x32\x19.cerebellum.v1.TaggerSpec\x12\x19\n\x11required_features\x18\x0c \x03(\t\"\xb1\x01\n\tCharTable\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0f\x66old_from_delta\x18\x02 \x03(\r\x12\x13\n\x0b\x66old_to_len\x18\x03 \x03(\r\x12\x0f\n\x07\x66old_to\x18\x04 \x03(\r\x12\x19\n\x11\x63lass_start_delta\x18\x05 \x03(\r\x12.\n\x0c\x63lass_of_run\x18\x06 \x03(\x0e\x32\x18.cerebellum.v1.CharClass\x12\x0e\n\x06sha256\x18\x07 \x01(\x0c\"N\n\rTokenizerSpec\x12\x11\n\tngram_min\x18\x01 \x01(\r\x12\x11\n\tngram_max\x18\x02 \x01(\r\x12\x17\n\x0f\x62oundary_tokens\x18\x03 \x01(\x08\"\xbe\x01\n\tTfidfSpec\x12\x12\n\nvocabulary\x18\x01 \x03(\t\x12\x0b\n\x03idf\x18\x02 \x03(\x02\x12\x14\n\x0csublinear_tf\x18\x03 \x01(\x08\x12!\n\x04norm\x18\x04 \x01(\x0e\x32\x13.cerebellum.v1.Norm\x12\x14\n\x0chash_buckets\x18\x05 \x01(\r\x12\x19\n\x11packed_vocabulary\x18\x06 \x01(\x0c\x12\x13\n\x0bidf_palette\x18\x07 \x03(\x02\x12\x11\n\tidf_index\x18\x08 \x03(\r\"e\n\nTaggerSpec\x12\x12\n\nvocabulary\x18\x01 \x03(\t\x12\x12\n\nunknown_id\x18\x02 \x01(\r\x12\x13\n\x0btransitions\x18\x03 \x03(\x02\x12\r\n\x05start\x18\x04 \x03(\x02\x12\x0b\n\x03\x65nd\x18\x05 \x03(\x02\"\xb4\x01\n\rOnnxSignature\x12\x15\n\rindices_input\x18\x01 \x01(\t\x12\x14\n\x0cvalues_input\x18\x02 \x01(\t\x12\x15\n\rlogits_output\x18\x03 \x01(\t\x12\x1c\n\x14probabilities_output\x18\x04 \x01(\t\x12\x14\n\x0cnum_features\x18\x05 \x01(\r\x12\x11\n\tids_input\x18\x06 \x01(\t\x12\x18\n\x10\x65missions_output\x18\x07 \x01(\t\"\xa8\x01\n\nProvenance\x12\x11\n\tblueprint\x18\x01 \x01(\t\x12\x15\n\rforge_version\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x61ta_sha256\x18\x03 \x01(\t\x12\x15\n\rconfig_sha256\x18\x04 \x01(\t\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12\x12\n\ncreated_at\x18\x06 \x01(\t\x12\x0f\n\x07trainer\x18\x07 \x01(\t\x12\x11\n\testimator\x18\x08 \x01(\t\"]\n\x0c\x43lassMetrics\x12\r\n\x05label\x18\x01 \x01(\t\x12\x11\n\tprecision\x18\x02 \x01(\x01\x12\x0e\n\x06recall\x18\x03 \x01(\x01\x12\n\n\x02\x66\x31\x18\x04 \x01(\x01\x12\x0f\n\x07support\x18\x05 \x01(\x04\"\xf6\x01\n\x07Metrics\x12\r\n\x05split\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63uracy\x18\x02 \x01(\x01\x12\x10\n\x08macro_f1\x18\x03 \x01(\x01\x12.\n\tper_class\x18\x04 \x03(\x0b\x32\x1b.cerebellum.v1.ClassMetrics\x12\x11\n\tconfusion\x18\x05 \x03(\x04\x12\x12\n\ntrain_rows\x18\x06 \x01(\x04\x12\x10\n\x08\x64\x65v_rows\x18\x07 \x01(\x04\x12\x11\n\ttest_rows\x18\x08 \x01(\x04\x12\x16\n\x0espan_precision\x18\t \x01(\x01\x12\x13\n\x0bspan_recall\x18\n \x01(\x01\x12\x0f\n\x07span_f1\x18\x0b \x01(\x01*h\n\x08TaskKind\x12\x19\n\x15TASK_KIND_UNSPECIFIED\x10\x00\x12!\n\x1dTASK_KIND_TEXT_CLASSIFICATION\x10\x01\x12\x1e\n\x1aTASK_KIND_SEQUENCE_TAGGING\x10\x02*Q\n\tCharClass\x12\x18\n\x14\x43HAR_CLASS_SEPARATOR\x10\x00\x12\x13\n\x0f\x43HAR_CLASS_WORD\x10\x01\x12\x15\n\x11\x43HAR_CLASS_SINGLE\x10\x02*\"\n\x04Norm\x12\r\n\tNORM_NONE\x10\x00\x12\x0b\n\x07NORM_L2\x10\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63\x65rebellum/v1/bundle.proto\x12\rcerebellum.v1\"l\n\x10PreprocessorFile\x12\r\n\x05magic\x18\x01 \x01(\t\x12\x16\n\x0e\x66ormat_version\x18\x02 \x01(\r\x12\x14\n\x0cpreprocessor\x18\x03 \x01(\x0c\x12\x1b\n\x13preprocessor_sha256\x18\x04 \x01(\x0c\"\x9a\x04\n\x0cPreprocessor\x12%\n\x04kind\x18\x01 \x01(\x0e\x32\x17.cerebellum.v1.TaskKind\x12\x0c\n\x04task\x18\x02 \x01(\t\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12,\n\nchar_table\x18\x04 \x01(\x0b\x32\x18.cerebellum.v1.CharTable\x12/\n\ttokenizer\x18\x05 \x01(\x0b\x32\x1c.cerebellum.v1.TokenizerSpec\x12\'\n\x05tfidf\x18\x06 \x01(\x0b\x32\x18.cerebellum.v1.TfidfSpec\x12*\n\x04onnx\x18\x07 \x01(\x0b\x32\x1c.cerebellum.v1.OnnxSignature\x12\x14\n\x0cmodel_sha256\x18\x08 \x01(\x0c\x12-\n\nprovenance\x18\t \x01(\x0b\x32\x19.cerebellum.v1.Provenance\x12\'\n\x07metrics\x18\n \x01(\x0b\x32\x16.cerebellum.v1.Metrics\x12)\n\x06tagger\x18\x0b \x01(\x0b\x32\x19.cerebellum.v1.TaggerSpec\x12\x19\n\x11required_features\x18\x0c \x03(\t\x12/\n\x0b\x63\x61libration\x18\r \x01(\x0b\x32\x1a.cerebellum.v1.Calibration\x12,\n\ndefer_rule\x18\x0e \x01(\x0b\x32\x18.cerebellum.v1.DeferRule\"\xb2\x01\n\x0b\x43\x61libration\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x13\n\x0btemperature\x18\x02 \x01(\x02\x12\x13\n\x0bplatt_scale\x18\x03 \x01(\x02\x12\x14\n\x0cplatt_offset\x18\x04 \x01(\x02\x12(\n\x03\x64\x65v\x18\x05 \x01(\x0b\x32\x1b.cerebellum.v1.DeferFigures\x12)\n\x04test\x18\x06 \x01(\x0b\x32\x1b.cerebellum.v1.DeferFigures\"\x85\x02\n\tDeferRule\x12\x31\n\x07measure\x18\x01 \x01(\x0e\x32 .cerebellum.v1.DeferRule.Measure\x12\x11\n\tthreshold\x18\x02 \x01(\x02\x12\x0e\n\x06target\x18\x03 \x01(\t\x12(\n\x03\x64\x65v\x18\x04 \x01(\x0b\x32\x1b.cerebellum.v1.DeferFigures\x12)\n\x04test\x18\x05 \x01(\x0b\x32\x1b.cerebellum.v1.DeferFigures\"M\n\x07Measure\x12\x17\n\x13MEASURE_UNSPECIFIED\x10\x00\x12\x15\n\x11MEASURE_TOP_SCORE\x10\x01\x12\x12\n\x0eMEASURE_MARGIN\x10\x02\"\xaa\x01\n\x0c\x44\x65\x66\x65rFigures\x12\x0c\n\x04rows\x18\x01 \x01(\x04\x12\x10\n\x08\x63overage\x18\x02 \x01(\x01\x12\x19\n\x11\x61nswered_accuracy\x18\x03 \x01(\x01\x12\x19\n\x11out_of_scope_rows\x18\x04 \x01(\x04\x12\x1d\n\x15out_of_scope_deferred\x18\x05 \x01(\x01\x12\x12\n\nece_before\x18\x06 \x01(\x01\x12\x11\n\tece_after\x18\x07 \x01(\x01\"\xb1\x01\n\tCharTable\x12\n\n\x02id\x18\x01 \x01(\t\x12\x17\n\x0f\x66old_from_delta\x18\x02 \x03(\r\x12\x13\n\x0b\x66old_to_len\x18\x03 \x03(\r\x12\x0f\n\x07\x66old_to\x18\x04 \x03(\r\x12\x19\n\x11\x63lass_start_delta\x18\x05 \x03(\r\x12.\n\x0c\x63lass_of_run\x18\x06 \x03(\x0e\x32\x18.cerebellum.v1.CharClass\x12\x0e\n\x06sha256\x18\x07 \x01(\x0c\"N\n\rTokenizerSpec\x12\x11\n\tngram_min\x18\x01 \x01(\r\x12\x11\n\tngram_max\x18\x02 \x01(\r\x12\x17\n\x0f\x62oundary_tokens\x18\x03 \x01(\x08\"\xbe\x01\n\tTfidfSpec\x12\x12\n\nvocabulary\x18\x01 \x03(\t\x12\x0b\n\x03idf\x18\x02 \x03(\x02\x12\x14\n\x0csublinear_tf\x18\x03 \x01(\x08\x12!\n\x04norm\x18\x04 \x01(\x0e\x32\x13.cerebellum.v1.Norm\x12\x14\n\x0chash_buckets\x18\x05 \x01(\r\x12\x19\n\x11packed_vocabulary\x18\x06 \x01(\x0c\x12\x13\n\x0bidf_palette\x18\x07 \x03(\x02\x12\x11\n\tidf_index\x18\x08 \x03(\r\"e\n\nTaggerSpec\x12\x12\n\nvocabulary\x18\x01 \x03(\t\x12\x12\n\nunknown_id\x18\x02 \x01(\r\x12\x13\n\x0btransitions\x18\x03 \x03(\x02\x12\r\n\x05start\x18\x04 \x03(\x02\x12\x0b\n\x03\x65nd\x18\x05 \x03(\x02\"\xb4\x01\n\rOnnxSignature\x12\x15\n\rindices_input\x18\x01 \x01(\t\x12\x14\n\x0cvalues_input\x18\x02 \x01(\t\x12\x15\n\rlogits_output\x18\x03 \x01(\t\x12\x1c\n\x14probabilities_output\x18\x04 \x01(\t\x12\x14\n\x0cnum_features\x18\x05 \x01(\r\x12\x11\n\tids_input\x18\x06 \x01(\t\x12\x18\n\x10\x65missions_output\x18\x07 \x01(\t\"\xa8\x01\n\nProvenance\x12\x11\n\tblueprint\x18\x01 \x01(\t\x12\x15\n\rforge_version\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x61ta_sha256\x18\x03 \x01(\t\x12\x15\n\rconfig_sha256\x18\x04 \x01(\t\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12\x12\n\ncreated_at\x18\x06 \x01(\t\x12\x0f\n\x07trainer\x18\x07 \x01(\t\x12\x11\n\testimator\x18\x08 \x01(\t\"]\n\x0c\x43lassMetrics\x12\r\n\x05label\x18\x01 \x01(\t\x12\x11\n\tprecision\x18\x02 \x01(\x01\x12\x0e\n\x06recall\x18\x03 \x01(\x01\x12\n\n\x02\x66\x31\x18\x04 \x01(\x01\x12\x0f\n\x07support\x18\x05 \x01(\x04\"\xf6\x01\n\x07Metrics\x12\r\n\x05split\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63uracy\x18\x02 \x01(\x01\x12\x10\n\x08macro_f1\x18\x03 \x01(\x01\x12.\n\tper_class\x18\x04 \x03(\x0b\x32\x1b.cerebellum.v1.ClassMetrics\x12\x11\n\tconfusion\x18\x05 \x03(\x04\x12\x12\n\ntrain_rows\x18\x06 \x01(\x04\x12\x10\n\x08\x64\x65v_rows\x18\x07 \x01(\x04\x12\x11\n\ttest_rows\x18\x08 \x01(\x04\x12\x16\n\x0espan_precision\x18\t \x01(\x01\x12\x13\n\x0bspan_recall\x18\n \x01(\x01\x12\x0f\n\x07span_f1\x18\x0b \x01(\x01*h\n\x08TaskKind\x12\x19\n\x15TASK_KIND_UNSPECIFIED\x10\x00\x12!\n\x1dTASK_KIND_TEXT_CLASSIFICATION\x10\x01\x12\x1e\n\x1aTASK_KIND_SEQUENCE_TAGGING\x10\x02*Q\n\tCharClass\x12\x18\n\x14\x43HAR_CLASS_SEPARATOR\x10\x00\x12\x13\n\x0f\x43HAR_CLASS_WORD\x10\x01\x12\x15\n\x11\x43HAR_CLASS_SINGLE\x10\x02*\"\n\x04Norm\x12\r\n\tNORM_NONE\x10\x00\x12\x0b\n\x07NORM_L2\x10\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cerebellum.v1.bundle_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TASKKIND']._serialized_start=1855
-  _globals['_TASKKIND']._serialized_end=1959
-  _globals['_CHARCLASS']._serialized_start=1961
-  _globals['_CHARCLASS']._serialized_end=2042
-  _globals['_NORM']._serialized_start=2044
-  _globals['_NORM']._serialized_end=2078
+  _globals['_TASKKIND']._serialized_start=2568
+  _globals['_TASKKIND']._serialized_end=2672
+  _globals['_CHARCLASS']._serialized_start=2674
+  _globals['_CHARCLASS']._serialized_end=2755
+  _globals['_NORM']._serialized_start=2757
+  _globals['_NORM']._serialized_end=2791
   _globals['_PREPROCESSORFILE']._serialized_start=45
   _globals['_PREPROCESSORFILE']._serialized_end=153
   _globals['_PREPROCESSOR']._serialized_start=156
-  _globals['_PREPROCESSOR']._serialized_end=599
-  _globals['_CHARTABLE']._serialized_start=602
-  _globals['_CHARTABLE']._serialized_end=779
-  _globals['_TOKENIZERSPEC']._serialized_start=781
-  _globals['_TOKENIZERSPEC']._serialized_end=859
-  _globals['_TFIDFSPEC']._serialized_start=862
-  _globals['_TFIDFSPEC']._serialized_end=1052
-  _globals['_TAGGERSPEC']._serialized_start=1054
-  _globals['_TAGGERSPEC']._serialized_end=1155
-  _globals['_ONNXSIGNATURE']._serialized_start=1158
-  _globals['_ONNXSIGNATURE']._serialized_end=1338
-  _globals['_PROVENANCE']._serialized_start=1341
-  _globals['_PROVENANCE']._serialized_end=1509
-  _globals['_CLASSMETRICS']._serialized_start=1511
-  _globals['_CLASSMETRICS']._serialized_end=1604
-  _globals['_METRICS']._serialized_start=1607
-  _globals['_METRICS']._serialized_end=1853
+  _globals['_PREPROCESSOR']._serialized_end=694
+  _globals['_CALIBRATION']._serialized_start=697
+  _globals['_CALIBRATION']._serialized_end=875
+  _globals['_DEFERRULE']._serialized_start=878
+  _globals['_DEFERRULE']._serialized_end=1139
+  _globals['_DEFERRULE_MEASURE']._serialized_start=1062
+  _globals['_DEFERRULE_MEASURE']._serialized_end=1139
+  _globals['_DEFERFIGURES']._serialized_start=1142
+  _globals['_DEFERFIGURES']._serialized_end=1312
+  _globals['_CHARTABLE']._serialized_start=1315
+  _globals['_CHARTABLE']._serialized_end=1492
+  _globals['_TOKENIZERSPEC']._serialized_start=1494
+  _globals['_TOKENIZERSPEC']._serialized_end=1572
+  _globals['_TFIDFSPEC']._serialized_start=1575
+  _globals['_TFIDFSPEC']._serialized_end=1765
+  _globals['_TAGGERSPEC']._serialized_start=1767
+  _globals['_TAGGERSPEC']._serialized_end=1868
+  _globals['_ONNXSIGNATURE']._serialized_start=1871
+  _globals['_ONNXSIGNATURE']._serialized_end=2051
+  _globals['_PROVENANCE']._serialized_start=2054
+  _globals['_PROVENANCE']._serialized_end=2222
+  _globals['_CLASSMETRICS']._serialized_start=2224
+  _globals['_CLASSMETRICS']._serialized_end=2317
+  _globals['_METRICS']._serialized_start=2320
+  _globals['_METRICS']._serialized_end=2566
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,5 @@
 /* Load a bundle through the C ABI and answer lines from stdin:
- *   classifier: label<TAB>score per label<TAB>text
+ *   classifier: label (" (defer)" when deferred)<TAB>score per label<TAB>text
  *   tagger:     TYPE:text@byte_start-byte_end ...<TAB>text  ("-" for none)
  * Build: cc lines.c -I../include -L<target>/release -lcerebellum -o lines
  */
@@ -29,9 +29,10 @@ int main(int argc, char **argv) {
         if (cerebellum_kind(model) == CEREBELLUM_KIND_CLASSIFIER) {
             float scores[64];
             size_t label = 0, n = cerebellum_num_labels(model);
-            status = cerebellum_classify(model, line, len, &label, scores, 64);
+            bool defer = false;
+            status = cerebellum_classify(model, line, len, &label, scores, 64, &defer);
             if (status != CEREBELLUM_STATUS_OK) return report("cerebellum_classify", status);
-            printf("%s\t", cerebellum_label(model, label));
+            printf("%s%s\t", cerebellum_label(model, label), defer ? " (defer)" : "");
             for (size_t i = 0; i < n && i < 64; i++)
                 printf("%s%s=%.4f", i ? " " : "", cerebellum_label(model, i), scores[i]);
             printf("\t%s\n", line);

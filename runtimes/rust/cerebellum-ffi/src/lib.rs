@@ -375,12 +375,14 @@ pub unsafe extern "C" fn cerebellum_entity_type(model: *const CerebellumModel, i
         .map_or(std::ptr::null(), |name| name.as_ptr())
 }
 
-/// Classify `text`: writes the label index and, if `scores` is not null,
-/// up to `scores_len` scores in label order.
+/// Classify `text`: writes the label index, up to `scores_len` scores in
+/// label order if `scores` is not null, and if `defer` is not null whether
+/// the bundle's defer rule hands the text on (always false without a rule).
 ///
 /// # Safety
 /// `model` must be a live handle, `text` readable for `text_len` bytes,
-/// `label_index` valid, and `scores` null or writable for `scores_len` floats.
+/// `label_index` valid, `scores` null or writable for `scores_len` floats,
+/// and `defer` null or valid.
 #[no_mangle]
 pub unsafe extern "C" fn cerebellum_classify(
     model: *const CerebellumModel,
@@ -389,6 +391,7 @@ pub unsafe extern "C" fn cerebellum_classify(
     label_index: *mut usize,
     scores: *mut f32,
     scores_len: usize,
+    defer: *mut bool,
 ) -> CerebellumStatus {
     guard(|| {
         // SAFETY: null or a live handle, per the contract.
@@ -417,6 +420,10 @@ pub unsafe extern "C" fn cerebellum_classify(
                     let n = scores_len.min(result.scores.len());
                     // SAFETY: `scores` is writable for `scores_len >= n` floats.
                     unsafe { std::ptr::copy_nonoverlapping(result.scores.as_ptr(), scores, n) };
+                }
+                if !defer.is_null() {
+                    // SAFETY: checked non-null; valid for writes per the contract.
+                    unsafe { *defer = result.defer };
                 }
                 CerebellumStatus::Ok
             }

@@ -19,6 +19,7 @@ pub const FEATURES: &[&str] = &[
     crate::packed::CHARTABLE_BY_NAME,
     crate::packed::TFIDF_PACKED,
     crate::packed::TFIDF_TOKEN_TRIE,
+    crate::defer::DEFER_RULE,
 ];
 /// Magic string of `preprocessor.bin`.
 pub const MAGIC: &str = "cerebellum.preprocessor";

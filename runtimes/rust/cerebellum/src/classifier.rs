@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::bundle::BundleData;
 use crate::chartable::CharTable;
+use crate::defer::DeferRule;
 #[cfg(feature = "tract")]
 use crate::engine::{f32_tensor, floats, int64_tensor, Engine};
 use crate::error::{Error, Result};
@@ -24,6 +25,9 @@ pub struct Classification {
     pub label: String,
     /// One score per label, in label order.
     pub scores: Vec<f32>,
+    /// Whether the bundle's defer rule hands this text on rather than trusting the label
+    /// (always `false` for a bundle without a rule).
+    pub defer: bool,
 }
 
 /// Scores of a batch: one row per text.
@@ -44,6 +48,7 @@ pub struct TextClassifier {
     tfidf: Tfidf,
     scorer: Scorer,
     logit_width: usize,
+    defer_rule: Option<DeferRule>,
     preprocessor: proto::Preprocessor,
 }
 
@@ -84,6 +89,7 @@ impl TextClassifier {
             return Err(Error::corrupt(path, "tokenizer: invalid n-gram range"));
         }
         let table = CharTable::new(&pre.char_table.clone().unwrap_or_default(), path)?;
+        let defer_rule = DeferRule::of(&pre, path)?;
         let hashed_allowed = pre.required_features.iter().any(|f| f == crate::HASHED_VOCABULARY);
         let tfidf = Tfidf::new(tfidf_spec, path, hashed_allowed)?;
         let sig = pre.onnx.clone().unwrap_or_default();
@@ -139,6 +145,7 @@ impl TextClassifier {
             tfidf,
             scorer,
             logit_width: 0,
+            defer_rule,
             preprocessor: pre,
         };
         classifier.probe(sig.num_features, model_path)?;
@@ -326,13 +333,19 @@ impl TextClassifier {
         Ok(self.run(std::slice::from_ref(&self.vectorize(text)))?.1)
     }
 
-    /// The label and all scores of one text.
+    /// The bundle's defer rule, if it has one.
+    pub fn defer_rule(&self) -> Option<DeferRule> {
+        self.defer_rule
+    }
+
+    /// The label, all scores and the defer decision of one text.
     pub fn classify(&self, text: &str) -> Result<Classification> {
         let scores = self.predict_proba(text)?;
         let label_index = first_max(&scores);
         Ok(Classification {
             label_index,
             label: self.labels[label_index].clone(),
+            defer: self.defer_rule.is_some_and(|rule| rule.defers(&scores)),
             scores,
         })
     }

@@ -24,6 +24,7 @@
 mod bundle;
 mod chartable;
 mod classifier;
+mod defer;
 #[cfg(feature = "tract")]
 mod engine;
 mod error;
@@ -58,6 +59,7 @@ pub use bundle::{
 };
 pub use chartable::{CharClass, CharTable};
 pub use classifier::{BatchScores, Classification, TextClassifier};
+pub use defer::{DeferMeasure, DeferRule, DEFER_RULE};
 pub use error::{Error, Result};
 pub use limits::Limits;
 pub use linear::WeightFormat;

@@ -108,6 +108,8 @@ impl TextTagger {
             .tagger
             .as_ref()
             .ok_or_else(|| Error::corrupt(path, "a sequence tagging bundle needs a tagger section"))?;
+        // A tagger has no defer rule: refuse one that claims it.
+        crate::defer::DeferRule::of(&pre, path)?;
         let tags = pre.labels.clone();
         let mut unique = tags.clone();
         unique.sort();

@@ -139,6 +139,25 @@ impl Classifier {
         py.detach(|| self.inner.predict(text).map(str::to_owned))
             .map_err(|e| model_error(py, e))
     }
+
+    /// (label index, scores in label order, defer) of one text.
+    fn classify(&self, py: Python<'_>, text: &str) -> PyResult<(usize, Vec<f32>, bool)> {
+        py.detach(|| self.inner.classify(text))
+            .map(|c| (c.label_index, c.scores, c.defer))
+            .map_err(|e| model_error(py, e))
+    }
+
+    /// The defer rule as ("top_score" or "margin", threshold), or None.
+    #[getter]
+    fn defer_rule(&self) -> Option<(&'static str, f32)> {
+        self.inner.defer_rule().map(|rule| {
+            let measure = match rule.measure {
+                cerebellum::DeferMeasure::Margin => "margin",
+                _ => "top_score",
+            };
+            (measure, rule.threshold)
+        })
+    }
 }
 
 /// A sequence tagging bundle on the Rust engine.

@@ -50,6 +50,120 @@ pub struct Preprocessor {
     /// does not implement, rather than ignore a field that changes the answers.
     #[prost(string, repeated, tag = "12")]
     pub required_features: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// How the scores were calibrated (spec section 6): informative, since the
+    /// calibration is folded into the model's weights and bias.
+    #[prost(message, optional, tag = "13")]
+    pub calibration: ::core::option::Option<Calibration>,
+    /// Feature "defer-rule" (spec section 6): when to hand a text on rather than
+    /// answer it. Classification only.
+    #[prost(message, optional, tag = "14")]
+    pub defer_rule: ::core::option::Option<DeferRule>,
+}
+/// Informative: how the forge calibrated the scores on the dev split, and what
+/// that did to their expected calibration error (15 equal-width bins of the
+/// top score).
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Calibration {
+    /// "temperature" or "platt"
+    #[prost(string, tag = "1")]
+    pub method: ::prost::alloc::string::String,
+    /// logits were divided by this (temperature)
+    #[prost(float, tag = "2")]
+    pub temperature: f32,
+    /// the logit became platt_scale * z + platt_offset (platt)
+    #[prost(float, tag = "3")]
+    pub platt_scale: f32,
+    #[prost(float, tag = "4")]
+    pub platt_offset: f32,
+    #[prost(message, optional, tag = "5")]
+    pub dev: ::core::option::Option<DeferFigures>,
+    #[prost(message, optional, tag = "6")]
+    pub test: ::core::option::Option<DeferFigures>,
+}
+/// A text is deferred when `measure` of its scores is below `threshold`.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct DeferRule {
+    #[prost(enumeration = "defer_rule::Measure", tag = "1")]
+    pub measure: i32,
+    #[prost(float, tag = "2")]
+    pub threshold: f32,
+    /// Informative: the target the forge chose the threshold for, and what it
+    /// gave on the dev and test splits.
+    #[prost(string, tag = "3")]
+    pub target: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "4")]
+    pub dev: ::core::option::Option<DeferFigures>,
+    #[prost(message, optional, tag = "5")]
+    pub test: ::core::option::Option<DeferFigures>,
+}
+/// Nested message and enum types in `DeferRule`.
+pub mod defer_rule {
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum Measure {
+        Unspecified = 0,
+        /// the largest score
+        TopScore = 1,
+        /// the largest score minus the second largest
+        Margin = 2,
+    }
+    impl Measure {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::Unspecified => "MEASURE_UNSPECIFIED",
+                Self::TopScore => "MEASURE_TOP_SCORE",
+                Self::Margin => "MEASURE_MARGIN",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "MEASURE_UNSPECIFIED" => Some(Self::Unspecified),
+                "MEASURE_TOP_SCORE" => Some(Self::TopScore),
+                "MEASURE_MARGIN" => Some(Self::Margin),
+                _ => None,
+            }
+        }
+    }
+}
+/// Figures of one split, informative.
+#[derive(Clone, Copy, PartialEq, ::prost::Message)]
+pub struct DeferFigures {
+    /// in-scope rows
+    #[prost(uint64, tag = "1")]
+    pub rows: u64,
+    /// share of in-scope rows answered
+    #[prost(double, tag = "2")]
+    pub coverage: f64,
+    /// accuracy of the answered in-scope rows
+    #[prost(double, tag = "3")]
+    pub answered_accuracy: f64,
+    /// rows labelled "__none__"
+    #[prost(uint64, tag = "4")]
+    pub out_of_scope_rows: u64,
+    /// share of them deferred
+    #[prost(double, tag = "5")]
+    pub out_of_scope_deferred: f64,
+    /// expected calibration error, uncalibrated
+    #[prost(double, tag = "6")]
+    pub ece_before: f64,
+    /// and calibrated
+    #[prost(double, tag = "7")]
+    pub ece_after: f64,
 }
 /// Per-code-point folding and classification, pinned by the forge and carried
 /// in the bundle so that runtimes never consult their own Unicode tables.
