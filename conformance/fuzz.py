@@ -154,7 +154,7 @@ class CLibrary:
         lib.cerebellum_num_labels.restype = ctypes.c_size_t
         lib.cerebellum_classify.argtypes = [
             handle, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_float),
-            ctypes.c_size_t, ctypes.POINTER(ctypes.c_bool),
+            ctypes.c_size_t,
         ]  # fmt: skip
         lib.cerebellum_tag.argtypes = [
             handle, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)
@@ -179,7 +179,7 @@ class CLibrary:
                 data = text.encode("utf-8")
                 found = ctypes.c_size_t()
                 if kind == 1:
-                    status = lib.cerebellum_classify(out, data, len(data), ctypes.byref(found), scores, labels, None)
+                    status = lib.cerebellum_classify(out, data, len(data), ctypes.byref(found), scores, labels)
                 else:
                     status = lib.cerebellum_tag(out, data, len(data), spans, 64, ctypes.byref(found))
                 statuses[status] += 1

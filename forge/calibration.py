@@ -119,7 +119,7 @@ def reliability(p: np.ndarray, y: np.ndarray, bins: int = RELIABILITY_BINS) -> l
 
 
 def measure(p: np.ndarray, which: str) -> np.ndarray:
-    """The defer measure of float32 scores ``p`` per row, in float64, as the runtimes compute it."""
+    """The defer measure of scores ``p`` per row, rounded to float32 first as the runtimes' are."""
     p = p.astype(np.float32).astype(np.float64)
     if which == "top_score":
         return p.max(axis=1)
@@ -164,13 +164,17 @@ def choose_threshold(m: np.ndarray, correct: np.ndarray, m_oos: np.ndarray, targ
 
     precision: answered rows (in scope and out of scope alike) right at least ``goal`` of the time
     (an answered out-of-scope row is wrong); coverage: defer at most ``goal`` of in-scope rows.
+    The threshold sits halfway between the last row answered and the first deferred, so that a
+    runtime whose scores differ from the forge's in the last float32 bits decides those rows alike.
     """
     if target == "coverage":
         if not 0 <= goal < 1:
             raise ValueError(f"defer_goal for coverage is the most rows to defer, in [0, 1); got {goal}")
-        ordered = np.sort(m)
-        k = min(int(math.floor(goal * len(ordered))), len(ordered) - 1) if len(ordered) else 0
-        threshold = _float32_at_most(float(ordered[k])) if len(ordered) else 0.0
+        ordered = np.unique(m)  # ascending, distinct
+        allowed = math.floor(goal * len(m))
+        # the most distinct values that can be deferred whole without deferring more than allowed
+        below = int(np.searchsorted(np.cumsum([np.count_nonzero(m == v) for v in ordered]), allowed, side="right"))
+        threshold = _between(ordered[below - 1], ordered[below]) if 0 < below < len(ordered) else 0.0
         return Choice(threshold, f"defer at most {goal:.0%} of dev rows", True)
     if target != "precision":
         raise ValueError(f"defer must be one of {DEFER_TARGETS}, got {target!r}")
@@ -178,20 +182,32 @@ def choose_threshold(m: np.ndarray, correct: np.ndarray, m_oos: np.ndarray, targ
         raise ValueError(f"defer_goal for precision is the accuracy of answered rows, in (0, 1]; got {goal}")
     described = f"answered dev rows right >= {goal:.1%} of the time"
     values = np.concatenate([m, m_oos])
+    if not len(values):
+        return Choice(0.0, described + " (no dev rows: every text is answered)", False)
     right = np.concatenate([correct, np.zeros(len(m_oos), dtype=bool)])
     order = np.argsort(-values, kind="stable")  # most confident first
     values, right = values[order], right[order]
     precision = np.cumsum(right) / np.arange(1, len(values) + 1)
-    # answering the rows down to position i means a threshold of values[i]; ties must go together
+    # answering the rows down to position i means a threshold just under values[i]; ties go together
     last_of_tie = np.r_[values[1:] != values[:-1], True]
     ok = np.flatnonzero((precision >= goal) & last_of_tie)
-    if len(ok):
-        return Choice(_float32_at_most(float(values[ok[-1]])), described, True)
-    candidates = np.flatnonzero(last_of_tie)
-    if not len(candidates):
-        return Choice(0.0, described, False)
-    best = candidates[np.argmax(precision[candidates])]
-    return Choice(_float32_at_most(float(values[best])), described + " (not reached: the best dev precision)", False)
+    reached = bool(len(ok))
+    if reached:
+        i = int(ok[-1])
+    else:
+        candidates = np.flatnonzero(last_of_tie)
+        i = int(candidates[np.argmax(precision[candidates])])
+        described += " (not reached: the best dev precision)"
+    threshold = _between(values[i + 1], values[i]) if i + 1 < len(values) else 0.0
+    return Choice(threshold, described, reached)
+
+
+def _between(low: float, high: float) -> float:
+    """A float32 threshold in (low, high] where one exists: rows measuring ``high`` are answered, ``low`` deferred."""
+    for candidate in (_float32_at_most((float(low) + float(high)) / 2), _float32_at_most(float(high))):
+        if candidate > low:
+            return candidate
+    return float(np.float32(high))  # no float32 lies between them
 
 
 def _float32_at_most(value: float) -> float:

@@ -101,7 +101,7 @@ def score_classifier(model: Any, check: RealTextCheck) -> dict[str, Any]:
         rows = [p for p, g in zip(predicted, gold, strict=True) if g == label]
         recall[label] = sum(p == label for p in rows) / len(rows)
     outside = Counter(p for p in predicted if p not in used)
-    return {
+    result = {
         "kind": "classification",
         "rows": len(texts),
         "skipped": skipped,
@@ -109,6 +109,12 @@ def score_classifier(model: Any, check: RealTextCheck) -> dict[str, Any]:
         "recall": recall,
         "predicted_outside": {label: n / len(texts) for label, n in sorted(outside.items())},
     }
+    if getattr(model, "defer_rule", None) is not None and texts:
+        answered = [not model.classify(t).defer for t in texts]
+        right = sum(a and p == g for a, p, g in zip(answered, predicted, gold, strict=True))
+        result["answered"] = sum(answered) / len(texts)
+        result["answered_accuracy"] = right / sum(answered) if any(answered) else 1.0
+    return result
 
 
 def score_tagger(model: Any, check: RealTextCheck) -> dict[str, Any]:
@@ -170,6 +176,12 @@ def markdown(results: list[dict[str, Any]]) -> list[str]:
             lines.append(
                 f"| {r['name']} | `{r['file']}` | {r['rows']:,} | **{r['accuracy']:.1%}** | {recall} | {outside} |"
             )
+        lines += [
+            f"\n- {r['name']} with the defer rule: {r['answered']:.1%} of rows answered, "
+            f"{r['answered_accuracy']:.1%} of those right (the rest handed on)"
+            for r in classification
+            if "answered" in r
+        ]
     if tagging:
         lines += ["| check | file | sentences | type | precision | recall | F1 |", "|---|---|---|---|---|---|---|"]
         for r in tagging:
@@ -194,4 +206,12 @@ def summary_line(result: dict[str, Any]) -> str:
         return f"{result['name']} ({result['rows']:,} sentences): {parts}"
     recall = ", ".join(f"{k} {v:.1%}" for k, v in result["recall"].items())
     outside = "".join(f", predicted {k} {v:.1%}" for k, v in result["predicted_outside"].items())
-    return f"{result['name']} ({result['rows']:,} rows): accuracy {result['accuracy']:.1%} (recall {recall}{outside})"
+    deferred = (
+        f"; with the defer rule {result['answered']:.1%} answered, {result['answered_accuracy']:.1%} of them right"
+        if "answered" in result
+        else ""
+    )
+    return (
+        f"{result['name']} ({result['rows']:,} rows): accuracy {result['accuracy']:.1%} (recall {recall}{outside})"
+        + deferred
+    )

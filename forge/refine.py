@@ -213,8 +213,17 @@ def carve(
 
 
 def stratified_split(rows: list[dict[str, Any]], cfg: SplitConfig, seed: int) -> dict[str, list[dict[str, Any]]]:
-    """Per group: a seeded shuffle, then the test and dev shares, the rest for training."""
-    train, carved = carve(rows, {"test": cfg.test, "dev": cfg.dev}, seed)
+    """Per group: a seeded shuffle, then the test and dev shares, the rest for training.
+
+    Out-of-scope rows train nothing, so they are all shared between dev and test instead.
+    """
+    inside = [r for r in rows if r.get("label") != OUT_OF_SCOPE]
+    outside = [r for r in rows if r.get("label") == OUT_OF_SCOPE]
+    train, carved = carve(inside, {"test": cfg.test, "dev": cfg.dev}, seed)
+    if outside:
+        rest, to_test = carve(outside, {"test": cfg.test / (cfg.dev + cfg.test)}, seed)
+        carved["dev"] += rest
+        carved["test"] += to_test["test"]
     return {"train": train, "dev": carved["dev"], "test": carved["test"]}
 
 

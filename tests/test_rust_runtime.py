@@ -229,6 +229,10 @@ class CApi:
         lib.cerebellum_label.restype = ctypes.c_char_p
         lib.cerebellum_classify.argtypes = [
             handle, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_float),
+            ctypes.c_size_t,
+        ]  # fmt: skip
+        lib.cerebellum_classify_defer.argtypes = [
+            handle, ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_float),
             ctypes.c_size_t, ctypes.POINTER(ctypes.c_bool),
         ]  # fmt: skip
         lib.cerebellum_tag.argtypes = [
@@ -273,15 +277,15 @@ def test_c_abi_validates_its_arguments(c_api: CApi, tiny_bundle: Path, tiny_tagg
     label = ctypes.c_size_t()
     scores = (ctypes.c_float * 2)()
     text = b"when is dinner?"
-    assert lib.cerebellum_classify(model, text, len(text), ctypes.byref(label), scores, 2, None) == 0
+    assert lib.cerebellum_classify(model, text, len(text), ctypes.byref(label), scores, 2) == 0
     python = cerebellum.load(tiny_bundle)
     assert lib.cerebellum_label(model, label.value).decode() == python.predict("when is dinner?")
     np.testing.assert_allclose(list(scores), python.predict_proba("when is dinner?"), atol=SCORE_TOLERANCE)
     bad = b"\xff\xfe bad utf-8"
-    assert lib.cerebellum_classify(model, bad, len(bad), ctypes.byref(label), scores, 2, None) == 9
+    assert lib.cerebellum_classify(model, bad, len(bad), ctypes.byref(label), scores, 2) == 9
     assert "UTF-8" in c_api.last_error()
-    assert lib.cerebellum_classify(model, None, 0, ctypes.byref(label), scores, 2, None) == 1
-    assert lib.cerebellum_classify(None, text, len(text), ctypes.byref(label), scores, 2, None) == 1
+    assert lib.cerebellum_classify(model, None, 0, ctypes.byref(label), scores, 2) == 1
+    assert lib.cerebellum_classify(None, text, len(text), ctypes.byref(label), scores, 2) == 1
     count = ctypes.c_size_t()
     assert lib.cerebellum_tag(model, text, len(text), None, 0, ctypes.byref(count)) == 10  # wrong kind
     assert lib.cerebellum_label(model, 99) is None

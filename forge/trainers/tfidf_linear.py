@@ -479,7 +479,12 @@ def _confidence(
     bias: np.ndarray,
 ) -> dict[str, Any]:
     """The report's "calibration" and "defer" entries: ECE before and after, and the chosen rule."""
-    p = {split: calibration.scores(compressed_logits(m, weights, bias)) for split, m in x.items()}
+    # float32 logits, as the runtimes have them; sklearn's TF-IDF is float64, so the last bits
+    # may still differ, which is why thresholds sit between dev rows (choose_threshold)
+    p = {
+        split: calibration.scores(compressed_logits(m, weights, bias).astype(np.float32).astype(np.float64))
+        for split, m in x.items()
+    }
     report: dict[str, Any] = {
         "calibration": {
             "method": fitted.method,

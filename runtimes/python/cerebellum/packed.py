@@ -42,9 +42,9 @@ def builtin_table(table_id: str) -> tuple[bytes, pb.CharTable] | None:
 def expand(pre: pb.Preprocessor, path: Path, limits: Limits) -> None:
     """Replace the compact fields of ``pre`` by the plain ones they stand for, in place."""
     features = set(pre.required_features)
-    _expand_char_table(pre.char_table, CHARTABLE_BY_NAME in features, path)
-    if TFIDF_PACKED in features and TFIDF_TOKEN_TRIE in features:
+    if TFIDF_PACKED in features and TFIDF_TOKEN_TRIE in features:  # checked first, as in the Rust runtime
         raise BundleCorruptError(path, f"tfidf: required_features lists both {TFIDF_PACKED!r} and {TFIDF_TOKEN_TRIE!r}")
+    _expand_char_table(pre.char_table, CHARTABLE_BY_NAME in features, path)
     coding = TFIDF_PACKED if TFIDF_PACKED in features else TFIDF_TOKEN_TRIE if TFIDF_TOKEN_TRIE in features else None
     if pre.HasField("tfidf"):
         _expand_tfidf(pre.tfidf, coding, path, limits)

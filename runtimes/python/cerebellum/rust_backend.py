@@ -17,7 +17,7 @@ import numpy as np
 
 from ._proto import bundle_pb2 as pb
 from .classifier import Classification, LabelDecisions
-from .defer import DeferRule
+from .defer import MARGIN, TOP_SCORE, DeferRule
 from .errors import CerebellumError, InvalidInputError
 from .limits import Limits
 from .tagger import Entity, TaggedToken
@@ -65,6 +65,8 @@ class RustTextClassifier(_RustModel, LabelDecisions):
         super().__init__(native)
         self.labels: tuple[str, ...] = tuple(native.labels)
         rule = native.defer_rule
+        if rule is not None and rule[0] not in (TOP_SCORE, MARGIN):
+            raise CerebellumError(f"the Rust engine reports a defer measure {rule[0]!r} this module does not know")
         self.defer_rule = None if rule is None else DeferRule(*rule)
 
     def classify(self, text: str) -> Classification:

@@ -30,8 +30,8 @@ int main(int argc, char **argv) {
             float scores[64];
             size_t label = 0, n = cerebellum_num_labels(model);
             bool defer = false;
-            status = cerebellum_classify(model, line, len, &label, scores, 64, &defer);
-            if (status != CEREBELLUM_STATUS_OK) return report("cerebellum_classify", status);
+            status = cerebellum_classify_defer(model, line, len, &label, scores, 64, &defer);
+            if (status != CEREBELLUM_STATUS_OK) return report("cerebellum_classify_defer", status);
             printf("%s%s\t", cerebellum_label(model, label), defer ? " (defer)" : "");
             for (size_t i = 0; i < n && i < 64; i++)
                 printf("%s%s=%.4f", i ? " " : "", cerebellum_label(model, i), scores[i]);

@@ -155,21 +155,31 @@ size_t cerebellum_num_entity_types(const struct CerebellumModel *model);
 // `model` must be null or a live handle.
 const char *cerebellum_entity_type(const struct CerebellumModel *model, size_t index);
 
-// Classify `text`: writes the label index, up to `scores_len` scores in
-// label order if `scores` is not null, and if `defer` is not null whether
-// the bundle's defer rule hands the text on (always false without a rule).
+// Classify `text`: writes the label index and, if `scores` is not null,
+// up to `scores_len` scores in label order.
 //
 // # Safety
 // `model` must be a live handle, `text` readable for `text_len` bytes,
-// `label_index` valid, `scores` null or writable for `scores_len` floats,
-// and `defer` null or valid.
+// `label_index` valid, and `scores` null or writable for `scores_len` floats.
 enum CerebellumStatus cerebellum_classify(const struct CerebellumModel *model,
                                           const char *text,
                                           size_t text_len,
                                           size_t *label_index,
                                           float *scores,
-                                          size_t scores_len,
-                                          bool *defer);
+                                          size_t scores_len);
+
+// As `cerebellum_classify`, and if `defer` is not null writes whether the
+// bundle's defer rule hands the text on (always false without a rule).
+//
+// # Safety
+// As for `cerebellum_classify`, and `defer` null or valid for a write.
+enum CerebellumStatus cerebellum_classify_defer(const struct CerebellumModel *model,
+                                                const char *text,
+                                                size_t text_len,
+                                                size_t *label_index,
+                                                float *scores,
+                                                size_t scores_len,
+                                                bool *defer);
 
 // Tag `text`: writes up to `capacity` entities and their number to `count`.
 // If `capacity` is too small, writes the needed number to `count` and

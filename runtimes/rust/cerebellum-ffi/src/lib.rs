@@ -375,16 +375,57 @@ pub unsafe extern "C" fn cerebellum_entity_type(model: *const CerebellumModel, i
         .map_or(std::ptr::null(), |name| name.as_ptr())
 }
 
-/// Classify `text`: writes the label index, up to `scores_len` scores in
-/// label order if `scores` is not null, and if `defer` is not null whether
-/// the bundle's defer rule hands the text on (always false without a rule).
+/// Classify `text`: writes the label index and, if `scores` is not null,
+/// up to `scores_len` scores in label order.
 ///
 /// # Safety
 /// `model` must be a live handle, `text` readable for `text_len` bytes,
-/// `label_index` valid, `scores` null or writable for `scores_len` floats,
-/// and `defer` null or valid.
+/// `label_index` valid, and `scores` null or writable for `scores_len` floats.
 #[no_mangle]
 pub unsafe extern "C" fn cerebellum_classify(
+    model: *const CerebellumModel,
+    text: *const c_char,
+    text_len: usize,
+    label_index: *mut usize,
+    scores: *mut f32,
+    scores_len: usize,
+) -> CerebellumStatus {
+    // SAFETY: the caller's guarantees are this function's; no defer flag is asked for.
+    unsafe {
+        classify_into(
+            model,
+            text,
+            text_len,
+            label_index,
+            scores,
+            scores_len,
+            std::ptr::null_mut(),
+        )
+    }
+}
+
+/// As `cerebellum_classify`, and if `defer` is not null writes whether the
+/// bundle's defer rule hands the text on (always false without a rule).
+///
+/// # Safety
+/// As for `cerebellum_classify`, and `defer` null or valid for a write.
+#[no_mangle]
+pub unsafe extern "C" fn cerebellum_classify_defer(
+    model: *const CerebellumModel,
+    text: *const c_char,
+    text_len: usize,
+    label_index: *mut usize,
+    scores: *mut f32,
+    scores_len: usize,
+    defer: *mut bool,
+) -> CerebellumStatus {
+    // SAFETY: the caller's guarantees are this function's.
+    unsafe { classify_into(model, text, text_len, label_index, scores, scores_len, defer) }
+}
+
+/// # Safety
+/// As for `cerebellum_classify_defer`.
+unsafe fn classify_into(
     model: *const CerebellumModel,
     text: *const c_char,
     text_len: usize,

@@ -152,8 +152,9 @@ impl Classifier {
     fn defer_rule(&self) -> Option<(&'static str, f32)> {
         self.inner.defer_rule().map(|rule| {
             let measure = match rule.measure {
+                cerebellum::DeferMeasure::TopScore => "top_score",
                 cerebellum::DeferMeasure::Margin => "margin",
-                _ => "top_score",
+                _ => "unknown", // refused by the Python side: it cannot apply a measure it does not know
             };
             (measure, rule.threshold)
         })
