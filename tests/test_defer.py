@@ -231,3 +231,20 @@ def test_a_forged_bundle_carries_its_calibration_rule_and_out_of_scope_figures(t
     assert "## Confidence and deferral" in card and "out-of-scope deferred" in card
     for backend in ("python", "rust"):
         assert cerebellum.load(bundle, backend=backend).defer_rule == model.defer_rule
+
+
+def test_conformance_counts_a_defer_flip_near_the_threshold_apart() -> None:
+    from conformance._proto import testee_pb2 as tp
+
+    rule = DeferRule(TOP_SCORE, 0.9)
+
+    def response(top: float, defer: bool) -> tp.Response:
+        outcome = tp.Outcome(scores=[top, 1 - top], logits=[0.0], label="A", defer=defer)
+        return tp.Response(outcome=outcome)
+
+    # an ONNX engine's score 5e-5 away, on the other side of the threshold: within tolerance, no mismatch
+    assert compare(response(0.90002, False), response(0.89997, True), 1e-4, rule=rule).ok
+    # the same flip where the native runtimes must agree bit for bit, or far from the threshold: a mismatch
+    assert not compare(response(0.90002, False), response(0.90002, True), 0.0, rule=rule).ok
+    far = compare(response(0.5, True), response(0.5, False), 1e-4, rule=rule)
+    assert [m.check for m in far.mismatches] == ["defers"]
