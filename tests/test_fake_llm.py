@@ -418,5 +418,5 @@ def test_standalone_server() -> None:
         assert answer.status_code in (200, 429, 500)
     finally:
         process.send_signal(signal.SIGINT)  # Ctrl-C
-        output = process.communicate(timeout=5)[0]
+        output = process.communicate(timeout=30)[0]  # generous: a loaded machine is slow to exit
     assert "served:" in output
