@@ -765,5 +765,13 @@ def main(argv: list[str] | None = None) -> None:
             print(f"\nserved: {dict(fake.stats)}")
 
 
+def default_sigint() -> None:
+    """For a child process before exec: SIGINT as a terminal delivers it. An ignored SIGINT is
+    inherited, so a suite started as a background job would otherwise give children no Ctrl-C."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 if __name__ == "__main__":
     main()

@@ -27,7 +27,17 @@ from google.genai import errors, types
 
 from forge.providers.schema import response_schema
 
-from .fake_llm import FakeLLM, Faults, ItemSpec, RecordedRequest, item_spec, jaccard, labels_in_prompt, shingles
+from .fake_llm import (
+    FakeLLM,
+    Faults,
+    ItemSpec,
+    RecordedRequest,
+    default_sigint,
+    item_spec,
+    jaccard,
+    labels_in_prompt,
+    shingles,
+)
 
 LABELS = ("Question", "Statement", "Command")
 # The schemas the providers really send (forge/providers/schema.py).
@@ -408,7 +418,8 @@ def test_fault_rates_are_validated() -> None:
 def test_standalone_server() -> None:
     script = Path(__file__).with_name("fake_llm.py")
     command = [sys.executable, str(script), "--port", "0", "--fault-rate", "0.3", "--hang-seconds", "0"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    # Ctrl-C must reach the server even when this suite runs with SIGINT ignored (a background job)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         assert process.stdout is not None
         url = process.stdout.readline().split()[1]

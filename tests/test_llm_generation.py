@@ -24,7 +24,7 @@ from forge.providers import ProviderError
 from forge.textnorm import dedupe_key
 from forge.workspace import Workspace
 
-from .fake_llm import FakeLLM, Faults
+from .fake_llm import FakeLLM, Faults, default_sigint
 
 KEYS = ("AIzaSyFAKE-first-key-000000000000001", "AIzaSyFAKE-second-key-00000000000002", "AIzaSyFAKE-third-key-0003")
 FAULTY = Faults(
@@ -201,7 +201,9 @@ def test_ctrl_c_keeps_the_rows_and_says_how_to_resume(tmp_path: Path) -> None:
         env = {**os.environ, "GEMINI_API_KEYS": KEYS[0], "GEMINI_BASE_URL": server.url}
         forge = str(Path(sys.executable).parent / "forge")
         command = [forge, "build", "-b", "mood", "--steps", "generate", "--root", str(tmp_path)]
-        run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        run = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (not raw.exists() or raw.read_bytes().count(b"\n") < 30):
             time.sleep(0.05)
