@@ -92,8 +92,14 @@ def score_classifier(model: Any, check: RealTextCheck) -> dict[str, Any]:
         texts.append(_text(check, text))
         gold.append(label)
     predicted: list[str] = []
-    for i in range(0, len(texts), BATCH):
-        predicted += model.predict_batch(texts[i : i + BATCH])
+    deferred: list[bool] = []
+    if getattr(model, "defer_rule", None) is not None:  # one pass gives both the label and the decision
+        for answer in map(model.classify, texts):
+            predicted.append(answer.label)
+            deferred.append(answer.defer)
+    else:
+        for i in range(0, len(texts), BATCH):
+            predicted += model.predict_batch(texts[i : i + BATCH])
     correct = sum(p == g for p, g in zip(predicted, gold, strict=True))
     used = set(gold)
     recall = {}
@@ -109,8 +115,8 @@ def score_classifier(model: Any, check: RealTextCheck) -> dict[str, Any]:
         "recall": recall,
         "predicted_outside": {label: n / len(texts) for label, n in sorted(outside.items())},
     }
-    if getattr(model, "defer_rule", None) is not None and texts:
-        answered = [not model.classify(t).defer for t in texts]
+    if deferred:
+        answered = [not d for d in deferred]
         right = sum(a and p == g for a, p, g in zip(answered, predicted, gold, strict=True))
         result["answered"] = sum(answered) / len(texts)
         result["answered_accuracy"] = right / sum(answered) if any(answered) else 1.0

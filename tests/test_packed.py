@@ -219,47 +219,40 @@ def _features(pre: pb.Preprocessor, coding: str) -> None:
     pre.required_features.extend([packed.CHARTABLE_BY_NAME, coding])
 
 
-@pytest.mark.parametrize("backend", ["python", "rust"])
-def test_a_packed_vocabulary_cannot_expand_past_the_limits(bundle_copy: Path, backend: str) -> None:
-    # each term repeats the previous one and adds a byte: 2 bytes stored, ever more expanded
-    count = 3000
-
-    def edit(pre: pb.Preprocessor) -> None:
-        pre.tfidf.packed_vocabulary = bytes([0, 1]) + b"a" + bytes(x for i in range(1, count) for x in (*_v(i), 1, 97))
-        del pre.tfidf.idf_index[:]
-        pre.tfidf.idf_index.extend([0] * count)
-        _features(pre, packed.TFIDF_PACKED)
-
-    rewrite_preprocessor(bundle_copy, edit)
-    tight = cerebellum.Limits(max_preprocessor_bytes=1 << 20)
-    with pytest.raises(cerebellum.BundleLimitError, match="packed vocabulary"):
-        cerebellum.load(bundle_copy, backend=backend, limits=tight)
-
-
-@pytest.mark.parametrize("backend", ["python", "rust"])
-def test_a_token_trie_cannot_expand_past_the_limits(bundle_copy: Path, backend: str) -> None:
-    # one 100-byte token and a chain of terms, each that token once more: 2 bytes a term, ever more expanded
-    count = 3000
-
-    def edit(pre: pb.Preprocessor) -> None:
-        chain = bytes([0, 3]) * (count - 1) + bytes([0])  # a child (gap 0), then "a term with one child"
-        pre.tfidf.packed_vocabulary = bytes([*_v(count), 1, 0, 100]) + b"a" * 100 + bytes([2]) + chain
-        del pre.tfidf.idf_index[:]
-        pre.tfidf.idf_index.extend([0] * count)
-        _features(pre, packed.TFIDF_TOKEN_TRIE)
-
-    rewrite_preprocessor(bundle_copy, edit)
-    tight = cerebellum.Limits(max_preprocessor_bytes=1 << 20)
-    with pytest.raises(cerebellum.BundleLimitError, match="packed vocabulary"):
-        cerebellum.load(bundle_copy, backend=backend, limits=tight)
-
-
 def _v(n: int) -> tuple[int, ...]:
     out = []
     while n >= 0x80:
         out.append(n & 0x7F | 0x80)
         n >>= 7
     return (*out, n)
+
+
+EXPANDING_TERMS = 3000  # terms
+# Each stores a term in 2 bytes that expands to ever more: front coding repeats the previous term
+# and adds a byte; a token trie chains terms of one 100-byte token, each that token once more.
+EXPANDING = {
+    packed.TFIDF_PACKED: bytes([0, 1]) + b"a" + bytes(x for i in range(1, EXPANDING_TERMS) for x in (*_v(i), 1, 97)),
+    packed.TFIDF_TOKEN_TRIE: bytes([*_v(EXPANDING_TERMS), 1, 0, 100])
+    + b"a" * 100
+    + bytes([2])
+    + bytes([0, 3]) * (EXPANDING_TERMS - 1)  # a child (gap 0), then "a term with one child"
+    + bytes([0]),
+}
+
+
+@pytest.mark.parametrize("backend", ["python", "rust"])
+@pytest.mark.parametrize("coding", sorted(EXPANDING))
+def test_a_packed_vocabulary_cannot_expand_past_the_limits(bundle_copy: Path, backend: str, coding: str) -> None:
+    def edit(pre: pb.Preprocessor) -> None:
+        pre.tfidf.packed_vocabulary = EXPANDING[coding]
+        del pre.tfidf.idf_index[:]
+        pre.tfidf.idf_index.extend([0] * EXPANDING_TERMS)
+        _features(pre, coding)
+
+    rewrite_preprocessor(bundle_copy, edit)
+    tight = cerebellum.Limits(max_preprocessor_bytes=1 << 20)
+    with pytest.raises(cerebellum.BundleLimitError, match="packed vocabulary"):
+        cerebellum.load(bundle_copy, backend=backend, limits=tight)
 
 
 @pytest.mark.parametrize("backend", ["python", "rust"])

@@ -259,7 +259,7 @@ class TfidfLinearTrainer:
             for split in ("dev", "test")
             if len(y[split])
         }
-        test_proba = _probabilities(space.x["test"], weights, bias, len(labels))
+        test_proba = calibration.scores(compressed_logits(space.x["test"], weights, bias))
         test_pred = compressed_predict(space.x["test"], weights, bias)
         hashed = space.vocabulary == "hashed"
         vocabulary = [] if hashed else [all_terms[j] for j in space.columns.tolist()]
@@ -457,16 +457,6 @@ def _hashed_spaces(terms: dict[str, list[list[str]]]) -> Callable[[int], Space]:
         )
 
     return space
-
-
-def _probabilities(x: Any, weights: np.ndarray, bias: np.ndarray, n_labels: int) -> np.ndarray:
-    """Scores as the bundle's graph computes them: [sigmoid(-z), sigmoid(z)] for one logit, else softmax."""
-    z = compressed_logits(x, weights, bias)
-    if weights.shape[1] == 1:
-        p = 1.0 / (1.0 + np.exp(-z[:, 0]))
-        return np.stack([1.0 - p, p], axis=1) if len(z) else np.zeros((0, n_labels))
-    e = np.exp(z - z.max(axis=1, keepdims=True)) if len(z) else z
-    return e / e.sum(axis=1, keepdims=True) if len(z) else np.zeros((0, n_labels))
 
 
 def _confidence(

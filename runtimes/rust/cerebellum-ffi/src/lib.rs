@@ -390,9 +390,9 @@ pub unsafe extern "C" fn cerebellum_classify(
     scores: *mut f32,
     scores_len: usize,
 ) -> CerebellumStatus {
-    // SAFETY: the caller's guarantees are this function's; no defer flag is asked for.
+    // SAFETY: the caller's guarantees are cerebellum_classify_defer's, without a defer flag.
     unsafe {
-        classify_into(
+        cerebellum_classify_defer(
             model,
             text,
             text_len,
@@ -411,21 +411,6 @@ pub unsafe extern "C" fn cerebellum_classify(
 /// As for `cerebellum_classify`, and `defer` null or valid for a write.
 #[no_mangle]
 pub unsafe extern "C" fn cerebellum_classify_defer(
-    model: *const CerebellumModel,
-    text: *const c_char,
-    text_len: usize,
-    label_index: *mut usize,
-    scores: *mut f32,
-    scores_len: usize,
-    defer: *mut bool,
-) -> CerebellumStatus {
-    // SAFETY: the caller's guarantees are this function's.
-    unsafe { classify_into(model, text, text_len, label_index, scores, scores_len, defer) }
-}
-
-/// # Safety
-/// As for `cerebellum_classify_defer`.
-unsafe fn classify_into(
     model: *const CerebellumModel,
     text: *const c_char,
     text_len: usize,

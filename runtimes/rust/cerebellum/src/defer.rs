@@ -86,14 +86,14 @@ impl DeferRule {
         match self.measure {
             DeferMeasure::TopScore => top,
             DeferMeasure::Margin => {
+                // The largest of the others; a single score has none, and the spec takes 0.
                 let second = scores
                     .iter()
                     .enumerate()
                     .filter(|&(i, _)| i != top_index)
                     .map(|(_, &s)| f64::from(s))
-                    .fold(None, |best: Option<f64>, s| Some(best.map_or(s, |b| b.max(s))))
-                    .unwrap_or(0.0);
-                top - second
+                    .fold(f64::NEG_INFINITY, f64::max);
+                top - if scores.len() > 1 { second } else { 0.0 }
             }
         }
     }
