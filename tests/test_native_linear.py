@@ -20,8 +20,11 @@ from scipy import sparse
 
 import cerebellum
 from cerebellum import bundle as cb
+from cerebellum._proto import bundle_pb2 as pb
 from cerebellum.linear import IDENTITY, MIRRORED, SIGMOID, SOFTMAX, LinearModel
 from cerebellum.packed import CHARTABLE_BY_NAME, TFIDF_PACKED
+from cerebellum.shortcut import TopShortcut
+from cerebellum.tfidf import TfidfVectorizer
 from forge.compress import CompressionSettings, Space, choose, decode_int8, encode_int8, stored_weights, term_space
 from forge.onnx_sparse import LinearHead, build_sparse_graph
 
@@ -281,3 +284,47 @@ def test_predict_settles_on_the_logits_only_when_the_scores_agree(
     lead = abs(z[0]) if post == MIRRORED else ranked[0] - ranked[1] if len(z) > 1 else np.inf
     if post in (SOFTMAX, MIRRORED) and lead > 1e-3:
         assert top is not None  # a clear lead skips the scores
+
+
+# large weights give logits whose float32 ulp exceeds DECISIVE
+_WEIGHT = st.one_of(st.floats(-8, 8, width=32), st.floats(-3000, 3000, width=32))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from([SOFTMAX, MIRRORED]),
+    st.integers(1, 6),
+    st.data(),
+    st.booleans(),
+)
+def test_the_predict_shortcut_answers_only_what_the_exact_path_answers(
+    post: str, features: int, data: st.DataObject, l2: bool
+) -> None:
+    # near ties included: a class whose weights are another's nudged by a hair
+    width = 1 if post == MIRRORED else data.draw(st.integers(2, 5))
+    weights = np.array(
+        data.draw(st.lists(st.lists(_WEIGHT, min_size=width, max_size=width), min_size=features, max_size=features)),
+        np.float32,
+    )
+    bias = np.array(data.draw(st.lists(_WEIGHT, min_size=width, max_size=width)), np.float32)
+    if width > 1:  # class 1 is class 0 moved by a few units in the last place
+        ulps = st.sampled_from([0, 1, -1, 4, 40, -400, 4000])
+        weights[:, 1] = weights[:, 0] + np.float32(data.draw(ulps)) * np.spacing(weights[:, 0])
+        bias[1] = bias[0] + np.float32(data.draw(ulps)) * np.spacing(bias[0])
+    idf = data.draw(st.lists(st.floats(0.5, 12, width=32), min_size=features, max_size=features))
+    found = data.draw(st.lists(st.integers(0, features - 1), max_size=12))
+    spec = pb.TfidfSpec(vocabulary=[f"t{i}" for i in range(features)], idf=idf, norm=pb.NORM_L2 if l2 else pb.NORM_NONE)
+    vectorizer = TfidfVectorizer(spec, Path("test"))
+    linear = LinearModel(weights, bias, post, "float32")
+    shortcut = TopShortcut.of(linear, vectorizer)
+    assert shortcut is not None
+    columns, values = vectorizer.weigh(found)
+    logits = linear.logits_of(columns, values)
+    scores = linear.scores_of(logits)
+    top = shortcut.top(found)
+    assert top is None or top == scores.index(max(scores))
+    ranked = sorted(logits, reverse=True)
+    lead = abs(logits[0]) if post == MIRRORED else ranked[0] - ranked[1]
+    magnitude = abs(ranked[0]) + float(np.abs(weights[columns]).sum(axis=1) @ np.array(values)) if found else 0.0
+    if found and lead > 1e-3 + 1e-5 * magnitude:
+        assert top is not None  # a clear lead needs no exact arithmetic

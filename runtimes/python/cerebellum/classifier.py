@@ -14,6 +14,7 @@ from .chartable import CharTable
 from .defer import DeferRule
 from .errors import BundleCorruptError, BundleMismatchError
 from .linear import LinearModel, Signature
+from .shortcut import TopShortcut
 from .tfidf import SparseVector, TfidfVectorizer
 from .tokenizer import Token, Tokenizer, check_texts
 
@@ -99,6 +100,7 @@ class TextClassifier(LabelDecisions):
                 sig.indices_input, sig.values_input, sig.logits_output, sig.probabilities_output, sig.num_features
             )
             self._linear = LinearModel.recognize(bundle.model, names, bundle.model_path)
+        self._shortcut = TopShortcut.of(self._linear, self.vectorizer)
         if self._linear is None:
             from .session import create_session  # onnxruntime only for graphs the native path does not know
 
@@ -199,7 +201,13 @@ class TextClassifier(LabelDecisions):
     def predict(self, text: str) -> str:
         if self._linear is None:
             return super().predict(text)
-        logits = self._native_logits(text)
+        tokenizer = self.tokenizer
+        found = self.vectorizer.found(tokenizer.sequence(text), tokenizer.ngram_min, tokenizer.ngram_max)
+        if self._shortcut is not None:
+            top = self._shortcut.top(found)
+            if top is not None:
+                return self.labels[top]
+        logits = self._linear.logits_of(*self.vectorizer.weigh(found))
         top = self._linear.top_of(logits)
         if top is None:
             scores = self._linear.scores_of(logits)
