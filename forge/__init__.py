@@ -1,3 +1,5 @@
 """forge: turn blueprints into micro-model bundles (generate, refine, train, export, verify)."""
 
-__version__ = "0.1.0"
+from cerebellum import __version__
+
+__all__ = ["__version__"]

@@ -11,6 +11,7 @@ classifier graphs other than the forge's linear model.
 
 from __future__ import annotations
 
+from importlib import metadata
 from pathlib import Path
 
 from ._proto import bundle_pb2 as _pb
@@ -31,7 +32,10 @@ from .limits import MICROCONTROLLER, PHONE, Limits
 from .tagger import Entity, TaggedToken, TextTagger
 from .tfidf import SparseVector
 
-__version__ = "0.1.0"
+try:  # the version is declared once, in pyproject.toml (tests/test_version.py keeps Cargo's equal)
+    __version__ = metadata.version("model-foundry")
+except metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
+    __version__ = "0+unknown"
 
 Model = TextClassifier | TextTagger
 
