@@ -1,4 +1,5 @@
-"""One version: pyproject.toml declares it, the Cargo workspace repeats it, everything else reads it."""
+"""One version: runtimes/python/cerebellum/VERSION declares it for every Python distribution,
+the Cargo workspace repeats it for the crates and the Rust module, and everything else reads it."""
 
 from __future__ import annotations
 
@@ -12,29 +13,36 @@ import cerebellum
 import forge
 
 ROOT = Path(__file__).resolve().parent.parent
+VERSION_FILE = ROOT / "runtimes/python/cerebellum/VERSION"
 
 
 def _declared() -> str:
-    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    return VERSION_FILE.read_text().strip()
 
 
-def test_the_cargo_workspace_declares_the_python_version() -> None:
+def test_the_cargo_workspace_repeats_the_declared_version() -> None:
     cargo = tomllib.loads((ROOT / "Cargo.toml").read_text())
     assert cargo["workspace"]["package"]["version"] == _declared()
 
 
-def test_every_crate_and_the_rust_module_take_the_workspace_version() -> None:
+def test_every_distribution_and_crate_reads_the_version_instead_of_stating_it() -> None:
     for manifest in ROOT.glob("**/Cargo.toml"):
         if "target" in manifest.parts or manifest.parent == ROOT:
             continue
         package = tomllib.loads(manifest.read_text()).get("package", {})
         assert package.get("version") == {"workspace": True}, manifest
+    for pyproject in (ROOT / "pyproject.toml", ROOT / "runtimes/python/pyproject.toml"):
+        config = tomllib.loads(pyproject.read_text())
+        assert "version" not in config["project"] and "version" in config["project"]["dynamic"], pyproject
+        source = pyproject.parent / config["tool"]["setuptools"]["dynamic"]["version"]["file"]
+        assert source.resolve() == VERSION_FILE.resolve(), pyproject
     module = tomllib.loads((ROOT / "runtimes/rust/bindings/python/pyproject.toml").read_text())["project"]
-    assert "version" not in module and "version" in module["dynamic"]
+    assert "version" not in module and "version" in module["dynamic"]  # maturin reads the crate's
 
 
-def test_the_packages_report_the_installed_version() -> None:
-    assert cerebellum.__version__ == forge.__version__ == metadata.version("model-foundry") == _declared()
+def test_the_packages_report_the_declared_version() -> None:
+    assert cerebellum.__version__ == forge.__version__ == _declared()
+    assert metadata.version("model-foundry") == metadata.version("model-foundry-runtime") == _declared()
 
 
 def test_the_rust_module_reports_the_same_version() -> None:

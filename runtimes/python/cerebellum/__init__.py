@@ -11,7 +11,7 @@ classifier graphs other than the forge's linear model.
 
 from __future__ import annotations
 
-from importlib import metadata
+from importlib import resources
 from pathlib import Path
 
 from ._proto import bundle_pb2 as _pb
@@ -32,10 +32,9 @@ from .limits import MICROCONTROLLER, PHONE, Limits
 from .tagger import Entity, TaggedToken, TextTagger
 from .tfidf import SparseVector
 
-try:  # the version is declared once, in pyproject.toml (tests/test_version.py keeps Cargo's equal)
-    __version__ = metadata.version("model-foundry")
-except metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
-    __version__ = "0+unknown"
+# Declared once for every Python distribution, in this package's VERSION file (the
+# Cargo workspace repeats it; tests/test_version.py keeps the two equal).
+__version__ = resources.files(__name__).joinpath("VERSION").read_text(encoding="utf-8").strip()
 
 Model = TextClassifier | TextTagger
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from google.protobuf import unknown_fields
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 
 from . import limits, packed
@@ -53,6 +54,12 @@ def wrap_preprocessor_payload(payload: bytes) -> bytes:
     return envelope.SerializeToString(deterministic=True)
 
 
+def _is_repeated(field: FieldDescriptor) -> bool:
+    # protobuf >= 6.31 has is_repeated and deprecates label; older runtimes have label only
+    repeated = getattr(field, "is_repeated", None)
+    return bool(repeated) if repeated is not None else field.label == field.LABEL_REPEATED
+
+
 def _wire_type_conflict(message: Message) -> str | None:
     """A known field sent with another wire type, anywhere in ``message``.
 
@@ -67,7 +74,7 @@ def _wire_type_conflict(message: Message) -> str | None:
     for field, value in message.ListFields():
         if field.type != field.TYPE_MESSAGE:
             continue
-        for item in value if field.is_repeated else [value]:
+        for item in value if _is_repeated(field) else [value]:
             problem = _wire_type_conflict(item)
             if problem:
                 return problem

@@ -40,8 +40,8 @@ def _native() -> Any:
         import cerebellum_rs
     except ImportError:
         raise CerebellumError(
-            "the Rust engine is not installed: build it with "
-            "`maturin develop --release` in runtimes/rust/bindings/python (make setup does this)"
+            "the Rust engine is not installed: pip install 'model-foundry-runtime[rust]' "
+            "(in a checkout: make rust-module)"
         ) from None
     return cerebellum_rs
 

@@ -8,14 +8,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import BundleCorruptError
+from .errors import BundleCorruptError, CerebellumError
 
 if TYPE_CHECKING:
     import onnxruntime as ort
 
 
 def create_session(model: bytes, path: Path) -> ort.InferenceSession:
-    import onnxruntime as ort
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise CerebellumError(
+            f"{path}: this bundle runs on onnxruntime, which is not installed: "
+            "pip install 'model-foundry-runtime[onnx]' (or load it with backend=\"rust\")"
+        ) from None
 
     options = ort.SessionOptions()
     # One query at a time is the workload: thread pools cost more than they give.
