@@ -39,15 +39,19 @@ class LabelDecisions:
     defer_rule: DeferRule | None = None
 
     def predict_proba(self, text: str) -> np.ndarray:
+        """Scores in label order, float32."""
         raise NotImplementedError
 
     def predict_proba_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """Scores of each text, shape [len(texts), len(labels)], float32."""
         raise NotImplementedError
 
     def predict(self, text: str) -> str:
+        """The top label of ``text`` (the first of equal top scores)."""
         return self.labels[int(np.argmax(self.predict_proba(text)))]
 
     def predict_batch(self, texts: Sequence[str]) -> list[str]:
+        """``predict`` of each text, in order."""
         return [self.labels[i] for i in np.argmax(self.predict_proba_batch(texts), axis=1).tolist()]
 
     def classify(self, text: str) -> Classification:
@@ -159,6 +163,7 @@ class TextClassifier(LabelDecisions):
 
     # Introspection -------------------------------------------------------
     def tokenize(self, text: str) -> list[str]:
+        """The tokens of ``text`` (spec section 3), without offsets."""
         return self.tokenizer.tokenize(text)
 
     def tokenize_with_offsets(self, text: str) -> list[Token]:
@@ -166,9 +171,11 @@ class TextClassifier(LabelDecisions):
         return self.tokenizer.tokenize_with_offsets(text)
 
     def terms(self, text: str) -> list[str]:
+        """The n-gram terms of ``text``, in spec order (by n, then position)."""
         return self.tokenizer.terms(text)
 
     def vectorize(self, text: str) -> SparseVector:
+        """The TF-IDF vector of ``text``: ascending columns and float32 values."""
         tokenizer = self.tokenizer
         return self.vectorizer.transform_sequence(tokenizer.sequence(text), tokenizer.ngram_min, tokenizer.ngram_max)
 
@@ -199,6 +206,7 @@ class TextClassifier(LabelDecisions):
         return self._run(*self._feed([self.vectorize(t) for t in texts]))[0]
 
     def predict(self, text: str) -> str:
+        """The top label of ``text`` (the first of equal top scores)."""
         if self._linear is None:
             return super().predict(text)
         tokenizer = self.tokenizer
@@ -226,6 +234,7 @@ class TextClassifier(LabelDecisions):
         return self._linear.scores_of(self._native_logits(text))
 
     def predict_proba(self, text: str) -> np.ndarray:
+        """Scores in label order, float32 (calibrated when the bundle says so)."""
         if self._linear is not None:
             return np.array(self._native_scores(text), dtype=np.float32)
         v = self.vectorize(text)

@@ -27,6 +27,7 @@ class Limits:
     max_initializer_elements: int = 16_000_000  # all ONNX initializers and constants together
 
     def as_tuple(self) -> tuple[int, int, int, int, int, int]:
+        """The limits in field order, as the Rust engine takes them."""
         return (
             self.max_preprocessor_bytes,
             self.max_model_bytes,

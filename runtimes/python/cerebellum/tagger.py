@@ -132,12 +132,15 @@ class TextTagger:
 
     # Introspection -------------------------------------------------------
     def units(self, text: str) -> list[Token]:
+        """The character units the tagger labels (one per folded character), with offsets in code points."""
         return char_units(self.table, text)
 
     def tokenize(self, text: str) -> list[str]:
+        """The units' texts: what the tagger sees, one string per unit."""
         return [u.text for u in self.units(text)]
 
     def encode(self, text: str) -> np.ndarray:
+        """The units as vocabulary ids (int64; 1 for a unit the model never saw)."""
         ids = self.ids
         return np.array([ids.get(u.text, 1) for u in self.units(text)], dtype=np.int64)
 
@@ -162,6 +165,7 @@ class TextTagger:
         return self._decode(text)[1]
 
     def tag_tokens(self, text: str) -> list[TaggedToken]:
+        """Every unit with its BIO tag and offsets into ``text`` (code points)."""
         units, path = self._decode(text)
         return [
             TaggedToken(text[u.start : u.end], u.start, u.end, self.tags[t]) for u, t in zip(units, path, strict=True)
@@ -174,6 +178,7 @@ class TextTagger:
         return entities_from_tags(text, units, [tags[t] for t in path])
 
     def tag_batch(self, texts: Sequence[str]) -> list[list[Entity]]:
+        """``tag`` of each text, in order."""
         return [self.tag(t) for t in check_texts(texts)]
 
     def __repr__(self) -> str:

@@ -29,6 +29,7 @@ class SparseVector:
         return len(self.indices)
 
     def to_dense(self, size: int) -> np.ndarray:
+        """The vector as a dense float32 array of ``size`` columns."""
         dense = np.zeros(size, dtype=np.float32)
         dense[self.indices] = self.values
         return dense
