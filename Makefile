@@ -58,13 +58,15 @@ rust-test:
 
 # The core crate as crates.io would get it: `cargo publish --dry-run` (package and build),
 # then its tests inside the unpacked .crate in a temporary directory, away from the
-# repository (no proto/, no forge/tables/ around it).
+# repository (no proto/, no forge/tables/ around it). `tar -m` gives the files the time of
+# unpacking: a .crate stores one fixed mtime, so the shared target directory would
+# otherwise take the tests built from an earlier package for fresh.
 CRATE_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 crate-check:
 	cargo publish --dry-run --locked --allow-dirty -p cerebellum
 	cargo package --no-verify --locked --allow-dirty -p cerebellum
 	set -e; unpacked=$$(mktemp -d); trap 'rm -rf "$$unpacked"' EXIT; \
-	tar -xzf "$(CARGO_TARGET_DIR)/package/cerebellum-$(CRATE_VERSION).crate" -C "$$unpacked"; \
+	tar -xzmf "$(CARGO_TARGET_DIR)/package/cerebellum-$(CRATE_VERSION).crate" -C "$$unpacked"; \
 	cd "$$unpacked/cerebellum-$(CRATE_VERSION)" && cargo test --locked
 
 test: lint rust-lint rust-test rust-module
