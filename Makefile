@@ -15,7 +15,7 @@ CONFIRM_LINES := 好的，删吧\n等一下\nsure, go ahead\nwait, can I undo th
 SENTIMENT_LINES := the hotel was not bad at all\noh great, my train is late again\n这个好用吗\n服了你了，又错了
 NER_LINES := 帮我约李经理周五见面\n阿尔法计划的进度怎么样了\n提醒我参加周五的发布会\nAsk Mr. Johnson whether Project Titan phase one slipped\nput the Q3 review with Dr. Chen on my calendar
 
-.PHONY: setup rust-module demo models test lint rust-lint rust-test bench compare proto conformance conformance-aarch64 golden fuzz clean
+.PHONY: setup rust-module demo models test lint rust-lint rust-test crate-check bench compare proto conformance conformance-aarch64 golden fuzz clean
 
 setup: $(STAMP)
 
@@ -55,6 +55,19 @@ rust-lint:
 
 rust-test:
 	cargo test --workspace --locked
+
+# The core crate as crates.io would get it: `cargo publish --dry-run` (package and build),
+# then its tests inside the unpacked .crate in a temporary directory, away from the
+# repository (no proto/, no forge/tables/ around it). `tar -m` gives the files the time of
+# unpacking: a .crate stores one fixed mtime, so the shared target directory would
+# otherwise take the tests built from an earlier package for fresh.
+CRATE_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+crate-check:
+	cargo publish --dry-run --locked --allow-dirty -p cerebellum
+	cargo package --no-verify --locked --allow-dirty -p cerebellum
+	set -e; unpacked=$$(mktemp -d); trap 'rm -rf "$$unpacked"' EXIT; \
+	tar -xzmf "$(CARGO_TARGET_DIR)/package/cerebellum-$(CRATE_VERSION).crate" -C "$$unpacked"; \
+	cd "$$unpacked/cerebellum-$(CRATE_VERSION)" && cargo test --locked
 
 test: lint rust-lint rust-test rust-module
 	$(BIN)/pytest

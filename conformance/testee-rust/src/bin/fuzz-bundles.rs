@@ -18,7 +18,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use cerebellum::proto;
+use cerebellum_testee::bundle_proto as proto;
 use cerebellum_testee::proto::GoldenFile;
 use prost::Message;
 use sha2::{Digest, Sha256};
@@ -242,7 +242,11 @@ fn main() {
     for path in &files {
         let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let golden = GoldenFile::decode(bytes.as_slice()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let inner = cerebellum::unwrap_preprocessor(&golden.preprocessor, path)
+        if let Err(e) = cerebellum::load_bytes(&golden.preprocessor, &golden.model) {
+            panic!("{}: the seed bundle does not load: {e}", path.display());
+        }
+        let inner = proto::PreprocessorFile::decode(golden.preprocessor.as_slice())
+            .and_then(|envelope| proto::Preprocessor::decode(envelope.preprocessor.as_slice()))
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         seeds.push(Seed {
             name: golden.task,

@@ -152,6 +152,8 @@ fn status_of(error: &cerebellum::Error) -> CerebellumStatus {
         E::Limit { .. } => CerebellumStatus::Limit,
         E::Inference(_) => CerebellumStatus::Inference,
         E::NonFinite(_) => CerebellumStatus::NonFinite,
+        // `Error` is non-exhaustive; a kind added later is a failure while running.
+        _ => CerebellumStatus::Inference,
     }
 }
 

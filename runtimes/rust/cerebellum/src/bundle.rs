@@ -29,7 +29,7 @@ pub const MODEL_FILE: &str = "model.onnx";
 pub const PREPROCESSOR_FILE: &str = "preprocessor.bin";
 
 /// A checked bundle: the parsed preprocessor and the ONNX bytes.
-pub struct BundleData<'a> {
+pub(crate) struct BundleData<'a> {
     pub(crate) preprocessor: proto::Preprocessor,
     pub(crate) model: std::borrow::Cow<'a, [u8]>,
     pub(crate) preprocessor_path: PathBuf,
@@ -44,7 +44,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 /// Check the envelope of `preprocessor.bin` and parse what it holds.
-pub fn unwrap_preprocessor(data: &[u8], path: &Path) -> Result<proto::Preprocessor> {
+pub(crate) fn unwrap_preprocessor(data: &[u8], path: &Path) -> Result<proto::Preprocessor> {
     let envelope = proto::PreprocessorFile::decode(data)
         .map_err(|e| Error::corrupt(path, format!("not a preprocessor file (truncated or corrupted?): {e}")))?;
     if envelope.magic != MAGIC {

@@ -52,7 +52,7 @@ fn undelta(deltas: &[u32], path: &Path, field: &str) -> Result<Vec<u32>> {
 
 impl CharTable {
     /// Decode and check the table of a preprocessor.
-    pub fn new(table: &proto::CharTable, path: &Path) -> Result<Self> {
+    pub(crate) fn new(table: &proto::CharTable, path: &Path) -> Result<Self> {
         let froms = undelta(&table.fold_from_delta, path, "fold_from_delta")?;
         let lengths = &table.fold_to_len;
         let total: u64 = lengths.iter().map(|&n| u64::from(n)).sum();

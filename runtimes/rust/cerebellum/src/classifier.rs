@@ -52,6 +52,23 @@ pub struct TextClassifier {
     preprocessor: proto::Preprocessor,
 }
 
+/// A summary: what the classifier is, not its vocabulary or weights.
+impl std::fmt::Debug for TextClassifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let evaluator = match self.native_weights() {
+            Some(format) => format!("native {format:?}"),
+            None => "tract".to_owned(),
+        };
+        f.debug_struct("TextClassifier")
+            .field("task", &self.task)
+            .field("labels", &self.labels)
+            .field("vocabulary_len", &self.tfidf.len())
+            .field("evaluator", &evaluator)
+            .field("defer_rule", &self.defer_rule)
+            .finish_non_exhaustive()
+    }
+}
+
 enum Scorer {
     Native(LinearModel),
     #[cfg(feature = "tract")]
@@ -234,9 +251,11 @@ impl TextClassifier {
         &self.labels
     }
 
-    /// The parsed preprocessor (provenance, metrics, specs).
-    pub fn preprocessor(&self) -> &proto::Preprocessor {
-        &self.preprocessor
+    /// The bundle's preprocessor (provenance, metrics, specs) as a serialized
+    /// `cerebellum.v1.Preprocessor` message (`proto/cerebellum/v1/bundle.proto`), packed
+    /// sections expanded: parse it with any protobuf library and that schema.
+    pub fn preprocessor_bytes(&self) -> Vec<u8> {
+        prost::Message::encode_to_vec(&self.preprocessor)
     }
 
     /// Tokens with offsets (code points) into `text`.

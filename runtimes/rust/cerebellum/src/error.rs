@@ -3,7 +3,22 @@
 use std::path::PathBuf;
 
 /// Everything that can go wrong loading a bundle or running it.
+///
+/// `#[non_exhaustive]`: later versions may add variants, so a `match` needs a `_` arm.
+///
+/// ```compile_fail
+/// // Without the `_` arm this does not compile, even though every variant is named.
+/// fn kind(error: &cerebellum::Error) -> &'static str {
+///     use cerebellum::Error as E;
+///     match error {
+///         E::NotFound { .. } | E::Corrupt { .. } | E::Version { .. } | E::Unsupported { .. } => "bundle",
+///         E::Integrity { .. } | E::Mismatch { .. } | E::Limit { .. } => "bundle",
+///         E::Inference(_) | E::NonFinite(_) | E::Shape(_) => "call",
+///     }
+/// }
+/// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The bundle directory or one of its files does not exist or cannot be read.
     #[error("{}: {problem}", path.display())]
@@ -69,6 +84,9 @@ pub enum Error {
     /// The model produced scores that cannot be decoded (NaN or infinite).
     #[error("{0}")]
     NonFinite(String),
+    /// The arguments of a call do not fit together (e.g. slice lengths given to [`crate::viterbi()`]).
+    #[error("{0}")]
+    Shape(String),
 }
 
 /// Shorthand for results of this crate.

@@ -79,6 +79,18 @@ pub struct TextTagger {
     preprocessor: proto::Preprocessor,
 }
 
+/// A summary: what the tagger is, not its vocabulary, transitions or weights.
+impl std::fmt::Debug for TextTagger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextTagger")
+            .field("task", &self.task)
+            .field("tags", &self.tags)
+            .field("entity_types", &self.entity_types)
+            .field("vocabulary_len", &self.vocabulary_len)
+            .finish_non_exhaustive()
+    }
+}
+
 fn entity_types(tags: &[String], path: &Path) -> Result<Vec<String>> {
     let mut types: Vec<String> = Vec::new();
     for tag in tags {
@@ -221,9 +233,11 @@ impl TextTagger {
         &self.entity_types
     }
 
-    /// The parsed preprocessor (provenance, metrics, specs).
-    pub fn preprocessor(&self) -> &proto::Preprocessor {
-        &self.preprocessor
+    /// The bundle's preprocessor (provenance, metrics, specs) as a serialized
+    /// `cerebellum.v1.Preprocessor` message (`proto/cerebellum/v1/bundle.proto`):
+    /// parse it with any protobuf library and that schema.
+    pub fn preprocessor_bytes(&self) -> Vec<u8> {
+        prost::Message::encode_to_vec(&self.preprocessor)
     }
 
     /// Character units with offsets (code points) into `text`.
@@ -280,7 +294,7 @@ impl TextTagger {
         let path = if units.is_empty() {
             Vec::new()
         } else {
-            viterbi(&emissions, self.tags.len(), &self.transitions, &self.start, &self.end)
+            viterbi(&emissions, self.tags.len(), &self.transitions, &self.start, &self.end)?
         };
         let entities = self.entities(text, &units, &path);
         Ok(Analysis {

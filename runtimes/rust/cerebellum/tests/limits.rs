@@ -2,7 +2,8 @@
 
 mod common;
 
-use cerebellum::{proto, Error, Limits};
+use cerebellum::{Error, Limits};
+use common::proto;
 use prost::Message;
 use sha2::{Digest, Sha256};
 

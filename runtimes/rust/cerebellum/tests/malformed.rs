@@ -2,7 +2,8 @@
 
 mod common;
 
-use cerebellum::{proto, Error};
+use cerebellum::Error;
+use common::proto;
 use common::Rng;
 
 fn load(pre: &[u8], model: &[u8]) -> Result<cerebellum::Model, Error> {
@@ -63,9 +64,7 @@ fn each_failure_has_its_type_and_names_the_file() {
     let (pre, model) = common::bundle();
     let mut envelope: proto::PreprocessorFile = prost::Message::decode(pre.as_slice()).expect("envelope");
     envelope.format_version = 2;
-    let err = load(&prost::Message::encode_to_vec(&envelope), &model)
-        .err()
-        .expect("version error");
+    let err = load(&prost::Message::encode_to_vec(&envelope), &model).expect_err("version error");
     assert!(matches!(
         err,
         Error::Version {
@@ -78,7 +77,7 @@ fn each_failure_has_its_type_and_names_the_file() {
 
     let other = common::onnx_model(3); // fewer weight rows than the vocabulary
     let pre = common::wrap(&common::preprocessor(&other));
-    let err = load(&pre, &other).err().expect("mismatch");
+    let err = load(&pre, &other).expect_err("mismatch");
     assert!(matches!(err, Error::Mismatch { .. }), "{err}");
     assert!(err.to_string().contains("model.onnx"));
 
@@ -93,7 +92,7 @@ fn each_failure_has_its_type_and_names_the_file() {
     if let Some(t) = bad_table.char_table.as_mut() {
         t.fold_to_len.push(5);
     }
-    let err = load(&common::wrap(&bad_table), &model).err().expect("bad table");
+    let err = load(&common::wrap(&bad_table), &model).expect_err("bad table");
     assert!(err.to_string().contains("fold lengths"), "{err}");
 
     let missing = std::env::temp_dir().join("cerebellum-no-such-bundle");

@@ -141,7 +141,7 @@ fn a_recognized_graph_whose_weights_do_not_fit_is_refused() {
         w.float_data.pop();
         w.dims = vec![7, 1];
     });
-    let err = cerebellum::load_bytes(&pre, &model).err().expect("refused");
+    let err = cerebellum::load_bytes(&pre, &model).expect_err("refused");
     assert!(matches!(err, cerebellum::Error::Mismatch { .. }), "{err}");
 }
 

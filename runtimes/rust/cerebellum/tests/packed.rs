@@ -2,29 +2,12 @@
 
 mod common;
 
-use cerebellum::{proto, Error};
+use cerebellum::Error;
+use common::proto;
 use prost::Message;
-use sha2::{Digest, Sha256};
-
-const CARRIED: &[u8] = include_bytes!("../tables/unicode-14.0.0-fold-v1.chartable");
-
-fn by_name(pre: &mut proto::Preprocessor) {
-    pre.char_table = Some(proto::CharTable {
-        id: "unicode-14.0.0/fold-v1".into(),
-        sha256: Sha256::digest(CARRIED).to_vec(),
-        ..Default::default()
-    });
-    pre.required_features.push(cerebellum::CHARTABLE_BY_NAME.into());
-}
 
 fn load(pre: &proto::Preprocessor, model: &[u8]) -> Result<cerebellum::Model, Error> {
     cerebellum::load_bytes(&common::wrap(pre), model)
-}
-
-#[test]
-fn the_carried_table_is_the_forges_table() {
-    let carried = proto::CharTable::decode(CARRIED).expect("the carried table parses");
-    assert_eq!(carried, common::char_table());
 }
 
 #[test]
@@ -32,7 +15,7 @@ fn a_table_given_by_name_answers_as_the_listed_table() {
     let model = common::onnx_model(common::VOCABULARY.len());
     let plain = common::preprocessor(&model);
     let mut named = plain.clone();
-    by_name(&mut named);
+    common::char_table_by_name(&mut named);
     assert!(named.encoded_len() + 30_000 < plain.encoded_len());
     let (a, b) = (
         load(&plain, &model).expect("plain"),
@@ -55,7 +38,7 @@ fn a_table_given_by_name_answers_as_the_listed_table() {
 fn an_unknown_table_or_hash_is_unsupported() {
     let model = common::onnx_model(common::VOCABULARY.len());
     let mut pre = common::preprocessor(&model);
-    by_name(&mut pre);
+    common::char_table_by_name(&mut pre);
     let mut other = pre.clone();
     if let Some(t) = other.char_table.as_mut() {
         t.id = "unicode-99/fold-v7".into();

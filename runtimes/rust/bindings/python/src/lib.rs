@@ -29,7 +29,8 @@ fn to_py_err(py: Python<'_>, error: cerebellum::Error) -> PyErr {
                 (path.display().to_string(), full.trim_start_matches(&prefix).to_owned()),
             )
         }
-        E::Inference(_) | E::NonFinite(_) => return PyRuntimeError::new_err(error.to_string()),
+        // `Error` is non-exhaustive: kinds beyond the bundle errors are runtime errors.
+        _ => return PyRuntimeError::new_err(error.to_string()),
     };
     match py.import("cerebellum.errors").and_then(|m| m.getattr(class)) {
         Ok(exception) => match exception.call1(args) {
@@ -96,8 +97,7 @@ impl Classifier {
 
     /// The serialized preprocessor (parse it with the Python schema).
     fn preprocessor_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        use prost::Message;
-        PyBytes::new(py, &self.inner.preprocessor().encode_to_vec())
+        PyBytes::new(py, &self.inner.preprocessor_bytes())
     }
 
     fn tokenize(&self, py: Python<'_>, text: &str) -> Tokens {
@@ -185,8 +185,7 @@ impl Tagger {
     }
 
     fn preprocessor_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        use prost::Message;
-        PyBytes::new(py, &self.inner.preprocessor().encode_to_vec())
+        PyBytes::new(py, &self.inner.preprocessor_bytes())
     }
 
     fn units(&self, py: Python<'_>, text: &str) -> Tokens {

@@ -235,7 +235,8 @@ pub struct TfidfSpec {
     /// the terms, in column order, which must be strictly ascending by UTF-8
     /// bytes: per term, a varint count of leading bytes shared with the previous
     /// term, a varint count of the bytes that follow, then those bytes (empty
-    /// for a hashed vocabulary). Column i's idf is idf_palette\[idf_index[i]\].
+    /// for a hashed vocabulary). Each column's `idf_index` entry is where its
+    /// idf is in `idf_palette`.
     /// Feature "tfidf-token-trie" codes `packed_vocabulary` instead as a trie of
     /// token ids (spec section 5), with the same palette.
     #[prost(bytes = "vec", tag = "6")]
@@ -252,7 +253,7 @@ pub struct TfidfSpec {
 pub struct TaggerSpec {
     /// Unit keys in id order: a unit's id is the index of its key here, or
     /// `unknown_id` when the key is absent. Ids 0 (padding) and 1 (unknown) are
-    /// reserved; their entries are "<pad>" and "<unk>", which no unit can have.
+    /// reserved; their entries are `"<pad>"` and `"<unk>"`, which no unit can have.
     #[prost(string, repeated, tag = "1")]
     pub vocabulary: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
     #[prost(uint32, tag = "2")]

@@ -1,5 +1,5 @@
 //! Synthetic bundles built in Rust, so tests need neither Python nor forged
-//! models: the pinned character table from the repository, a small TF-IDF
+//! models: the pinned character table the crate carries, a small TF-IDF
 //! logistic regression (sparse graph), and a tagger whose emissions are one
 //! embedding lookup. The conformance testee's tests include this file too.
 
@@ -7,10 +7,19 @@
 
 use std::path::{Path, PathBuf};
 
-use cerebellum::proto;
 use prost::Message;
 use sha2::{Digest, Sha256};
 use tract_onnx::pb;
+
+/// The bundle schema's messages: the crate's committed prost output, included
+/// here because the crate keeps its own copy private.
+#[allow(clippy::all)]
+pub mod proto {
+    include!("../../src/generated/cerebellum.v1.rs");
+}
+
+/// The serialized `CharTable` the crate embeds for `chartable-by-name` bundles.
+pub const CARRIED_CHAR_TABLE: &[u8] = include_bytes!("../../tables/unicode-14.0.0-fold-v1.chartable");
 
 pub const VOCABULARY: [&str; 8] = ["<s>", "</s>", "hello", "world", "?", "<s> hello", "what", "你"];
 pub const WEIGHTS: [f32; 8] = [0.0, 0.1, -1.5, 0.5, 2.5, -0.5, 3.0, 1.0];
@@ -27,44 +36,10 @@ pub const EMBEDDING: [f32; 15] = [
     3.0, 0.0, 0.0, // " "
 ];
 
+/// The pinned character table the crate carries (`tables/`); `tests/repository.rs`
+/// checks that it is the forge's table.
 pub fn char_table() -> proto::CharTable {
-    // Found by walking up, so that every crate including this file finds it.
-    let mut root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let table = Path::new("forge/tables/chartable-v1.tsv");
-    while !root.join(table).exists() {
-        root = root.parent().expect("the repository root").to_path_buf();
-    }
-    let text = std::fs::read_to_string(root.join(table)).expect("the pinned table");
-    let mut table = proto::CharTable {
-        id: "unicode-14.0.0/fold-v1".into(),
-        ..Default::default()
-    };
-    let (mut previous_fold, mut previous_run) = (0u32, 0u32);
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
-        let mut parts = line.split('\t');
-        let (kind, key, value) = (parts.next().unwrap(), parts.next().unwrap(), parts.next().unwrap_or(""));
-        let key = u32::from_str_radix(key, 16).unwrap();
-        if kind == "fold" {
-            let targets: Vec<u32> = value
-                .split_whitespace()
-                .map(|v| u32::from_str_radix(v, 16).unwrap())
-                .collect();
-            table.fold_from_delta.push(key - previous_fold);
-            table.fold_to_len.push(targets.len() as u32);
-            table.fold_to.extend(targets);
-            previous_fold = key;
-        } else {
-            let class = match value {
-                "SEPARATOR" => proto::CharClass::Separator,
-                "WORD" => proto::CharClass::Word,
-                _ => proto::CharClass::Single,
-            };
-            table.class_start_delta.push(key - previous_run);
-            table.class_of_run.push(class as i32);
-            previous_run = key;
-        }
-    }
-    table
+    proto::CharTable::decode(CARRIED_CHAR_TABLE).expect("the carried table parses")
 }
 
 fn tensor(name: &str, dims: &[i64], floats: &[f32], ints: &[i64]) -> pb::TensorProto {
@@ -232,6 +207,16 @@ pub fn wrap(preprocessor: &proto::Preprocessor) -> Vec<u8> {
         preprocessor: payload,
     }
     .encode_to_vec()
+}
+
+/// Names the carried character table instead of holding it (feature `chartable-by-name`).
+pub fn char_table_by_name(pre: &mut proto::Preprocessor) {
+    pre.char_table = Some(proto::CharTable {
+        id: "unicode-14.0.0/fold-v1".into(),
+        sha256: Sha256::digest(CARRIED_CHAR_TABLE).to_vec(),
+        ..Default::default()
+    });
+    pre.required_features.push(cerebellum::CHARTABLE_BY_NAME.into());
 }
 
 /// (preprocessor.bin, model.onnx) of the synthetic classifier.
