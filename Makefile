@@ -15,7 +15,7 @@ CONFIRM_LINES := 好的，删吧\n等一下\nsure, go ahead\nwait, can I undo th
 SENTIMENT_LINES := the hotel was not bad at all\noh great, my train is late again\n这个好用吗\n服了你了，又错了
 NER_LINES := 帮我约李经理周五见面\n阿尔法计划的进度怎么样了\n提醒我参加周五的发布会\nAsk Mr. Johnson whether Project Titan phase one slipped\nput the Q3 review with Dr. Chen on my calendar
 
-.PHONY: setup rust-module demo models test lint rust-lint rust-test crate-check bench compare proto conformance conformance-aarch64 golden fuzz clean
+.PHONY: setup rust-module c-lib demo models test lint rust-lint rust-test crate-check bench compare proto conformance conformance-aarch64 golden fuzz clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,32 @@ demo: models
 # The Rust engine as a Python module (cerebellum.load(path, backend="rust")).
 rust-module: $(STAMP)
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/maturin develop --release --uv --quiet -m $(RUST_MODULE)
+
+# The C library as an install tree under PREFIX (README: The C library): include/cerebellum.h;
+# lib/ with libcerebellum.so.VERSION, its SONAME link libcerebellum.so.MAJOR, the libcerebellum.so
+# link for -lcerebellum, and libcerebellum.a; lib/pkgconfig/cerebellum{,-static}.pc.
+# E.g. `make c-lib PREFIX=/usr/local`.
+PREFIX ?= $(CARGO_TARGET_DIR)/c-dist
+FFI := runtimes/rust/cerebellum-ffi
+C_LIB_VERSION := $(shell sed -n 's/^version = "\([^"]*\)"$$/\1/p' Cargo.toml | head -n 1)
+C_LIB_MAJOR := $(firstword $(subst ., ,$(C_LIB_VERSION)))
+# What a static link of libcerebellum.a needs from the system: rustc's answer on linux-gnu to
+# `cargo rustc --release -p cerebellum-ffi --lib --crate-type staticlib -- --print native-static-libs`.
+C_LIB_STATIC_DEPS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+
+c-lib:
+	cargo build --release --locked -q -p cerebellum-ffi --lib
+	install -d "$(PREFIX)/include" "$(PREFIX)/lib/pkgconfig"
+	install -m 644 $(FFI)/include/cerebellum.h "$(PREFIX)/include/"
+	install -m 755 "$(CARGO_TARGET_DIR)/release/libcerebellum.so" "$(PREFIX)/lib/libcerebellum.so.$(C_LIB_VERSION)"
+	ln -sfn libcerebellum.so.$(C_LIB_VERSION) "$(PREFIX)/lib/libcerebellum.so.$(C_LIB_MAJOR)"
+	ln -sfn libcerebellum.so.$(C_LIB_MAJOR) "$(PREFIX)/lib/libcerebellum.so"
+	install -m 644 "$(CARGO_TARGET_DIR)/release/libcerebellum.a" "$(PREFIX)/lib/"
+	for pc in cerebellum cerebellum-static; do \
+		sed -e 's|@PREFIX@|$(abspath $(PREFIX))|' -e 's|@VERSION@|$(C_LIB_VERSION)|' \
+			-e 's|@STATIC_DEPS@|$(C_LIB_STATIC_DEPS)|' $(FFI)/pkgconfig/$$pc.pc.in > "$(PREFIX)/lib/pkgconfig/$$pc.pc"; \
+	done
+	@echo "staged in $(PREFIX): PKG_CONFIG_PATH=$(abspath $(PREFIX))/lib/pkgconfig pkg-config --cflags --libs cerebellum"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

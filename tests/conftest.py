@@ -202,6 +202,18 @@ def rust_build() -> Path:
     return cargo_target_dir() / "release"
 
 
+def cargo_version() -> str:
+    """The workspace's package version (Cargo.toml)."""
+    import tomllib
+
+    return tomllib.loads((REPO / "Cargo.toml").read_text())["workspace"]["package"]["version"]
+
+
+def c_library_soname() -> str:
+    """The SONAME cerebellum-ffi's build.rs gives libcerebellum.so on Linux: what a linked program asks for."""
+    return f"libcerebellum.so.{cargo_version().split('.')[0]}"
+
+
 def pinned_tokenizer(ngram_min: int = 1, ngram_max: int = 2, boundary_tokens: bool = True) -> Tokenizer:
     from forge.chartable import TABLE_PATH, pinned_table
 

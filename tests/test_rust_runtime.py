@@ -24,7 +24,7 @@ from cerebellum._proto import bundle_pb2 as pb
 from cerebellum.rust_backend import RustTextClassifier
 from forge.files import read_jsonl
 
-from .conftest import REPO
+from .conftest import REPO, c_library_soname
 
 SCORE_TOLERANCE = 1e-5
 EMISSION_TOLERANCE = 1e-4
@@ -284,7 +284,11 @@ def test_c_abi_validates_its_arguments(c_api: CApi, tiny_bundle: Path, tiny_tagg
     bad = b"\xff\xfe bad utf-8"
     assert lib.cerebellum_classify(model, bad, len(bad), ctypes.byref(label), scores, 2) == 9
     assert "UTF-8" in c_api.last_error()
-    assert lib.cerebellum_classify(model, None, 0, ctypes.byref(label), scores, 2) == 1
+    assert lib.cerebellum_classify(model, None, 1, ctypes.byref(label), scores, 2) == 1
+    assert lib.cerebellum_classify(model, None, 0, ctypes.byref(label), scores, 2) == 0  # (NULL, 0) is ""
+    assert lib.cerebellum_label(model, label.value).decode() == python.predict("")
+    assert lib.cerebellum_classify(model, text, len(text), ctypes.byref(label), scores, 1) == 11  # one per label
+    assert "2 labels" in c_api.last_error()
     assert lib.cerebellum_classify(None, text, len(text), ctypes.byref(label), scores, 2) == 1
     count = ctypes.c_size_t()
     assert lib.cerebellum_tag(model, text, len(text), None, 0, ctypes.byref(count)) == 10  # wrong kind
@@ -297,6 +301,7 @@ def test_c_abi_validates_its_arguments(c_api: CApi, tiny_bundle: Path, tiny_tagg
     sentence = b"ask Anna about Project Titan"
     assert lib.cerebellum_tag(tagger, sentence, len(sentence), None, 0, ctypes.byref(count)) == 11
     assert count.value == 2  # the needed capacity
+    assert lib.cerebellum_tag(tagger, None, 0, None, 0, ctypes.byref(count)) == 0 and count.value == 0
     lib.cerebellum_free(tagger)
     missing = ctypes.c_void_p()
     assert lib.cerebellum_load(b"/no/such/bundle", ctypes.byref(missing)) == 2
@@ -313,7 +318,11 @@ def test_c_example_compiles_and_agrees(
          f"-L{rust_build}", "-lcerebellum", "-o", str(binary)],
         check=True,
     )  # fmt: skip
-    env = {"LD_LIBRARY_PATH": str(rust_build)}
+    # The binary asks for the library by its SONAME, which the build tree has no link for.
+    libraries = tmp_path / "lib"
+    libraries.mkdir()
+    (libraries / c_library_soname()).symlink_to(rust_build / "libcerebellum.so")
+    env = {"LD_LIBRARY_PATH": str(libraries)}
     texts = ["when is dinner?", "打开音乐", "cancel the train"]
     done = subprocess.run([str(binary), str(tiny_bundle)], input="\n".join(texts) + "\n", capture_output=True,
                           text=True, env=env, check=True)  # fmt: skip

@@ -9,6 +9,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+// The version of this header; cerebellum_version() gives the library's.
+#define CEREBELLUM_VERSION_MAJOR 0
+#define CEREBELLUM_VERSION_MINOR 1
+#define CEREBELLUM_VERSION_PATCH 0
+#define CEREBELLUM_VERSION "0.1.0"
+
 // Status codes returned by every function.
 typedef enum CerebellumStatus {
   // Success.
@@ -33,7 +39,8 @@ typedef enum CerebellumStatus {
   CEREBELLUM_STATUS_INVALID_UTF8 = 9,
   // The operation does not apply to this kind of model.
   CEREBELLUM_STATUS_WRONG_KIND = 10,
-  // An output buffer is too small; the needed size was written.
+  // An output buffer is too small; nothing else was written. `cerebellum_tag`
+  // writes the needed count; for scores the size is `cerebellum_num_labels`.
   CEREBELLUM_STATUS_BUFFER_TOO_SMALL = 11,
   // An internal error (a caught panic); the handle should not be used again.
   CEREBELLUM_STATUS_PANIC = 12,
@@ -52,6 +59,13 @@ typedef enum CerebellumKind {
 } CerebellumKind;
 
 // An opaque loaded model.
+//
+// Thread safety: a handle is never changed after loading, and each query
+// uses scratch buffers and an error message of the calling thread, so any
+// number of threads may call the query functions (`cerebellum_classify`,
+// `cerebellum_classify_defer`, `cerebellum_tag`, `cerebellum_kind`,
+// `cerebellum_label`, ...) on the same handle at the same time, without a
+// lock. Only `cerebellum_free` must not overlap any other use of that handle.
 typedef struct CerebellumModel CerebellumModel;
 
 // What a bundle may claim at most; `cerebellum_default_limits` fills one for a phone.
@@ -86,6 +100,11 @@ extern "C" {
 
 // The default limits (sized for a phone); `microcontroller` non-zero gives the MCU tier's.
 struct CerebellumLimits cerebellum_default_limits(int32_t microcontroller);
+
+// This library's version, `MAJOR.MINOR.PATCH` as in the
+// `CEREBELLUM_VERSION_*` macros of the header it was built with; a static
+// NUL-terminated string (never freed).
+const char *cerebellum_version(void);
 
 // The message of the last failure on this thread (empty if none). Valid
 // until the next call on this thread.
@@ -156,11 +175,15 @@ size_t cerebellum_num_entity_types(const struct CerebellumModel *model);
 const char *cerebellum_entity_type(const struct CerebellumModel *model, size_t index);
 
 // Classify `text`: writes the label index and, if `scores` is not null,
-// up to `scores_len` scores in label order.
+// one score per label in label order. `scores_len` must be at least
+// `cerebellum_num_labels(model)`; if it is smaller, nothing is written and
+// the status is `CEREBELLUM_STATUS_BUFFER_TOO_SMALL`. `text` may be null
+// when `text_len` is 0 (the empty text).
 //
 // # Safety
-// `model` must be a live handle, `text` readable for `text_len` bytes,
-// `label_index` valid, and `scores` null or writable for `scores_len` floats.
+// `model` must be a live handle, `text` null or readable for `text_len`
+// bytes, `label_index` valid, and `scores` null or writable for
+// `scores_len` floats.
 enum CerebellumStatus cerebellum_classify(const struct CerebellumModel *model,
                                           const char *text,
                                           size_t text_len,
@@ -183,10 +206,11 @@ enum CerebellumStatus cerebellum_classify_defer(const struct CerebellumModel *mo
 
 // Tag `text`: writes up to `capacity` entities and their number to `count`.
 // If `capacity` is too small, writes the needed number to `count` and
-// returns `CEREBELLUM_STATUS_BUFFER_TOO_SMALL`.
+// returns `CEREBELLUM_STATUS_BUFFER_TOO_SMALL`. `text` may be null when
+// `text_len` is 0 (the empty text).
 //
 // # Safety
-// `model` must be a live handle, `text` readable for `text_len` bytes,
+// `model` must be a live handle, `text` null or readable for `text_len` bytes,
 // `entities` null or writable for `capacity` entries, `count` valid.
 enum CerebellumStatus cerebellum_tag(const struct CerebellumModel *model,
                                      const char *text,

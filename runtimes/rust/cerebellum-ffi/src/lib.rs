@@ -3,9 +3,10 @@
 //! Conventions: every function returns a [`CerebellumStatus`] (0 is
 //! success); on failure [`cerebellum_last_error`] gives a message for the
 //! calling thread. Text is passed as a pointer and a byte length and must
-//! be UTF-8. Handles are opaque and freed with [`cerebellum_free`]. No
-//! panic crosses the boundary: each entry point catches them and reports
-//! `CEREBELLUM_STATUS_PANIC`.
+//! be UTF-8 (`NULL` with length 0 is the empty text). Handles are opaque
+//! and freed with [`cerebellum_free`]; one handle may serve many threads at
+//! once (see [`CerebellumModel`]). No panic crosses the boundary: each
+//! entry point catches them and reports `CEREBELLUM_STATUS_PANIC`.
 
 #![allow(unsafe_code)]
 
@@ -39,7 +40,8 @@ pub enum CerebellumStatus {
     InvalidUtf8 = 9,
     /// The operation does not apply to this kind of model.
     WrongKind = 10,
-    /// An output buffer is too small; the needed size was written.
+    /// An output buffer is too small; nothing else was written. `cerebellum_tag`
+    /// writes the needed count; for scores the size is `cerebellum_num_labels`.
     BufferTooSmall = 11,
     /// An internal error (a caught panic); the handle should not be used again.
     Panic = 12,
@@ -126,11 +128,24 @@ pub struct CerebellumEntity {
 }
 
 /// An opaque loaded model.
+///
+/// Thread safety: a handle is never changed after loading, and each query
+/// uses scratch buffers and an error message of the calling thread, so any
+/// number of threads may call the query functions (`cerebellum_classify`,
+/// `cerebellum_classify_defer`, `cerebellum_tag`, `cerebellum_kind`,
+/// `cerebellum_label`, ...) on the same handle at the same time, without a
+/// lock. Only `cerebellum_free` must not overlap any other use of that handle.
 pub struct CerebellumModel {
     model: cerebellum::Model,
     names: Vec<CString>,
     entity_types: Vec<CString>,
 }
+
+// The thread-safety promise above: everything a handle holds is Send + Sync.
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<CerebellumModel>();
+};
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
@@ -172,13 +187,17 @@ fn guard(f: impl FnOnce() -> CerebellumStatus) -> CerebellumStatus {
     }
 }
 
-/// Borrow `len` bytes at `ptr` as UTF-8 text.
+/// Borrow `len` bytes at `ptr` as UTF-8 text; a null `ptr` with `len == 0` is the empty text.
 ///
 /// # Safety
-/// `ptr` must point to `len` readable bytes (or be non-null with `len == 0`).
+/// `ptr` must be null or point to `len` readable bytes.
 unsafe fn text<'a>(ptr: *const c_char, len: usize) -> Result<&'a str, CerebellumStatus> {
     if ptr.is_null() {
-        set_error("text pointer is null");
+        if len == 0 {
+            // A C caller's empty buffer is often a null pointer; there is nothing to read.
+            return Ok("");
+        }
+        set_error(format!("text pointer is null with length {len}"));
         return Err(CerebellumStatus::NullArgument);
     }
     // SAFETY: the caller guarantees `len` readable bytes at `ptr`.
@@ -187,6 +206,17 @@ unsafe fn text<'a>(ptr: *const c_char, len: usize) -> Result<&'a str, Cerebellum
         set_error(format!("text is not valid UTF-8: {e}"));
         CerebellumStatus::InvalidUtf8
     })
+}
+
+/// Whether a `scores` buffer (null: not wanted) has room for one score per label.
+fn check_scores_room(scores: *const f32, scores_len: usize, labels: usize) -> Result<(), CerebellumStatus> {
+    if scores.is_null() || scores_len >= labels {
+        return Ok(());
+    }
+    set_error(format!(
+        "scores has room for {scores_len} floats, the model has {labels} labels (cerebellum_num_labels)"
+    ));
+    Err(CerebellumStatus::BufferTooSmall)
 }
 
 fn wrap(model: cerebellum::Model) -> Box<CerebellumModel> {
@@ -205,6 +235,14 @@ fn wrap(model: cerebellum::Model) -> Box<CerebellumModel> {
         names,
         entity_types,
     })
+}
+
+/// This library's version, `MAJOR.MINOR.PATCH` as in the
+/// `CEREBELLUM_VERSION_*` macros of the header it was built with; a static
+/// NUL-terminated string (never freed).
+#[no_mangle]
+pub extern "C" fn cerebellum_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
 /// The message of the last failure on this thread (empty if none). Valid
@@ -378,11 +416,15 @@ pub unsafe extern "C" fn cerebellum_entity_type(model: *const CerebellumModel, i
 }
 
 /// Classify `text`: writes the label index and, if `scores` is not null,
-/// up to `scores_len` scores in label order.
+/// one score per label in label order. `scores_len` must be at least
+/// `cerebellum_num_labels(model)`; if it is smaller, nothing is written and
+/// the status is `CEREBELLUM_STATUS_BUFFER_TOO_SMALL`. `text` may be null
+/// when `text_len` is 0 (the empty text).
 ///
 /// # Safety
-/// `model` must be a live handle, `text` readable for `text_len` bytes,
-/// `label_index` valid, and `scores` null or writable for `scores_len` floats.
+/// `model` must be a live handle, `text` null or readable for `text_len`
+/// bytes, `label_index` valid, and `scores` null or writable for
+/// `scores_len` floats.
 #[no_mangle]
 pub unsafe extern "C" fn cerebellum_classify(
     model: *const CerebellumModel,
@@ -435,6 +477,9 @@ pub unsafe extern "C" fn cerebellum_classify_defer(
             set_error("label_index is null");
             return CerebellumStatus::NullArgument;
         }
+        if let Err(status) = check_scores_room(scores, scores_len, handle.names.len()) {
+            return status;
+        }
         // SAFETY: the caller guarantees `text_len` readable bytes.
         let text = match unsafe { self::text(text, text_len) } {
             Ok(t) => t,
@@ -445,6 +490,7 @@ pub unsafe extern "C" fn cerebellum_classify_defer(
                 // SAFETY: checked non-null; valid for writes per the contract.
                 unsafe { *label_index = result.label_index };
                 if !scores.is_null() {
+                    // One score per label; min() only guards the copy should the two ever differ.
                     let n = scores_len.min(result.scores.len());
                     // SAFETY: `scores` is writable for `scores_len >= n` floats.
                     unsafe { std::ptr::copy_nonoverlapping(result.scores.as_ptr(), scores, n) };
@@ -462,10 +508,11 @@ pub unsafe extern "C" fn cerebellum_classify_defer(
 
 /// Tag `text`: writes up to `capacity` entities and their number to `count`.
 /// If `capacity` is too small, writes the needed number to `count` and
-/// returns `CEREBELLUM_STATUS_BUFFER_TOO_SMALL`.
+/// returns `CEREBELLUM_STATUS_BUFFER_TOO_SMALL`. `text` may be null when
+/// `text_len` is 0 (the empty text).
 ///
 /// # Safety
-/// `model` must be a live handle, `text` readable for `text_len` bytes,
+/// `model` must be a live handle, `text` null or readable for `text_len` bytes,
 /// `entities` null or writable for `capacity` entries, `count` valid.
 #[no_mangle]
 pub unsafe extern "C" fn cerebellum_tag(
@@ -522,4 +569,39 @@ pub unsafe extern "C" fn cerebellum_tag(
             Err(e) => fail(e),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_is_the_package_version_with_a_nul() {
+        // SAFETY: cerebellum_version returns a static NUL-terminated string.
+        let version = unsafe { CStr::from_ptr(cerebellum_version()) };
+        assert_eq!(version.to_str(), Ok(env!("CARGO_PKG_VERSION")));
+    }
+
+    #[test]
+    fn null_text_of_length_zero_is_the_empty_text() {
+        // SAFETY: a null pointer is never read.
+        assert_eq!(unsafe { text(std::ptr::null(), 0) }, Ok(""));
+        // SAFETY: as above; the length makes it an error before any read.
+        assert_eq!(
+            unsafe { text(std::ptr::null(), 3) },
+            Err(CerebellumStatus::NullArgument)
+        );
+    }
+
+    #[test]
+    fn scores_need_room_for_every_label() {
+        let mut room = [0.0f32; 3];
+        assert_eq!(check_scores_room(room.as_mut_ptr(), 3, 3), Ok(()));
+        assert_eq!(check_scores_room(room.as_mut_ptr(), 3, 2), Ok(()));
+        assert_eq!(check_scores_room(std::ptr::null(), 0, 3), Ok(()));
+        assert_eq!(
+            check_scores_room(room.as_mut_ptr(), 2, 3),
+            Err(CerebellumStatus::BufferTooSmall)
+        );
+    }
 }

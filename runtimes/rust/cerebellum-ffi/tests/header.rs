@@ -1,5 +1,5 @@
-//! The committed C header must match what cbindgen generates from the crate.
-//! Run with CEREBELLUM_BLESS=1 to rewrite it.
+//! The committed C header must match what cbindgen generates from the crate,
+//! with version macros from Cargo.toml. Run with CEREBELLUM_BLESS=1 to rewrite it.
 
 use std::path::PathBuf;
 
@@ -11,6 +11,7 @@ fn header_is_fresh() {
     cbindgen::Builder::new()
         .with_crate(&crate_dir)
         .with_config(config)
+        .with_after_include(version_macros())
         .generate()
         .expect("cbindgen generates the header")
         .write(&mut fresh);
@@ -24,4 +25,20 @@ fn header_is_fresh() {
         "{} is stale: run CEREBELLUM_BLESS=1 cargo test -p cerebellum-ffi --test header",
         committed.display()
     );
+}
+
+/// The package version as macros, so C code can check at compile time what
+/// `cerebellum_version()` checks at run time; a version bump makes the header stale.
+fn version_macros() -> String {
+    format!(
+        "\n// The version of this header; cerebellum_version() gives the library's.\n\
+         #define CEREBELLUM_VERSION_MAJOR {}\n\
+         #define CEREBELLUM_VERSION_MINOR {}\n\
+         #define CEREBELLUM_VERSION_PATCH {}\n\
+         #define CEREBELLUM_VERSION \"{}\"",
+        env!("CARGO_PKG_VERSION_MAJOR"),
+        env!("CARGO_PKG_VERSION_MINOR"),
+        env!("CARGO_PKG_VERSION_PATCH"),
+        env!("CARGO_PKG_VERSION"),
+    )
 }
