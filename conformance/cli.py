@@ -1,11 +1,18 @@
-"""`conformance run` and `conformance export`."""
+"""`conformance run`, `conformance export` and `conformance fuzz` (typer, like the forge)."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from forge import __version__
 
 from .accepted import AcceptedListError, load_accepted
 from .golden import export_golden
@@ -16,6 +23,49 @@ from .runtimes import REPO, RUNTIMES, make_runtime
 
 DEFAULT_ACCEPTED = REPO / "conformance" / "accepted.toml"
 DEFAULT_REGRESSIONS = REPO / "conformance" / "regressions"
+DEFAULT_GOLDEN = REPO / "conformance" / "golden"
+
+# The runtimes `run` compares, as typer choices; runtimes.RUNTIMES stays the one list of them.
+RuntimeName = StrEnum("RuntimeName", [(name, name) for name in RUNTIMES])
+
+
+class FuzzRuntime(StrEnum):
+    PYTHON = "python"
+    RUST = "rust"
+    C_ABI = "c-abi"
+
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"conformance {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Prove that a runtime answers exactly like the Python reference, on generated inputs."""
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """Missing bundles, a bad failure list, bad values: one line on stderr and exit code 2, no traceback."""
+    try:
+        yield
+    except (FileNotFoundError, AcceptedListError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
 
 
 def _examples_dir(models: Path, given: Path | None) -> Path | None:
@@ -26,129 +76,151 @@ def _examples_dir(models: Path, given: Path | None) -> Path | None:
     return guess if guess.is_dir() else None
 
 
-def run(args: argparse.Namespace) -> int:
-    bundles = bundles_in(args.models, args.bundle)
-    accepted = load_accepted(args.accepted)
-    regressions = RegressionStore(args.regressions, save=not args.no_save)
-    config = RunConfig(examples=args.examples, seed=args.seed)
-    runtimes = [make_runtime(name, args.testee_command, args.testee_arg) for name in args.runtime]
-    started = time.monotonic()
-    reports = []
-    try:
-        for bundle in bundles:
-            print(f"{bundle}: {config.examples} examples against {', '.join(args.runtime)}", flush=True)
-            reports.append(
-                run_bundle(
-                    bundle,
-                    runtimes,
-                    config,
-                    accepted,
-                    regressions,
-                    _examples_dir(args.models, args.data),
-                    progress=lambda line: print(line, flush=True),
+# Options `run` and `export` share.
+ModelsOption = Annotated[Path, typer.Option("--models", help="Bundle folder, or a folder of bundles.")]
+BundleOption = Annotated[
+    list[str] | None, typer.Option("--bundle", help="Only this bundle name (repeatable).", show_default=False)
+]
+SeedOption = Annotated[int, typer.Option("--seed", help="Hypothesis seed (runs are reproducible).")]
+DataOption = Annotated[
+    Path | None,
+    typer.Option("--data", help="datasets/processed folder whose sentences are mutated (default: beside --models)."),
+]
+
+
+@app.command("run")
+def run(
+    runtime: Annotated[
+        list[RuntimeName],
+        typer.Option(
+            "--runtime",
+            help="Runtime under test (repeatable): rust (in process), rust-testee (native binary), "
+            "aarch64 (cross-built binary under qemu), testee (--testee-command), python (the reference itself); "
+            "python-onnx and rust-tract run classifiers on onnxruntime and tract instead of the native linear path.",
+        ),
+    ],
+    models: ModelsOption = Path("models"),
+    bundle: BundleOption = None,
+    seed: SeedOption = 0,
+    data: DataOption = None,
+    examples: Annotated[int, typer.Option("--examples", help="Generated inputs per bundle.")] = 2000,
+    testee_command: Annotated[
+        str | None, typer.Option("--testee-command", help="Command of a testee speaking conformance/testee.proto.")
+    ] = None,
+    testee_arg: Annotated[
+        list[str] | None,
+        typer.Option("--testee-arg", help="Extra argument for the testee binary (repeatable).", show_default=False),
+    ] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Write the JSON report here.")] = None,
+    accepted: Annotated[
+        Path, typer.Option("--accepted", help="The failure list (TOML).", show_default="conformance/accepted.toml")
+    ] = DEFAULT_ACCEPTED,
+    regressions: Annotated[
+        Path, typer.Option("--regressions", help="Saved minimal inputs.", show_default="conformance/regressions")
+    ] = DEFAULT_REGRESSIONS,
+    no_save: Annotated[bool, typer.Option("--no-save", help="Do not save new counterexamples.")] = False,
+) -> None:
+    """Compare runtimes with the reference."""
+    names = [r.value for r in runtime]
+    with _user_errors():
+        bundles = bundles_in(models, bundle or [])
+        accepted_list = load_accepted(accepted)
+        store = RegressionStore(regressions, save=not no_save)
+        config = RunConfig(examples=examples, seed=seed)
+        runtimes = [make_runtime(name, testee_command, testee_arg or []) for name in names]
+        started = time.monotonic()
+        reports = []
+        try:
+            for path in bundles:
+                print(f"{path}: {config.examples} examples against {', '.join(names)}", flush=True)
+                reports.append(
+                    run_bundle(
+                        path,
+                        runtimes,
+                        config,
+                        accepted_list,
+                        store,
+                        _examples_dir(models, data),
+                        progress=lambda line: print(line, flush=True),
+                    )
                 )
-            )
-    finally:
-        for rt in runtimes:
-            rt.close()
-    report = RunReport(tuple(args.runtime), config, tuple(reports), time.monotonic() - started)
-    if args.report:
-        report.write_json(args.report)
+        finally:
+            for rt in runtimes:
+                rt.close()
+        summary = RunReport(tuple(names), config, tuple(reports), time.monotonic() - started)
+        if report:
+            summary.write_json(report)
     print()
-    print(report.summary())
-    return 0 if report.ok else 1
+    print(summary.summary())
+    raise typer.Exit(0 if summary.ok else 1)
 
 
-def export(args: argparse.Namespace) -> int:
-    for bundle in bundles_in(args.models, args.bundle):
-        path = export_golden(bundle, args.out, args.examples, args.seed, _examples_dir(args.models, args.data))
-        print(f"{bundle} -> {path} ({path.stat().st_size:,} bytes)")
-    return 0
+@app.command("export")
+def export(
+    models: ModelsOption = Path("models"),
+    bundle: BundleOption = None,
+    seed: SeedOption = 0,
+    data: DataOption = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the golden files.", show_default="conformance/golden")
+    ] = DEFAULT_GOLDEN,
+    examples: Annotated[int, typer.Option("--examples", help="Inputs per bundle.")] = 300,
+) -> None:
+    """Write golden vectors for the Rust test suite."""
+    with _user_errors():
+        for path in bundles_in(models, bundle or []):
+            written = export_golden(path, out, examples, seed, _examples_dir(models, data))
+            print(f"{path} -> {written} ({written.stat().st_size:,} bytes)")
 
 
-def fuzz(args: argparse.Namespace) -> int:
+@app.command("fuzz")
+def fuzz(
+    golden: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Golden files to mutate (default: conformance/golden/*.golden.pb).", show_default=False),
+    ] = None,
+    runtime: Annotated[FuzzRuntime, typer.Option("--runtime", help="Runtime that loads the bundles.")] = (
+        FuzzRuntime.PYTHON
+    ),
+    count: Annotated[int, typer.Option("--count", help="Mutated bundles to load.")] = 10_000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the mutations.")] = 0,
+    library: Annotated[
+        Path | None,
+        typer.Option("--library", help="libcerebellum.so for --runtime c-abi (default: the release build)."),
+    ] = None,
+) -> None:
+    """Load mutated bundles: only typed errors, never a crash."""
     from . import fuzz as fz
 
-    files = args.golden or sorted((REPO / "conformance" / "golden").glob("*.golden.pb"))
-    seeds = fz.load_seeds(files)
-    if args.runtime == "c-abi":
-        from .runtimes import cargo_target_dir
+    with _user_errors():
+        files = golden or sorted(DEFAULT_GOLDEN.glob("*.golden.pb"))
+        seeds = fz.load_seeds(files)
+        if runtime is FuzzRuntime.C_ABI:
+            from .runtimes import cargo_target_dir
 
-        library = args.library or cargo_target_dir() / "release" / "libcerebellum.so"
-        outcome = fz.CLibrary(library).outcome
-    else:
-        backend = "rust" if args.runtime == "rust" else "python"
-        outcome = lambda pre, model: fz.python_outcome(pre, model, backend)  # noqa: E731
-    outcomes, seconds = fz.run(seeds, args.count, args.seed, outcome, lambda line: print(line, flush=True))
+            outcome = fz.CLibrary(library or cargo_target_dir() / "release" / "libcerebellum.so").outcome
+        else:
+            backend = runtime.value
+            outcome = lambda pre, model: fz.python_outcome(pre, model, backend)  # noqa: E731
+        outcomes, seconds = fz.run(seeds, count, seed, outcome, lambda line: print(line, flush=True))
     print(
-        f"{args.count} mutated bundles from {len(seeds)} seeds through {args.runtime} in {seconds:.1f} s "
-        f"({args.count / max(seconds, 1e-9):.0f} per second); peak RSS {fz.peak_rss_kib()} KiB"
+        f"{count} mutated bundles from {len(seeds)} seeds through {runtime.value} in {seconds:.1f} s "
+        f"({count / max(seconds, 1e-9):.0f} per second); peak RSS {fz.peak_rss_kib()} KiB"
     )
     for kind, n in sorted(outcomes.items()):
         print(f"  {kind}: {n}")
     failed = sum(n for kind, n in outcomes.items() if kind.startswith(("FAILED", "PANIC")))
-    print(f"{args.count - failed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
-        prog="conformance",
-        description="Prove that a runtime answers exactly like the Python reference, on generated inputs.",
-    )
-    sub = top.add_subparsers(dest="command", required=True)
-
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--models", type=Path, default=Path("models"), help="bundle folder, or a folder of bundles")
-        p.add_argument("--bundle", action="append", default=[], help="only this bundle name (repeatable)")
-        p.add_argument("--seed", type=int, default=0, help="hypothesis seed (runs are reproducible)")
-        p.add_argument(
-            "--data", type=Path, help="datasets/processed folder whose sentences are mutated (default: beside --models)"
-        )
-
-    p_run = sub.add_parser("run", help="compare runtimes with the reference")
-    common(p_run)
-    p_run.add_argument(
-        "--runtime",
-        action="append",
-        choices=RUNTIMES,
-        required=True,
-        help="runtime under test (repeatable): rust (in process), rust-testee (native binary), "
-        "aarch64 (cross-built binary under qemu), testee (--testee-command), python (the reference itself); "
-        "python-onnx and rust-tract run classifiers on onnxruntime and tract instead of the native linear path",
-    )
-    p_run.add_argument("--examples", type=int, default=2000, help="generated inputs per bundle (default 2000)")
-    p_run.add_argument("--testee-command", help="command of a testee speaking conformance/testee.proto")
-    p_run.add_argument("--testee-arg", action="append", default=[], help="extra argument for the testee binary")
-    p_run.add_argument("--report", type=Path, help="write the JSON report here")
-    p_run.add_argument("--accepted", type=Path, default=DEFAULT_ACCEPTED, help="the failure list (TOML)")
-    p_run.add_argument("--regressions", type=Path, default=DEFAULT_REGRESSIONS, help="saved minimal inputs")
-    p_run.add_argument("--no-save", action="store_true", help="do not save new counterexamples")
-    p_run.set_defaults(func=run)
-
-    p_export = sub.add_parser("export", help="write golden vectors for the Rust test suite")
-    common(p_export)
-    p_export.add_argument("--out", type=Path, default=REPO / "conformance" / "golden")
-    p_export.add_argument("--examples", type=int, default=300, help="inputs per bundle (default 300)")
-    p_export.set_defaults(func=export)
-
-    p_fuzz = sub.add_parser("fuzz", help="load mutated bundles: only typed errors, never a crash")
-    p_fuzz.add_argument("golden", nargs="*", type=Path, help="golden files to mutate (default: conformance/golden)")
-    p_fuzz.add_argument("--runtime", choices=("python", "rust", "c-abi"), default="python")
-    p_fuzz.add_argument("--count", type=int, default=10_000)
-    p_fuzz.add_argument("--seed", type=int, default=0)
-    p_fuzz.add_argument("--library", type=Path, help="libcerebellum.so for --runtime c-abi")
-    p_fuzz.set_defaults(func=fuzz)
-    return top
+    print(f"{count - failed} passed, {failed} failed")
+    raise typer.Exit(1 if failed else 0)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    """The `conformance` command; returns its exit code (tests call it with ``argv``)."""
     try:
-        return args.func(args)
-    except (FileNotFoundError, AcceptedListError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        app(args=argv, prog_name="conformance")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
 
 
 if __name__ == "__main__":

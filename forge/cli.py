@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from . import __version__
 from .blueprint import BlueprintError, discover, load_blueprint
 from .console import console
 from .files import DataFileError
@@ -20,11 +23,27 @@ from .trainers import TrainerError
 from .workspace import Workspace
 
 app = typer.Typer(
-    help="Forge micro-models: blueprint -> data -> trained model -> ONNX bundle -> verified.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"forge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Forge micro-models: blueprint -> data -> trained model -> ONNX bundle -> verified."""
+
 
 RootOption = Annotated[
     Path,
@@ -52,8 +71,10 @@ def build_command(
         str | None,
         typer.Option(
             "--provider",
-            help="Data provider: offline, gemini or openai. Default: the blueprint's [generate] provider, "
-            "else gemini when GEMINI_API_KEYS is set (environment or .env), else offline.",
+            help=escape(
+                "Data provider: offline, gemini or openai. Default: the blueprint's [generate] provider, "
+                "else gemini when GEMINI_API_KEYS is set (environment or .env), else offline."
+            ),
         ),
     ] = None,
     rows: Annotated[
@@ -64,11 +85,23 @@ def build_command(
     ] = False,
     overrides: Annotated[
         list[str] | None,
-        typer.Option("--set", help="Override a [train] hyperparameter for this build, e.g. --set hidden_dim=128."),
+        typer.Option(
+            "--set", help=escape("Override a [train] hyperparameter for this build, e.g. --set hidden_dim=128.")
+        ),
     ] = None,
     root: RootOption = Path("."),
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON document on stdout: per task the bundle, its bytes, test metrics, "
+            "verification and real-text results (progress stays on stderr).",
+        ),
+    ] = False,
 ) -> None:
     """Run the pipeline (generate, refine, train, export, verify) for a blueprint's tasks."""
+    from .build_summary import build_summary, failure
+
     workspace = Workspace(root.resolve())
     try:
         bp = load_blueprint(blueprint, workspace.blueprints)
@@ -84,6 +117,8 @@ def build_command(
         contexts = build(bp, workspace, options)
     except (BlueprintError, DataFileError, ProviderError, TrainerError, UnsafeNameError) as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        if as_json:
+            _print_json(failure(blueprint, str(exc)))
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         # Generated rows are already on disk (fsynced per answer); the next build resumes from them.
@@ -92,8 +127,16 @@ def build_command(
         # Exit now: joining request threads could wait a whole timeout, or forever if the
         # interrupt left a future's lock held; nothing is left to write.
         os._exit(130)
-    if "verify" in options.steps:
+    if as_json:
+        _print_json(build_summary(blueprint, options.steps, contexts))
+    elif "verify" in options.steps:
         _show_examples(contexts)
+
+
+def _print_json(document: object) -> None:
+    """One JSON document on stdout, untouched by rich (which writes to stderr)."""
+    sys.stdout.write(json.dumps(document, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
 
 
 def _show_examples(contexts: list) -> None:
@@ -104,7 +147,7 @@ def _show_examples(contexts: list) -> None:
         if not examples:
             continue
         model = cerebellum.load(ctx.model_dir)
-        table = Table(title=f"{ctx.task.name}: {ctx.model_dir}", title_justify="left")
+        table = Table(title=escape(f"{ctx.task.name}: {ctx.model_dir}"), title_justify="left")
         table.add_column("text")
         table.add_column("label", style="bold green")
         table.add_column("score", justify="right")
@@ -113,34 +156,50 @@ def _show_examples(contexts: list) -> None:
             for text in examples:
                 found = model.tag(text)
                 table.add_row(
-                    text,
-                    ", ".join(f"{e.type}:{e.text}" for e in found) or "-",
+                    escape(text),
+                    escape(", ".join(f"{e.type}:{e.text}" for e in found)) or "-",
                     " ".join(f"{e.start}-{e.end}" for e in found),
                 )
         else:
             for text in examples:
                 result = model.classify(text)
-                table.add_row(text, result.label, f"{result.scores[result.label]:.3f}")
+                table.add_row(escape(text), escape(result.label), f"{result.scores[result.label]:.3f}")
         console.print(table)
 
 
 @app.command("chat")
 def chat_command(
     model: Annotated[Path, typer.Option("--model", "-m", help="A bundle folder, e.g. models/is_question.")],
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Read lines until end of input and print one JSON object per line: text, then label, scores "
+            "and defer (classifiers) or entities (taggers).",
+        ),
+    ] = False,
 ) -> None:
-    """Talk to a bundle: type lines and see labels and scores. Piped input gets one line out per line in."""
+    """Talk to a bundle: type lines and see labels and scores.
+
+    Piped input gets exactly one line out per line in (a blank line gets an empty result): the label (or
+    entities), the scores and the text, tab-separated, with tabs, line breaks and backslashes in the text
+    escaped as \\t, \\n and \\\\.
+    """
     import cerebellum
 
     from .chat import run_chat
 
     try:
-        raise typer.Exit(run_chat(model))
+        raise typer.Exit(run_chat(model, as_json=as_json))
     except cerebellum.CerebellumError as exc:
         console.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
 
 
-@app.command("evaluate")
+@app.command(
+    "evaluate",
+    help=escape("Score a bundle on labelled files of real text (what a blueprint's [[tasks.NAME.realtext]] runs)."),
+)
 def evaluate_command(
     model: Annotated[Path, typer.Option("--model", "-m", help="A bundle folder, e.g. models/is_question.")],
     files: Annotated[
@@ -156,7 +215,6 @@ def evaluate_command(
     ] = "",
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Score only the first N rows.")] = None,
 ) -> None:
-    """Score a bundle on labelled files of real text (what a blueprint's [[tasks.NAME.realtext]] runs)."""
     import cerebellum
 
     from .realtext import RealTextCheck, run_check, summary_line
@@ -165,7 +223,7 @@ def evaluate_command(
     for item in label_map or []:
         source, sep, target = item.partition("=")
         if not sep or not source or not target:
-            console.print(f"[bold red]error:[/] --map expects FILE_LABEL=MODEL_LABEL, got {item!r}")
+            console.print(f"[bold red]error:[/] --map expects FILE_LABEL=MODEL_LABEL, got {escape(repr(item))}")
             raise typer.Exit(2)
         mapping[source] = target
     try:
@@ -198,7 +256,7 @@ def new_command(
         console.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(1) from None
     for path in written:
-        console.print(f"  wrote {path.relative_to(workspace.root)}")
+        console.print(f"  wrote {path.relative_to(workspace.root)}", markup=False)
     console.print(
         f"Edit the labels, constitution and examples, then: [bold]forge build --blueprint {name}[/] "
         "(offline by default; --provider gemini or openai generates data with an LLM)"
@@ -213,11 +271,11 @@ def blueprints_command(root: RootOption = Path(".")) -> None:
     for name in discover(workspace.blueprints):
         try:
             bp = load_blueprint(name, workspace.blueprints)
-            table.add_row(name, bp.kind, bp.trainer, ", ".join(bp.tasks))
+            table.add_row(escape(name), bp.kind, escape(bp.trainer), ", ".join(bp.tasks))
         except BlueprintError as exc:
-            table.add_row(name, "[red]invalid[/]", "", str(exc))
+            table.add_row(escape(name), "[red]invalid[/]", "", escape(str(exc)))
     console.print(table)
 
 
 def main() -> None:
-    app()
+    app(prog_name="forge")  # also under `python -m forge`

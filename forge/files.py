@@ -13,7 +13,7 @@ from typing import Any
 
 
 class DataFileError(ValueError):
-    """A data file has a line that is not a JSON object."""
+    """A data file is missing, is not UTF-8, or has a line that is not a JSON object."""
 
 
 def _umask() -> int:
@@ -54,8 +54,18 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
 
 def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     """Rows of a JSONL file; blank lines are skipped, bad lines raise with their number."""
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
+    # Read as bytes and decode line by line: a text-mode file fails mid-buffer with
+    # a UnicodeDecodeError that knows neither the file nor the line.
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                byte = raw[exc.start]
+                raise DataFileError(
+                    f"{path}:{number}: not valid UTF-8 (byte 0x{byte:02x} at byte {exc.start + 1} of the line); "
+                    "save the file as UTF-8"
+                ) from None
             if not line.strip():
                 continue
             try:

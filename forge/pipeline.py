@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from .augment import augment_splits
 from .blueprint import Blueprint, BlueprintError, TaskSpec
 from .console import console
@@ -25,6 +27,7 @@ from .refine import (
     RefineReport,
     accounting,
     carve,
+    check_trainable,
     clean_rows,
     clean_tagged_rows,
     merge_reports,
@@ -117,20 +120,20 @@ def build(blueprint: Blueprint, workspace: Workspace, options: BuildOptions) -> 
     contexts = []
     for task in tasks:
         ctx = TaskContext(blueprint, task, workspace)
-        console.rule(f"[bold]{blueprint.name} / {task.name}")
+        console.rule(f"[bold]{escape(blueprint.name)} / {escape(task.name)}")
         for step in options.steps:
             if step == "generate":
                 if options.data is None:
                     generate(ctx, options)
                 else:
-                    console.print(f"  generate: skipped, importing {options.data}")
+                    console.print(f"  generate: skipped, importing {options.data}", markup=False)
             elif step == "refine":
                 refine(ctx, options)
             elif step == "train":
                 trainer.train(ctx)
             elif step == "export":
                 path = trainer.export(ctx)
-                console.print(f"  export: wrote {path}")
+                console.print(f"  export: wrote {path}", markup=False)
             elif step == "verify":
                 result = trainer.verify(ctx)
                 lat = result["latency"]
@@ -160,7 +163,7 @@ def check_real_text(ctx: TaskContext) -> list[dict[str, Any]]:
     model = cerebellum.load(ctx.model_dir)
     results = [run_check(model, check) for check in ctx.task.realtext]
     for result in results:
-        console.print(f"  real text: {summary_line(result)}")
+        console.print(f"  real text: {summary_line(result)}", markup=False)
     atomic_write_text(ctx.build / "realtext.json", json.dumps(results, indent=2, ensure_ascii=False))
     insert_section(ctx.model_dir / "MODEL_CARD.md", markdown(results), before="## Model")
     return results
@@ -181,20 +184,21 @@ def generate(ctx: TaskContext, options: BuildOptions) -> None:
         if meta.get("provider") not in (None, name):
             console.print(
                 f"  generate: {raw} holds rows from provider '{meta['provider']}'; adding to them "
-                "(--regenerate starts afresh)"
+                "(--regenerate starts afresh)",
+                markup=False,
             )
     elif raw.exists():
         stale = meta.get("provider") == name == DEFAULT_PROVIDER and meta.get("fingerprint") != fingerprint
         if not stale:
             rows = sum(1 for _ in iter_jsonl(raw))
-            console.print(f"  generate: reusing {raw} ({rows} rows; --regenerate to make it anew)")
+            console.print(f"  generate: reusing {raw} ({rows} rows; --regenerate to make it anew)", markup=False)
             return
-        console.print(f"  generate: {raw} was made from older offline examples; regenerating")
+        console.print(f"  generate: {raw} was made from older offline examples; regenerating", markup=False)
     job = GenerationJob(ctx.blueprint, ctx.task, target, ctx.blueprint.seed, raw, env)
     summary = provider.generate(job)
     rows = sum(1 for _ in iter_jsonl(raw))
     atomic_write_text(meta_path, json.dumps({"provider": name, "fingerprint": fingerprint, "rows": rows}))
-    console.print(f"  generate: provider '{name}': {summary} -> {raw}")
+    console.print(f"  generate: provider '{name}': {summary} -> {raw}", markup=False)
 
 
 def _import_sources(data: Path) -> tuple[dict[str, Path] | None, Path | None]:
@@ -235,7 +239,9 @@ def _given_splits(
         splits.update(carved)
         moved["train"] = {"train": len(train), **{s: len(rows) for s, rows in carved.items()}}
         for s, rows in carved.items():
-            console.print(f"  refine: no {s} file in the data: {len(rows)} rows of train.jsonl carved out as {s}")
+            console.print(
+                f"  refine: no {s} file in the data: {len(rows)} rows of train.jsonl carved out as {s}", markup=False
+            )
     files = {s: named[s].name for s in SPLITS if s in given}
     return labels, splits, merge_reports(list(reports.values())), accounting(files, reports, moved)
 
@@ -341,5 +347,8 @@ def refine(ctx: TaskContext, options: BuildOptions) -> None:
     console.print(
         f"  refine: {report.kept} rows kept, {dropped} dropped, {added} augmented variants added; "
         + ", ".join(f"{s} {len(splits[s])}" for s in SPLITS)
-        + f" -> {out}"
+        + f" -> {out}",
+        markup=False,
     )
+    # After the report is written, so that its tables show what happened to every row.
+    check_trainable(ctx.task.name, source, report, len(splits["train"]), out / "quality_report.md")

@@ -7,9 +7,11 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .blueprint import RefineConfig, SplitConfig
+from .files import DataFileError
 from .near_duplicates import near_duplicates
 from .tagging_data import Repairs, TaggingDataError, check_spans, tokens_to_spans
 from .textnorm import dedupe_key, normalize_text
@@ -28,6 +30,34 @@ class RefineReport:
 
     def drop(self, reason: str, n: int = 1) -> None:
         self.dropped[reason] += n
+
+
+class NoTrainingRowsError(DataFileError):
+    """Refining left the train split empty, so no later step can run."""
+
+
+def check_trainable(task: str, source: str, report: RefineReport, train_rows: int, details: Path) -> None:
+    """Stop at refine, saying why, when nothing is left to train on (NoTrainingRowsError)."""
+    if train_rows:
+        return
+    if report.rows_in == 0:
+        why = f"{source} holds no rows"
+    elif report.kept == 0:
+        why = f"all {report.rows_in} rows read from {source} were dropped"
+    else:
+        why = (
+            f"none of the {report.kept} rows kept (of {report.rows_in} read from {source}) is a training row: "
+            "they are all out-of-scope rows or dev/test rows"
+        )
+    reasons = report.dropped.most_common()
+    dropped = "; ".join(f"{n} {reason}" for reason, n in reasons[:5])
+    if len(reasons) > 5:
+        dropped += f"; and {len(reasons) - 5} more reasons"
+    raise NoTrainingRowsError(
+        f"task {task!r}: refine left no rows to train on: {why}"
+        + (f" (dropped: {dropped})" if dropped else "")
+        + f"; details in {details}"
+    )
 
 
 # The label of a row no class fits: it trains nothing and tells the defer rule what to hand on.

@@ -133,8 +133,8 @@ def test_cli_build_chat_and_blueprints(tmp_path: Path) -> None:
         app, ["chat", "--model", str(tmp_path / "models" / "tiny")], input="when is dinner?\n\n打开灯\n"
     )
     assert result.exit_code == 0, result.output
-    lines = result.output.strip().splitlines()
-    assert [line.split("\t")[0] for line in lines] == ["Question", "Statement"]
+    lines = result.output.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["Question", "-", "Statement"]  # one line out per line in
     assert lines[0].endswith("\twhen is dinner?") and "Question=" in lines[0]
     result = runner.invoke(app, ["blueprints", "--root", str(tmp_path)])
     assert "tiny" in result.output and "tfidf_linear" in result.output

@@ -235,7 +235,9 @@ class LLMGeneration(Generic[Client]):
             torn_bytes_dropped=journal.state.torn_bytes,
         )
         if journal.state.torn_bytes:
-            console.print(f"  generate: dropped a torn last line ({journal.state.torn_bytes} bytes) in {job.raw}")
+            console.print(
+                f"  generate: dropped a torn last line ({journal.state.torn_bytes} bytes) in {job.raw}", markup=False
+            )
         if journal.rows >= job.rows:
             report.rows_after = journal.rows
             return report

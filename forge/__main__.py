@@ -1,0 +1,5 @@
+"""`python -m forge`: the same command line as `forge`."""
+
+from .cli import main
+
+main()
