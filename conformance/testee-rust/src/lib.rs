@@ -9,8 +9,10 @@
 //!   the runtime saw and decided (tokens, TF-IDF, logits, scores and label for
 //!   classifiers; units, ids, emissions, tags and entities for taggers), or
 //!   the [`proto::Failure`] the runtime answered.
-//! * [`read_frame`] / [`write_frame`] implement the framing: a 4-byte
-//!   little-endian length, then the encoded message.
+//! * [`read_frame`] / [`write_frame`] implement the framing: protobuf's
+//!   standard length-delimited encoding (the length as a base-128 varint,
+//!   then the encoded message), the bytes of prost's
+//!   `encode_length_delimited` and Java's `writeDelimitedTo`.
 //! * [`Testee`] loads each bundle directory once and answers requests; a panic
 //!   anywhere becomes a Failure of kind `"internal"`. A [`Fault`] makes it
 //!   deliberately wrong, so the harness can prove that it notices.
@@ -49,6 +51,9 @@ use proto::{response, Entity, Failure, Outcome, Request, Response, Span};
 
 /// The largest frame [`read_frame`] accepts and [`write_frame`] writes: 64 MiB.
 pub const MAX_FRAME_LEN: usize = 64 << 20;
+
+/// The longest length varint: ten groups of 7 bits carry 64 bits.
+pub const MAX_VARINT_LEN: usize = 10;
 
 /// Failure kinds, as listed in `conformance/testee.proto`.
 pub mod kind {
@@ -303,16 +308,24 @@ pub enum FrameError {
     /// The underlying stream failed.
     #[error("i/o error: {0}")]
     Io(#[from] io::Error),
-    /// The stream ended inside a frame: `got` of the `expected` bytes
-    /// (counting the 4-byte length prefix) arrived.
-    #[error("truncated frame: the stream ended after {got} of {expected} bytes")]
+    /// The stream ended inside a frame's length varint, after `got` of its bytes.
+    #[error("truncated frame: the stream ended inside a frame length, after {got} bytes of its varint")]
+    TruncatedLength {
+        /// Bytes of the varint that arrived (at least 1: none is a clean end).
+        got: usize,
+    },
+    /// The stream ended inside a frame's payload: `got` of `expected` bytes arrived.
+    #[error("truncated frame: the stream ended after {got} of {expected} bytes of a frame")]
     Truncated {
-        /// Bytes the frame should have had so far (4 while reading its length).
+        /// The payload length the frame announced.
         expected: u64,
-        /// Bytes that arrived.
+        /// Payload bytes that arrived.
         got: u64,
     },
-    /// A length prefix beyond [`MAX_FRAME_LEN`].
+    /// A length varint longer than [`MAX_VARINT_LEN`] bytes or beyond 64 bits.
+    #[error("malformed frame length: not a varint of at most {MAX_VARINT_LEN} bytes within 64 bits")]
+    MalformedLength,
+    /// A length beyond [`MAX_FRAME_LEN`].
     #[error("frame length {len} exceeds the limit of {MAX_FRAME_LEN} bytes")]
     TooLong {
         /// The length read or to be written.
@@ -337,49 +350,65 @@ fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
+/// Reads the next frame's length varint; `Ok(None)` when the stream ends before its first byte.
+///
+/// Reads byte by byte (never past the varint, so the payload stays in the
+/// reader), then lets prost decode the bytes, which also refuses a tenth byte
+/// that overflows 64 bits.
+fn read_length(reader: &mut impl Read) -> Result<Option<u64>, FrameError> {
+    let mut varint = [0u8; MAX_VARINT_LEN];
+    for got in 0..MAX_VARINT_LEN {
+        if read_full(reader, &mut varint[got..=got])? == 0 {
+            return match got {
+                0 => Ok(None),
+                _ => Err(FrameError::TruncatedLength { got }),
+            };
+        }
+        if varint[got] & 0x80 == 0 {
+            let len = prost::encoding::decode_varint(&mut &varint[..=got]).map_err(|_| FrameError::MalformedLength)?;
+            return Ok(Some(len));
+        }
+    }
+    Err(FrameError::MalformedLength)
+}
+
 /// Reads one frame's payload. `Ok(None)` means the stream ended cleanly at a
-/// frame boundary; a stream ending inside a frame is [`FrameError::Truncated`].
-/// Lengths beyond [`MAX_FRAME_LEN`] are refused before anything is allocated.
+/// frame boundary; a stream ending inside a frame is
+/// [`FrameError::TruncatedLength`] or [`FrameError::Truncated`]. Lengths
+/// beyond [`MAX_FRAME_LEN`] are refused before anything is allocated.
 pub fn read_frame(reader: &mut impl Read) -> Result<Option<Vec<u8>>, FrameError> {
-    let mut header = [0u8; 4];
-    let got = read_full(reader, &mut header)?;
-    if got == 0 {
+    let Some(len) = read_length(reader)? else {
         return Ok(None);
-    }
-    if got < header.len() {
-        return Err(FrameError::Truncated {
-            expected: 4,
-            got: got as u64,
-        });
-    }
-    let len = u32::from_le_bytes(header);
-    if len as usize > MAX_FRAME_LEN {
-        return Err(FrameError::TooLong { len: u64::from(len) });
+    };
+    if len > MAX_FRAME_LEN as u64 {
+        return Err(FrameError::TooLong { len });
     }
     // Grow with the data rather than trusting the prefix with an allocation.
     let mut payload = Vec::new();
-    reader.take(u64::from(len)).read_to_end(&mut payload)?;
-    if payload.len() != len as usize {
+    reader.take(len).read_to_end(&mut payload)?;
+    if payload.len() as u64 != len {
         return Err(FrameError::Truncated {
-            expected: 4 + u64::from(len),
-            got: 4 + payload.len() as u64,
+            expected: len,
+            got: payload.len() as u64,
         });
     }
     Ok(Some(payload))
 }
 
-/// Writes one frame (length prefix and payload). Does not flush.
+/// Writes one frame (length varint and payload). Does not flush.
 pub fn write_frame(writer: &mut impl Write, payload: &[u8]) -> Result<(), FrameError> {
     if payload.len() > MAX_FRAME_LEN {
         return Err(FrameError::TooLong {
             len: payload.len() as u64,
         });
     }
-    let len = u32::try_from(payload.len()).map_err(|_| FrameError::TooLong {
+    let mut frame = Vec::with_capacity(prost::length_delimiter_len(payload.len()) + payload.len());
+    // A Vec grows as needed, so prost's capacity error cannot occur.
+    prost::encode_length_delimiter(payload.len(), &mut frame).map_err(|_| FrameError::TooLong {
         len: payload.len() as u64,
     })?;
-    writer.write_all(&len.to_le_bytes())?;
-    writer.write_all(payload)?;
+    frame.extend_from_slice(payload);
+    writer.write_all(&frame)?;
     Ok(())
 }
 
@@ -391,9 +420,14 @@ pub fn read_message<M: Message + Default>(reader: &mut impl Read) -> Result<Opti
     }
 }
 
-/// Encodes and writes one framed message. Does not flush.
+/// Encodes and writes one framed message (prost's `encode_length_delimited`). Does not flush.
 pub fn write_message(writer: &mut impl Write, message: &impl Message) -> Result<(), FrameError> {
-    write_frame(writer, &message.encode_to_vec())
+    let len = message.encoded_len();
+    if len > MAX_FRAME_LEN {
+        return Err(FrameError::TooLong { len: len as u64 });
+    }
+    writer.write_all(&message.encode_length_delimited_to_vec())?;
+    Ok(())
 }
 
 /// The request loop: answers every Request on `reader` with one Response on
@@ -437,13 +471,61 @@ mod tests {
     #[test]
     fn frames_round_trip() {
         let stream = frames(&[b"hello", b"", &[0u8; 1000]]);
-        assert_eq!(&stream[..4], &5u32.to_le_bytes());
+        assert_eq!(&stream[..6], b"\x05hello");
         let mut reader = stream.as_slice();
         assert_eq!(read_frame(&mut reader).unwrap().unwrap(), b"hello");
         assert_eq!(read_frame(&mut reader).unwrap().unwrap(), b"");
         assert_eq!(read_frame(&mut reader).unwrap().unwrap(), vec![0u8; 1000]);
         assert!(read_frame(&mut reader).unwrap().is_none());
         assert!(read_frame(&mut reader).unwrap().is_none());
+    }
+
+    #[test]
+    fn lengths_are_base_128_varints() {
+        for (len, prefix) in [
+            (0, &[0x00][..]),
+            (127, &[0x7f]),
+            (128, &[0x80, 0x01]),
+            (300, &[0xac, 0x02]),
+            (16_384, &[0x80, 0x80, 0x01]),
+        ] {
+            let stream = frames(&[&vec![7u8; len]]);
+            assert_eq!(&stream[..prefix.len()], prefix, "length {len}");
+            assert_eq!(stream.len(), prefix.len() + len);
+            assert_eq!(read_frame(&mut stream.as_slice()).unwrap().unwrap().len(), len);
+        }
+    }
+
+    #[test]
+    fn the_spec_example_frame() {
+        // README.md, "The testee protocol".
+        let request = Request {
+            bundle: "m".into(),
+            text: "hi".into(),
+        };
+        let mut stream = Vec::new();
+        write_message(&mut stream, &request).unwrap();
+        assert_eq!(stream, [0x07, 0x0a, 0x01, 0x6d, 0x12, 0x02, 0x68, 0x69]);
+    }
+
+    #[test]
+    fn frames_are_protobufs_length_delimited_encoding() {
+        let request = Request {
+            bundle: "models/is_question".into(),
+            text: "x".repeat(300),
+        };
+        // Ours as prost reads them...
+        let mut stream = Vec::new();
+        write_message(&mut stream, &request).unwrap();
+        write_frame(&mut stream, &request.encode_to_vec()).unwrap();
+        let mut reader = stream.as_slice();
+        for _ in 0..2 {
+            assert_eq!(Request::decode_length_delimited(&mut reader).unwrap(), request);
+        }
+        assert!(reader.is_empty());
+        // ...and prost's as we read them.
+        let stream = request.encode_length_delimited_to_vec();
+        assert_eq!(read_message::<Request>(&mut stream.as_slice()).unwrap(), Some(request));
     }
 
     #[test]
@@ -466,50 +548,77 @@ mod tests {
 
     #[test]
     fn truncated_frames_are_errors() {
-        for cut in [1, 3] {
-            let stream = frames(&[b"hello"]);
-            match read_frame(&mut &stream[..cut]) {
-                Err(FrameError::Truncated { expected: 4, got }) => assert_eq!(got, cut as u64),
-                other => panic!("cut {cut}: {other:?}"),
+        // Inside the varint: 0xac promises another byte.
+        for stream in [&[0xac][..], &[0x80, 0x80]] {
+            match read_frame(&mut &stream[..]) {
+                Err(FrameError::TruncatedLength { got }) => assert_eq!(got, stream.len()),
+                other => panic!("{stream:?}: {other:?}"),
             }
         }
-        let stream = frames(&[b"hello"]);
-        match read_frame(&mut &stream[..7]) {
-            Err(FrameError::Truncated { expected: 9, got: 7 }) => {}
+        // Inside the payload.
+        let stream = frames(&[&[1u8; 300]]);
+        match read_frame(&mut &stream[..101]) {
+            Err(FrameError::Truncated { expected: 300, got: 99 }) => {}
             other => panic!("{other:?}"),
         }
         // A whole frame, then a partial one.
         let mut stream = frames(&[b"ok"]);
-        stream.extend_from_slice(&10u32.to_le_bytes());
+        stream.extend_from_slice(&[0x0a, b'h']);
         let mut reader = stream.as_slice();
         assert_eq!(read_frame(&mut reader).unwrap().unwrap(), b"ok");
-        assert!(matches!(read_frame(&mut reader), Err(FrameError::Truncated { .. })));
+        assert!(matches!(
+            read_frame(&mut reader),
+            Err(FrameError::Truncated { expected: 10, got: 1 })
+        ));
+    }
+
+    #[test]
+    fn malformed_lengths_are_refused() {
+        let mut eleven_bytes = vec![0xffu8; 10];
+        eleven_bytes.push(0x01);
+        let mut padded_zero = vec![0x80u8; 10];
+        padded_zero.push(0x00);
+        let mut beyond_64_bits = vec![0xffu8; 9];
+        beyond_64_bits.push(0x02);
+        for mut stream in [eleven_bytes, padded_zero, beyond_64_bits] {
+            stream.extend_from_slice(b"payload");
+            assert!(
+                matches!(read_frame(&mut stream.as_slice()), Err(FrameError::MalformedLength)),
+                "{stream:?}"
+            );
+        }
+        // Padded varints of up to ten bytes are valid protobuf.
+        let mut stream = vec![0x82u8, 0x80, 0x00];
+        stream.extend_from_slice(b"ok");
+        assert_eq!(read_frame(&mut stream.as_slice()).unwrap().unwrap(), b"ok");
+    }
+
+    fn varint(value: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        prost::encoding::encode_varint(value, &mut out);
+        out
     }
 
     #[test]
     fn oversize_lengths_are_refused() {
-        let limit = MAX_FRAME_LEN as u32;
-        let stream = (limit + 1).to_le_bytes();
+        let limit = MAX_FRAME_LEN as u64;
         assert!(matches!(
-            read_frame(&mut stream.as_slice()),
-            Err(FrameError::TooLong { len }) if len == u64::from(limit) + 1
+            read_frame(&mut varint(limit + 1).as_slice()),
+            Err(FrameError::TooLong { len }) if len == limit + 1
         ));
-        let stream = u32::MAX.to_le_bytes();
         assert!(matches!(
-            read_frame(&mut stream.as_slice()),
-            Err(FrameError::TooLong { .. })
+            read_frame(&mut varint(u64::MAX).as_slice()),
+            Err(FrameError::TooLong { len: u64::MAX })
         ));
         // Exactly the limit is allowed (and here truncated, not refused).
-        let stream = limit.to_le_bytes();
         assert!(matches!(
-            read_frame(&mut stream.as_slice()),
-            Err(FrameError::Truncated { .. })
+            read_frame(&mut varint(limit).as_slice()),
+            Err(FrameError::Truncated { got: 0, .. })
         ));
         let big = vec![0u8; MAX_FRAME_LEN + 1];
-        assert!(matches!(
-            write_frame(&mut Vec::new(), &big),
-            Err(FrameError::TooLong { .. })
-        ));
+        let mut out = Vec::new();
+        assert!(matches!(write_frame(&mut out, &big), Err(FrameError::TooLong { .. })));
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -36,7 +36,13 @@ fn main() -> ExitCode {
     let mut output = std::io::BufWriter::new(stdout.lock());
     match serve(&mut stdin.lock(), &mut output, &mut testee) {
         Ok(_) => ExitCode::SUCCESS,
-        Err(error @ (FrameError::Truncated { .. } | FrameError::TooLong { .. } | FrameError::Decode(_))) => {
+        Err(
+            error @ (FrameError::TruncatedLength { .. }
+            | FrameError::Truncated { .. }
+            | FrameError::MalformedLength
+            | FrameError::TooLong { .. }
+            | FrameError::Decode(_)),
+        ) => {
             eprintln!("cerebellum-testee: bad input: {error}");
             ExitCode::from(2)
         }

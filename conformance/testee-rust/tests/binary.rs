@@ -121,7 +121,7 @@ fn bad_arguments_exit_2() {
 #[test]
 fn malformed_input_exits_2_after_answering_what_came_before() {
     let mut input = requests(&[("/nonexistent", "x")]);
-    input.extend_from_slice(&[7, 0, 0, 0, 1, 2]); // a 7-byte frame cut after 2 bytes
+    input.extend_from_slice(&[7, 1, 2]); // a 7-byte frame cut after 2 bytes
     let output = run(&[], &input);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert_eq!(responses(&output.stdout).len(), 1);
@@ -139,10 +139,17 @@ fn malformed_input_exits_2_after_answering_what_came_before() {
         "{output:?}"
     );
 
-    let output = run(&[], &u32::MAX.to_le_bytes());
+    let output = run(&[], &[0xff, 0xff, 0xff, 0xff, 0x0f]); // u32::MAX as a varint
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("exceeds"),
+        "{output:?}"
+    );
+
+    let output = run(&[], &[0xff; 11]); // a varint running past ten bytes
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("malformed frame length"),
         "{output:?}"
     );
 }
