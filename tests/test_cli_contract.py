@@ -52,7 +52,7 @@ def test_the_torch_hint_keeps_its_brackets(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setitem(trainers.TRAINERS, "bilstm_crf", "forge.trainers._not_installed")
     result = runner.invoke(app, ["build", "-b", "tiny_tagger", "--root", str(tmp_path)])
     assert result.exit_code == 1
-    assert "pip install -e '.[forge,tagging]'" in result.output
+    assert "pip install 'model-foundry[tagging]'" in result.output
 
 
 def test_an_invalid_blueprint_listed_keeps_the_brackets_of_its_error(tmp_path: Path) -> None:

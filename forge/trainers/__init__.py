@@ -113,6 +113,6 @@ def get_trainer(name: str) -> Trainer:
     except ModuleNotFoundError as exc:
         raise TrainerError(
             f"trainer {name!r} needs {exc.name!r}, which is not installed "
-            "(the tagging trainer needs the 'tagging' extra: pip install -e '.[forge,tagging]')"
+            "(the tagging trainer needs the 'tagging' extra: pip install 'model-foundry[tagging]')"
         ) from None
     return module.Trainer()
