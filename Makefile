@@ -15,7 +15,7 @@ CONFIRM_LINES := 好的，删吧\n等一下\nsure, go ahead\nwait, can I undo th
 SENTIMENT_LINES := the hotel was not bad at all\noh great, my train is late again\n这个好用吗\n服了你了，又错了
 NER_LINES := 帮我约李经理周五见面\n阿尔法计划的进度怎么样了\n提醒我参加周五的发布会\nAsk Mr. Johnson whether Project Titan phase one slipped\nput the Q3 review with Dr. Chen on my calendar
 
-.PHONY: setup rust-module c-lib demo models test lint rust-lint rust-test crate-check bench compare proto conformance conformance-aarch64 golden fuzz clean
+.PHONY: setup rust-module c-lib demo models test lint rust-lint rust-test crate-check wheels bench compare proto conformance conformance-aarch64 golden fuzz clean
 
 setup: $(STAMP)
 
@@ -69,6 +69,24 @@ c-lib:
 			-e 's|@STATIC_DEPS@|$(C_LIB_STATIC_DEPS)|' $(FFI)/pkgconfig/$$pc.pc.in > "$(PREFIX)/lib/pkgconfig/$$pc.pc"; \
 	done
 	@echo "staged in $(PREFIX): PKG_CONFIG_PATH=$(abspath $(PREFIX))/lib/pkgconfig pkg-config --cflags --libs cerebellum"
+
+# Distributable wheels: the runtime and the forge (pure Python), and the Rust module for
+# x86_64 and aarch64 on the manylinux2014 baseline (glibc 2.17), stripped. zig (the ziglang
+# package) links against that old glibc; aarch64 builds with Debian's cargo and rustc, which
+# carry an arm64 std that rustup here cannot add (conformance/aarch64.sh setup installs them).
+WHEELS ?= $(HOME)/.cache/model_foundry/wheels
+MANYLINUX := --release --strip --zig --compatibility manylinux2014 -m $(RUST_MODULE) -o $(WHEELS)
+wheels: $(STAMP)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python 'ziglang>=0.13'
+	rm -rf $(WHEELS) && mkdir -p $(WHEELS)
+	$(BIN)/uv build --quiet --wheel --out-dir $(WHEELS) runtimes/python
+	$(BIN)/uv build --quiet --wheel --out-dir $(WHEELS) .
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/maturin build $(MANYLINUX)
+	bash conformance/aarch64.sh setup
+	PATH=$(CURDIR)/$(BIN):/usr/bin:$$PATH RUSTC=/usr/bin/rustc CARGO=/usr/bin/cargo \
+		CARGO_TARGET_DIR=$(HOME)/.cache/model_foundry/target-aarch64 \
+		$(BIN)/maturin build $(MANYLINUX) --target aarch64-unknown-linux-gnu
+	@ls -l $(WHEELS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

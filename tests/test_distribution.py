@@ -8,6 +8,7 @@ needs it. The Rust module's wheel, installed next to it, must serve backend="rus
 from __future__ import annotations
 
 import json
+import platform
 import shutil
 import subprocess
 import sys
@@ -89,3 +90,40 @@ def test_a_bundle_that_needs_onnxruntime_says_which_extra_to_install(clean_venv:
 def test_the_package_is_typed(clean_venv: Path) -> None:
     code = "import cerebellum, pathlib; print((pathlib.Path(cerebellum.__file__).parent / 'py.typed').exists())"
     assert _run(clean_venv / "bin/python", "-c", code).stdout.strip() == "True"
+
+
+@pytest.fixture(scope="module")
+def rust_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Rust module's wheel: `make wheels` output when there is one, else a host build."""
+    built = sorted((Path.home() / ".cache/model_foundry/wheels").glob("cerebellum_rs-*manylinux*x86_64.whl"))
+    if built and platform.machine() == "x86_64":
+        return built[-1]
+    out = tmp_path_factory.mktemp("rust-wheel")
+    maturin = Path(sys.executable).parent / "maturin"
+    if not maturin.exists():
+        pytest.skip("maturin is not installed")
+    manifest = REPO / "runtimes/rust/bindings/python/Cargo.toml"
+    _run(maturin, "build", "--release", "--quiet", "-m", manifest, "-o", out)
+    (wheel,) = out.glob("cerebellum_rs-*.whl")
+    return wheel
+
+
+def test_the_rust_wheel_serves_backend_rust_beside_the_runtime(
+    tmp_path: Path, runtime_wheel: Path, rust_wheel: Path, tiny_bundle: Path
+) -> None:
+    venv = tmp_path / "env"
+    _run(_uv(), "venv", "--quiet", "--python", sys.executable, venv)
+    _run(_uv(), "pip", "install", "--quiet", "--python", venv / "bin/python", runtime_wheel, rust_wheel)
+    assert not _installed(venv) & HEAVY
+    code = (
+        "import cerebellum, sys\n"
+        f"path = {str(tiny_bundle)!r}\n"
+        "rust, python = cerebellum.load(path, backend='rust'), cerebellum.load(path)\n"
+        "texts = ['when is dinner?', 'cancel it', '']\n"
+        "assert [rust.predict(t) for t in texts] == [python.predict(t) for t in texts]\n"
+        "scores = [(rust.predict_proba(t).tobytes(), python.predict_proba(t).tobytes()) for t in texts]\n"
+        "assert all(a == b for a, b in scores)\n"
+        "assert 'onnxruntime' not in sys.modules\n"
+        "print(type(rust).__name__)\n"
+    )
+    assert _run(venv / "bin/python", "-c", code).stdout.strip() == "RustTextClassifier"
