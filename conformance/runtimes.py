@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -76,16 +77,33 @@ def cargo_target_dir() -> Path:
     return Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
 
 
+class TesteeUnavailableError(ValueError):
+    """A testee that is built from the source tree cannot be built here."""
+
+
+def _needs_source_tree(runtime: str) -> None:
+    # An installed package has no Rust workspace around it to build the testee from.
+    if not (REPO / "Cargo.toml").is_file() or not (REPO / "conformance" / "testee-rust").is_dir():
+        raise TesteeUnavailableError(
+            f"--runtime {runtime} builds the testee from a model_foundry source checkout, and this installation "
+            "has none; run it from a checkout, or pass a built binary: --runtime testee --testee-command PATH"
+        )
+
+
 def build_native_testee() -> Path:
     """Build (or find up to date) the release testee binary with the host toolchain."""
-    subprocess.run(
-        ["cargo", "build", "--release", "--locked", "--quiet", "-p", "cerebellum-testee"], cwd=REPO, check=True
-    )
+    _needs_source_tree("rust-testee")
+    if shutil.which("cargo") is None:
+        raise TesteeUnavailableError("--runtime rust-testee needs cargo (https://rustup.rs) on PATH")
+    built = subprocess.run(["cargo", "build", "--release", "--locked", "--quiet", "-p", "cerebellum-testee"], cwd=REPO)
+    if built.returncode != 0:
+        raise TesteeUnavailableError(f"cargo could not build the testee (exit status {built.returncode}; see above)")
     return cargo_target_dir() / "release" / "cerebellum-testee"
 
 
 def build_aarch64_testee() -> Path:
     """Cross-compile the testee for aarch64 (Debian's rustc-web; see conformance/aarch64.sh)."""
+    _needs_source_tree("aarch64")
     done = subprocess.run(
         ["bash", str(REPO / "conformance" / "aarch64.sh"), "build"], check=True, stdout=subprocess.PIPE, text=True
     )

@@ -258,3 +258,18 @@ def test_conformance_keeps_its_defaults_and_error_codes(tmp_path: Path, capsys: 
     assert "[default: 300]" in result.output and "[default: models]" in result.output
     result = runner.invoke(conformance_cli.app, ["fuzz", "--help"], env={"COLUMNS": "300"})
     assert "[default: 10000]" in result.output and "python|rust|c-abi" in result.output
+
+
+def test_rust_testee_outside_a_source_checkout_is_a_one_line_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # an installed package: no Cargo workspace around conformance/
+    from conformance import runtimes
+
+    monkeypatch.setattr(runtimes, "REPO", tmp_path)
+    code = conformance_cli.main(
+        ["run", "--models", str(tiny_bundle.parent), "--runtime", "rust-testee", "--examples", "3", "--no-save"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "source checkout" in err and "--testee-command" in err and "Traceback" not in err
