@@ -96,6 +96,7 @@ rust-lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo clippy -p cerebellum --no-default-features --lib --examples --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
 rust-test:
 	cargo test --workspace --locked
