@@ -39,7 +39,7 @@ def protoc_python() -> Path:
     stamp = TOOL_VENV / ".installed"
     if not stamp.exists() or stamp.read_text() != GRPCIO_TOOLS:
         uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-        subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(TOOL_VENV)], check=True)
+        subprocess.run([uv, "venv", "--quiet", "--clear", "--python", sys.executable, str(TOOL_VENV)], check=True)
         subprocess.run([uv, "pip", "install", "--quiet", "--python", str(python), GRPCIO_TOOLS], check=True)
         stamp.write_text(GRPCIO_TOOLS)
     return python

@@ -328,3 +328,24 @@ def test_the_predict_shortcut_answers_only_what_the_exact_path_answers(
     magnitude = abs(ranked[0]) + float(np.abs(weights[columns]).sum(axis=1) @ np.array(values)) if found else 0.0
     if found and lead > 1e-3 + 1e-5 * magnitude:
         assert top is not None  # a clear lead needs no exact arithmetic
+
+
+@pytest.mark.parametrize(
+    ("idf", "weights", "found", "l2"),
+    [
+        ([1e30], [[0.0, 1e10]], [0], False),  # exact logits [0, inf]
+        ([3e38], [[0.0, 1.0]], [0, 0], True),  # tf * idf overflows float32: NaN
+        ([3e38], [[0.0, 1.0]], [0, 0], False),
+        ([1e-30, 1e30], [[1.0, 0.0], [0.0, 1.0]], [0, 1], True),  # a value far below the other's
+    ],
+)
+def test_the_predict_shortcut_stays_out_of_float32_overflow_and_underflow(
+    idf: list[float], weights: list[list[float]], found: list[int], l2: bool
+) -> None:
+    spec = pb.TfidfSpec(vocabulary=[f"t{i}" for i in range(len(idf))], idf=idf, norm=pb.NORM_L2 if l2 else pb.NORM_NONE)
+    vectorizer = TfidfVectorizer(spec, Path("test"))
+    linear = LinearModel(np.array(weights, np.float32), np.zeros(2, np.float32), SOFTMAX, "float32")
+    scores = linear.scores_of(linear.logits_of(*vectorizer.weigh(found)))
+    shortcut = TopShortcut.of(linear, vectorizer)
+    top = None if shortcut is None else shortcut.top(found)
+    assert top is None or top == scores.index(max(scores))

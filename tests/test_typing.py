@@ -68,6 +68,7 @@ def test_the_rust_module_stub_states_every_public_name() -> None:
     stubbed = _stubbed()
     # maturin packages the extension as cerebellum_rs/cerebellum_rs*.so: the submodule is no API
     public = {n for n in dir(native) if not n.startswith("_") and not inspect.ismodule(getattr(native, n))}
+    assert isinstance(native.__version__, str)
     public |= {"__version__"}
     assert public == stubbed[""] - {"LimitsTuple", "Span"}
     for cls in ("Classifier", "Tagger"):

@@ -23,6 +23,13 @@ from .tfidf import TfidfVectorizer
 # (float32 values carry at most two roundings plus the norm's, each <= 2^-24 relative) plus 2^-24
 # of the logit (its rounding to float32); float64 error is far below both. 2^-21 covers the lot.
 ERROR_SCALE = 2.0**-21
+# The bound holds while every float32 quantity of the exact path stays normal and finite:
+# idf values within SCALE_RANGE of one another (so no value underflows to a subnormal after the
+# L2 division), and logits plus the bound far below float32's largest value (so no value or
+# logit overflows to infinity, where the exact path answers from NaN scores).
+SCALE_RANGE = 2.0**40
+IDF_LIMIT = 2.0**60  # tf * idf stays finite in float32 for any count a text can hold
+LOGIT_LIMIT = 2.0**100
 
 
 class TopShortcut:
@@ -44,6 +51,9 @@ class TopShortcut:
             return None
         if linear.weights.size + len(vectorizer) > FLOAT64_COPY_LIMIT:
             return None
+        idf = vectorizer.idf
+        if len(idf) and (float(idf.max()) > IDF_LIMIT or float(idf.max()) > SCALE_RANGE * float(idf.min())):
+            return None
         return cls(linear, vectorizer.idf, vectorizer.l2)
 
     def top(self, found: list[int]) -> int | None:
@@ -62,7 +72,10 @@ class TopShortcut:
             bound /= norm
         else:
             z = [s + b for s, b in zip(sums, self._bias, strict=True)]
-        slack = ERROR_SCALE * (1.0 + bound + max(map(abs, z)))  # NaN or infinity: nothing is settled
+        largest = max(map(abs, z))
+        if not largest + bound < LOGIT_LIMIT:  # beyond float32's range the exact path has NaN scores
+            return None
+        slack = ERROR_SCALE * (1.0 + bound + largest)
         if self._mirrored:
             lead = z[0]
             return 1 if lead > DECISIVE + slack else 0 if -lead > DECISIVE + slack else None
