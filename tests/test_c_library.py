@@ -81,8 +81,11 @@ def test_pkg_config_describes_the_staged_tree(c_dist: Path) -> None:
     assert pkg_config(c_dist, "--cflags", "cerebellum") == [f"-I{c_dist}/include"]
     assert pkg_config(c_dist, "--libs", "cerebellum") == [f"-L{c_dist}/lib", "-lcerebellum"]
     static = pkg_config(c_dist, "--static", "--libs", "cerebellum")
-    assert {"-lpthread", "-ldl", "-lm"} <= set(static)
-    assert pkg_config(c_dist, "--libs", "cerebellum-static")[0] == f"{c_dist}/lib/libcerebellum.a"
+    assert {"-Wl,-z,noexecstack", "-lpthread", "-ldl", "-lm"} <= set(static)
+    assert pkg_config(c_dist, "--libs", "cerebellum-static")[:2] == [
+        "-Wl,-z,noexecstack",
+        f"{c_dist}/lib/libcerebellum.a",
+    ]
 
 
 def test_c_program_linked_through_pkg_config(c_dist: Path, tiny_bundle: Path, tmp_path: Path) -> None:
