@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from forge import __version__
+from forge.cli_app import new_app, version_option
 
 from .accepted import AcceptedListError, load_accepted
 from .golden import export_golden
@@ -35,25 +35,13 @@ class FuzzRuntime(StrEnum):
     C_ABI = "c-abi"
 
 
-app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        print(f"conformance {__version__}")
-        raise typer.Exit()
+app = new_app()
+VersionOption = version_option("conformance")
 
 
 @app.callback()
 def _root(
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
-    ] = False,
+    version: VersionOption = False,
 ) -> None:
     """Prove that a runtime answers exactly like the Python reference, on generated inputs."""
 

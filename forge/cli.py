@@ -12,8 +12,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from . import __version__
 from .blueprint import BlueprintError, discover, load_blueprint
+from .cli_app import new_app, version_option
 from .console import console
 from .files import DataFileError
 from .names import UnsafeNameError
@@ -22,25 +22,13 @@ from .providers import ProviderError
 from .trainers import TrainerError
 from .workspace import Workspace
 
-app = typer.Typer(
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-
-def _print_version(value: bool) -> None:
-    if value:
-        print(f"forge {__version__}")
-        raise typer.Exit()
+app = new_app()
+VersionOption = version_option("forge")
 
 
 @app.callback()
 def _root(
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
-    ] = False,
+    version: VersionOption = False,
 ) -> None:
     """Forge micro-models: blueprint -> data -> trained model -> ONNX bundle -> verified."""
 

@@ -209,8 +209,7 @@ class TextClassifier(LabelDecisions):
         """The top label of ``text`` (the first of equal top scores)."""
         if self._linear is None:
             return super().predict(text)
-        tokenizer = self.tokenizer
-        found = self.vectorizer.found(tokenizer.sequence(text), tokenizer.ngram_min, tokenizer.ngram_max)
+        found = self._found(text)
         if self._shortcut is not None:
             top = self._shortcut.top(found)
             if top is not None:
@@ -222,12 +221,14 @@ class TextClassifier(LabelDecisions):
             top = scores.index(max(scores))  # the first maximum, as argmax
         return self.labels[top]
 
+    def _found(self, text: str) -> list[int]:
+        tokenizer = self.tokenizer
+        return self.vectorizer.found(tokenizer.sequence(text), tokenizer.ngram_min, tokenizer.ngram_max)
+
     def _native_logits(self, text: str) -> list[float]:
         # the whole query in Python floats: numpy's per-call cost outweighs a few dozen products
-        linear, tokenizer = self._linear, self.tokenizer
-        assert linear is not None
-        found = self.vectorizer.found(tokenizer.sequence(text), tokenizer.ngram_min, tokenizer.ngram_max)
-        return linear.logits_of(*self.vectorizer.weigh(found))
+        assert self._linear is not None
+        return self._linear.logits_of(*self.vectorizer.weigh(self._found(text)))
 
     def _native_scores(self, text: str) -> list[float]:
         assert self._linear is not None
