@@ -15,7 +15,7 @@ CONFIRM_LINES := 好的，删吧\n等一下\nsure, go ahead\nwait, can I undo th
 SENTIMENT_LINES := the hotel was not bad at all\noh great, my train is late again\n这个好用吗\n服了你了，又错了
 NER_LINES := 帮我约李经理周五见面\n阿尔法计划的进度怎么样了\n提醒我参加周五的发布会\nAsk Mr. Johnson whether Project Titan phase one slipped\nput the Q3 review with Dr. Chen on my calendar
 
-.PHONY: setup rust-module c-lib demo models test lint rust-lint rust-test crate-check wheels bench compare proto conformance conformance-aarch64 golden fuzz clean
+.PHONY: setup rust-module c-lib demo models test lint rust-lint rust-test crate-check mcu-core wheels bench compare proto conformance conformance-aarch64 golden fuzz clean
 
 setup: $(STAMP)
 
@@ -96,23 +96,39 @@ rust-lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo clippy -p cerebellum --no-default-features --lib --examples --locked -- -D warnings
+	cargo clippy -p cerebellum-core --lib --tests --locked -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
+# The workspace turns on cerebellum-core's `std` feature; the second run tests the core as
+# firmware builds it (the `libm` crate's exp).
 rust-test:
 	cargo test --workspace --locked
+	cargo test -p cerebellum-core --locked
 
-# The core crate as crates.io would get it: `cargo publish --dry-run` (package and build),
-# then its tests inside the unpacked .crate in a temporary directory, away from the
-# repository (no proto/, no forge/tables/ around it). `tar -m` gives the files the time of
-# unpacking: a .crate stores one fixed mtime, so the shared target directory would
+# The two published crates as crates.io would get them: `cargo publish --dry-run` of both
+# (cargo packages cerebellum-core first and builds cerebellum against that package), then
+# their tests inside the unpacked .crate files in a temporary directory, away from the
+# repository (no proto/, no forge/tables/ around them); cerebellum's tests take the unpacked
+# core through a [patch], as crates.io would hand it out. `tar -m` gives the files the time
+# of unpacking: a .crate stores one fixed mtime, so the shared target directory would
 # otherwise take the tests built from an earlier package for fresh.
 CRATE_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 crate-check:
-	cargo publish --dry-run --locked --allow-dirty -p cerebellum
-	cargo package --no-verify --locked --allow-dirty -p cerebellum
+	cargo publish --dry-run --locked --allow-dirty -p cerebellum-core -p cerebellum
+	cargo package --no-verify --locked --allow-dirty -p cerebellum-core -p cerebellum
 	set -e; unpacked=$$(mktemp -d); trap 'rm -rf "$$unpacked"' EXIT; \
-	tar -xzmf "$(CARGO_TARGET_DIR)/package/cerebellum-$(CRATE_VERSION).crate" -C "$$unpacked"; \
-	cd "$$unpacked/cerebellum-$(CRATE_VERSION)" && cargo test --locked
+	for crate in cerebellum-core cerebellum; do \
+		tar -xzmf "$(CARGO_TARGET_DIR)/package/$$crate-$(CRATE_VERSION).crate" -C "$$unpacked"; \
+	done; \
+	core="$$unpacked/cerebellum-core-$(CRATE_VERSION)"; \
+	(cd "$$core" && cargo test --locked); \
+	cd "$$unpacked/cerebellum-$(CRATE_VERSION)" && \
+		cargo test --config "patch.crates-io.cerebellum-core.path=\"$$core\""
+
+# The no_std core for Cortex-M4F and RISC-V with Debian's toolchain (conformance/mcu.sh
+# installs it on first use; issue #12).
+mcu-core:
+	bash conformance/mcu.sh build-core
 
 test: lint rust-lint rust-test rust-module
 	$(BIN)/pytest

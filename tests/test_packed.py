@@ -52,7 +52,7 @@ def _plain(pre: pb.Preprocessor) -> None:
 def test_the_carried_tables_are_the_forges_table_byte_for_byte() -> None:
     forged = pinned_table().SerializeToString()
     python_copy = ROOT / "runtimes/python/cerebellum/tables" / CARRIED
-    rust_copy = ROOT / "runtimes/rust/cerebellum/tables" / CARRIED
+    rust_copy = ROOT / "runtimes/rust/cerebellum-core/tables" / CARRIED
     assert python_copy.read_bytes() == forged
     assert rust_copy.read_bytes() == forged
     reference = table_by_name()

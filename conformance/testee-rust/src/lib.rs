@@ -30,11 +30,11 @@ pub mod proto {
 }
 
 /// The bundle schema's messages (`proto/cerebellum/v1/bundle.proto`), for the tools
-/// here that take bundles apart. The `cerebellum` crate keeps its copy private; this
-/// is the same committed prost output (one file, kept fresh by the crate's tests).
+/// here that take bundles apart. The runtime crates keep their copy hidden; this
+/// is the same committed prost output (one file, kept fresh by cerebellum-core's tests).
 #[allow(missing_docs, clippy::all)]
 pub mod bundle_proto {
-    include!("../../../runtimes/rust/cerebellum/src/generated/cerebellum.v1.rs");
+    include!("../../../runtimes/rust/cerebellum-core/src/generated/cerebellum.v1.rs");
 }
 
 pub mod golden;

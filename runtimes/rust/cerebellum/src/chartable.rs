@@ -1,147 +1,34 @@
-//! The bundle's character table: folding and classes per code point (spec section 2).
+//! The core's character table under the names the tagger uses (it moves into the core
+//! with the tagger, issue #12): errors name the preprocessor's path.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+pub(crate) use cerebellum_core::internal::CharClass;
+
+use crate::error::{Error, Locations, Result};
 use crate::proto;
 
-/// Class of a folded code point.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CharClass {
-    /// Dropped; ends the current word.
-    Separator,
-    /// Joins neighbouring word characters into one token.
-    Word,
-    /// Always a token of its own.
-    Single,
-}
-
-const MAX_CODE_POINT: u32 = 0x10FFFF;
-
-type FoldMap = HashMap<char, Box<[char]>, std::hash::BuildHasherDefault<crate::tfidf::Fnv>>;
-
-/// Folding map and class runs, decoded and checked.
+/// The core's table; `Deref` gives its methods.
 #[derive(Debug)]
-pub struct CharTable {
-    fold: FoldMap,
-    run_starts: Vec<u32>,
-    run_classes: Vec<CharClass>,
-    /// Code points below 128, folded and classified ahead: most chat text is ASCII.
-    ascii: Vec<Box<[(char, CharClass)]>>,
-}
-
-fn undelta(deltas: &[u32], path: &Path, field: &str) -> Result<Vec<u32>> {
-    let mut out = Vec::with_capacity(deltas.len());
-    let mut total: u32 = 0;
-    for (i, &d) in deltas.iter().enumerate() {
-        if i > 0 && d == 0 {
-            return Err(Error::corrupt(
-                path,
-                format!("char table: {field} is not strictly ascending"),
-            ));
-        }
-        total = total
-            .checked_add(d)
-            .filter(|&t| t <= MAX_CODE_POINT)
-            .ok_or_else(|| Error::corrupt(path, format!("char table: {field} leaves the Unicode range")))?;
-        out.push(total);
-    }
-    Ok(out)
-}
+pub(crate) struct CharTable(cerebellum_core::internal::CharTable);
 
 impl CharTable {
-    /// Decode and check the table of a preprocessor.
+    /// Decode and check the table of the preprocessor at `path`.
     pub(crate) fn new(table: &proto::CharTable, path: &Path) -> Result<Self> {
-        let froms = undelta(&table.fold_from_delta, path, "fold_from_delta")?;
-        let lengths = &table.fold_to_len;
-        let total: u64 = lengths.iter().map(|&n| u64::from(n)).sum();
-        if lengths.len() != froms.len() || total != table.fold_to.len() as u64 {
-            return Err(Error::corrupt(
-                path,
-                "char table: fold lengths do not match the fold targets",
-            ));
-        }
-        let mut fold = FoldMap::with_capacity_and_hasher(froms.len(), Default::default());
-        let mut pos = 0usize;
-        for (&from, &n) in froms.iter().zip(lengths) {
-            let n = n as usize;
-            let targets = table.fold_to[pos..pos + n]
-                .iter()
-                .map(|&t| char::from_u32(t))
-                .collect::<Option<Box<[char]>>>()
-                .ok_or_else(|| Error::corrupt(path, "char table: a fold target is not a Unicode scalar value"))?;
-            pos += n;
-            // A surrogate "from" can never occur in valid text; ignore it rather than fail.
-            if let Some(c) = char::from_u32(from) {
-                fold.insert(c, targets);
-            }
-        }
-        let run_starts = undelta(&table.class_start_delta, path, "class_start_delta")?;
-        if run_starts.first() != Some(&0) {
-            return Err(Error::corrupt(path, "char table: class runs must start at U+0000"));
-        }
-        if table.class_of_run.len() != run_starts.len() {
-            return Err(Error::corrupt(
-                path,
-                "char table: class runs and classes differ in length",
-            ));
-        }
-        let run_classes = table
-            .class_of_run
-            .iter()
-            .map(|&c| match proto::CharClass::try_from(c) {
-                Ok(proto::CharClass::Separator) => Some(CharClass::Separator),
-                Ok(proto::CharClass::Word) => Some(CharClass::Word),
-                Ok(proto::CharClass::Single) => Some(CharClass::Single),
-                Err(_) => None,
-            })
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| Error::corrupt(path, "char table: unknown character class"))?;
-        let mut table = CharTable {
-            fold,
-            run_starts,
-            run_classes,
-            ascii: Vec::new(),
+        let at = Locations {
+            preprocessor: path.to_path_buf(),
+            model: path.to_path_buf(),
         };
-        table.ascii = ('\0'..='\x7f')
-            .map(|c| {
-                let mut folded = Vec::new();
-                table.fold_and_classify_slow(c, |t, class| folded.push((t, class)));
-                folded.into_boxed_slice()
-            })
-            .collect();
-        Ok(table)
+        cerebellum_core::internal::CharTable::decode(table)
+            .map(CharTable)
+            .map_err(|e| Error::located(e, &at))
     }
+}
 
-    /// The class of a code point.
-    pub fn class_of(&self, c: char) -> CharClass {
-        let cp = c as u32;
-        // run_starts is non-empty and starts at 0, so the index is at least 1.
-        let index = self.run_starts.partition_point(|&start| start <= cp);
-        self.run_classes[index.saturating_sub(1)]
-    }
+impl std::ops::Deref for CharTable {
+    type Target = cerebellum_core::internal::CharTable;
 
-    /// Calls `f` with each folded code point of `c` and its class.
-    #[inline]
-    pub fn fold_and_classify(&self, c: char, mut f: impl FnMut(char, CharClass)) {
-        if let Some(folded) = self.ascii.get(c as usize) {
-            for &(t, class) in folded.iter() {
-                f(t, class);
-            }
-            return;
-        }
-        self.fold_and_classify_slow(c, f);
-    }
-
-    fn fold_and_classify_slow(&self, c: char, mut f: impl FnMut(char, CharClass)) {
-        match self.fold.get(&c) {
-            Some(targets) => {
-                for &t in targets.iter() {
-                    f(t, self.class_of(t));
-                }
-            }
-            None => f(c, self.class_of(c)),
-        }
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
 }

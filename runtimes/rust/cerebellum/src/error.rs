@@ -1,6 +1,8 @@
 //! Typed errors. Bundle errors name the file and the problem.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use cerebellum_core::BundleFile;
 
 /// Everything that can go wrong loading a bundle or running it.
 ///
@@ -92,7 +94,78 @@ pub enum Error {
 /// Shorthand for results of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Where a bundle's files were read from, to name them in errors.
+#[derive(Clone, Debug)]
+pub(crate) struct Locations {
+    pub(crate) preprocessor: PathBuf,
+    pub(crate) model: PathBuf,
+}
+
+impl Locations {
+    /// The files of the bundle directory `directory`.
+    pub(crate) fn in_directory(directory: &Path) -> Self {
+        Locations {
+            preprocessor: directory.join(cerebellum_core::PREPROCESSOR_FILE),
+            model: directory.join(cerebellum_core::MODEL_FILE),
+        }
+    }
+
+    fn of(&self, file: BundleFile) -> PathBuf {
+        match file {
+            BundleFile::Model => self.model.clone(),
+            _ => self.preprocessor.clone(),
+        }
+    }
+}
+
 impl Error {
+    /// The core's error with the path of the file it is about; the message stays the same.
+    pub(crate) fn located(error: cerebellum_core::Error, at: &Locations) -> Self {
+        use cerebellum_core::Error as Core;
+        match error {
+            Core::Corrupt { file, problem } => Error::Corrupt {
+                path: at.of(file),
+                problem,
+            },
+            Core::Version { file, found, supported } => Error::Version {
+                path: at.of(file),
+                found,
+                supported,
+            },
+            Core::Unsupported { file, problem } => Error::Unsupported {
+                path: at.of(file),
+                problem,
+            },
+            Core::Integrity { file, problem } => Error::Integrity {
+                path: at.of(file),
+                problem,
+            },
+            Core::Mismatch { file, problem } => Error::Mismatch {
+                path: at.of(file),
+                problem,
+            },
+            Core::Limit { file, problem } => Error::Limit {
+                path: at.of(file),
+                problem,
+            },
+            Core::Inference(problem) => Error::Inference(problem),
+            Core::NonFinite(problem) => Error::NonFinite(problem),
+            Core::Shape(problem) => Error::Shape(problem),
+            // A variant newer than this crate knows: keep its message.
+            other => Error::Inference(other.to_string()),
+        }
+    }
+
+    /// An error of a call on a loaded model: the core's call errors name no file.
+    pub(crate) fn of_call(error: cerebellum_core::Error) -> Self {
+        let names = Locations {
+            preprocessor: PathBuf::from(cerebellum_core::PREPROCESSOR_FILE),
+            model: PathBuf::from(cerebellum_core::MODEL_FILE),
+        };
+        Error::located(error, &names)
+    }
+
+    #[cfg(feature = "tract")]
     pub(crate) fn corrupt(path: &std::path::Path, problem: impl Into<String>) -> Self {
         Error::Corrupt {
             path: path.to_path_buf(),
@@ -100,6 +173,7 @@ impl Error {
         }
     }
 
+    #[cfg(feature = "tract")]
     pub(crate) fn mismatch(path: &std::path::Path, problem: impl Into<String>) -> Self {
         Error::Mismatch {
             path: path.to_path_buf(),

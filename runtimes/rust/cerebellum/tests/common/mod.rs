@@ -11,15 +11,12 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 use tract_onnx::pb;
 
-/// The bundle schema's messages: the crate's committed prost output, included
-/// here because the crate keeps its own copy private.
-#[allow(clippy::all)]
-pub mod proto {
-    include!("../../src/generated/cerebellum.v1.rs");
-}
+/// The bundle schema's messages: the core crate's committed prost output, which the
+/// public APIs keep hidden.
+pub use cerebellum_core::internal::proto;
 
-/// The serialized `CharTable` the crate embeds for `chartable-by-name` bundles.
-pub const CARRIED_CHAR_TABLE: &[u8] = include_bytes!("../../tables/unicode-14.0.0-fold-v1.chartable");
+/// The serialized `CharTable` the runtime embeds for `chartable-by-name` bundles.
+pub const CARRIED_CHAR_TABLE: &[u8] = cerebellum_core::internal::CARRIED_CHAR_TABLE;
 
 pub const VOCABULARY: [&str; 8] = ["<s>", "</s>", "hello", "world", "?", "<s> hello", "what", "你"];
 pub const WEIGHTS: [f32; 8] = [0.0, 0.1, -1.5, 0.5, 2.5, -0.5, 3.0, 1.0];
@@ -36,8 +33,8 @@ pub const EMBEDDING: [f32; 15] = [
     3.0, 0.0, 0.0, // " "
 ];
 
-/// The pinned character table the crate carries (`tables/`); `tests/repository.rs`
-/// checks that it is the forge's table.
+/// The pinned character table the runtime carries (the core's `tables/`); the core's
+/// `tests/repository.rs` checks that it is the forge's table.
 pub fn char_table() -> proto::CharTable {
     proto::CharTable::decode(CARRIED_CHAR_TABLE).expect("the carried table parses")
 }

@@ -1,16 +1,19 @@
 //! The crate's copies of repository sources are current: the committed prost
-//! code matches `proto/` (so users never need protoc), and the character table
-//! the crate embeds is the forge's `forge/tables/chartable-v1.tsv`.
+//! code matches `proto/` (so users never need protoc), the character table the
+//! crate embeds is the forge's `forge/tables/chartable-v1.tsv`, and the example
+//! bundle is the `cerebellum` crate's (whose tests check it against its synthetic
+//! classifier).
 //!
 //! These need the repository around the crate, so `Cargo.toml` leaves this file
 //! out of the published package. Run with CEREBELLUM_BLESS=1 to rewrite the
 //! generated code after editing a schema.
 
-mod common;
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 
-use common::proto;
+use cerebellum_core::internal::{proto, CARRIED_CHAR_TABLE};
+use prost::Message;
 
 /// The repository root, found by walking up from the crate.
 fn repository_root() -> PathBuf {
@@ -49,13 +52,29 @@ fn generated_protobuf_code_is_fresh() {
     }
     assert!(
         stale.is_empty(),
-        "{stale:?} stale: run CEREBELLUM_BLESS=1 cargo test -p cerebellum --test repository"
+        "{stale:?} stale: run CEREBELLUM_BLESS=1 cargo test -p cerebellum-core --test repository"
     );
 }
 
 #[test]
 fn the_carried_table_is_the_forges_table() {
-    assert_eq!(common::char_table(), forge_char_table(&repository_root()));
+    let carried = proto::CharTable::decode(CARRIED_CHAR_TABLE).expect("the carried table parses");
+    assert_eq!(carried, forge_char_table(&repository_root()));
+}
+
+#[test]
+fn the_example_bundle_is_the_std_crates() {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("bundles/tiny_is_question");
+    let there = repository_root().join("runtimes/rust/cerebellum/bundles/tiny_is_question");
+    for file in [cerebellum_core::PREPROCESSOR_FILE, cerebellum_core::MODEL_FILE] {
+        let read = |dir: &Path| std::fs::read(dir.join(file)).expect("bundle file");
+        assert!(
+            read(&here) == read(&there),
+            "{file}: copy {} to {}",
+            there.display(),
+            here.display()
+        );
+    }
 }
 
 /// The forge's pinned table (`forge/tables/chartable-v1.tsv`) as a `CharTable` message.

@@ -7,17 +7,18 @@
 //! preprocessor's counts right after parsing, and the element counts the
 //! ONNX initializers declare before the engine sees the model.
 
-use std::path::Path;
+use alloc::format;
+use alloc::vec::Vec;
 
-use crate::error::{Error, Result};
+use crate::error::{BundleFile, Error, Result};
 use crate::proto;
 
 /// The largest bundle a runtime agrees to load. [`Limits::default`] fits a phone;
 /// [`Limits::MICROCONTROLLER`] fits the MCU tier.
 ///
 /// ```
-/// let tight = cerebellum::Limits { max_vocabulary: 10, ..cerebellum::Limits::default() };
-/// assert!(tight.max_vocabulary < cerebellum::Limits::default().max_vocabulary);
+/// let tight = cerebellum_core::Limits { max_vocabulary: 10, ..cerebellum_core::Limits::default() };
+/// assert!(tight.max_vocabulary < cerebellum_core::Limits::default().max_vocabulary);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -63,24 +64,32 @@ impl Default for Limits {
     }
 }
 
-pub(crate) fn over(path: &Path, what: &str, found: impl std::fmt::Display, limit: impl std::fmt::Display) -> Error {
+pub(crate) fn over(
+    file: BundleFile,
+    what: &str,
+    found: impl core::fmt::Display,
+    limit: impl core::fmt::Display,
+) -> Error {
     Error::Limit {
-        path: path.to_path_buf(),
+        file,
         problem: format!("{what}: {found}, over the limit of {limit} (raise it with Limits if you trust this bundle)"),
     }
 }
 
-pub(crate) fn check_size(path: &Path, what: &str, bytes: usize, limit: usize) -> Result<()> {
+/// `bytes` against `limit`, for a file of the bundle (before reading it, when it is a file).
+#[doc(hidden)]
+pub fn check_size(file: BundleFile, what: &str, bytes: usize, limit: usize) -> Result<()> {
     if bytes > limit {
-        return Err(over(path, what, format!("{bytes} bytes"), format!("{limit} bytes")));
+        return Err(over(file, what, format!("{bytes} bytes"), format!("{limit} bytes")));
     }
     Ok(())
 }
 
 /// The preprocessor's counts, before anything is built from them.
-pub(crate) fn check_preprocessor(pre: &proto::Preprocessor, path: &Path, limits: &Limits) -> Result<()> {
+pub(crate) fn check_preprocessor(pre: &proto::Preprocessor, limits: &Limits) -> Result<()> {
+    let file = BundleFile::Preprocessor;
     if pre.labels.len() > limits.max_labels {
-        return Err(over(path, "labels", pre.labels.len(), limits.max_labels));
+        return Err(over(file, "labels", pre.labels.len(), limits.max_labels));
     }
     let vocabulary = pre
         .tfidf
@@ -88,20 +97,20 @@ pub(crate) fn check_preprocessor(pre: &proto::Preprocessor, path: &Path, limits:
         .map_or(0, |t| t.vocabulary.len().max(t.idf.len()).max(t.idf_index.len()))
         + pre.tagger.as_ref().map_or(0, |t| t.vocabulary.len());
     if vocabulary > limits.max_vocabulary {
-        return Err(over(path, "vocabulary", vocabulary, limits.max_vocabulary));
+        return Err(over(file, "vocabulary", vocabulary, limits.max_vocabulary));
     }
     if let Some(t) = &pre.tagger {
         // Tags x tags transitions: the tag count is bounded like labels.
         let tags = t.start.len().max(t.end.len());
         if tags > limits.max_labels || t.transitions.len() > limits.max_labels.saturating_mul(limits.max_labels) {
-            return Err(over(path, "tags", tags, limits.max_labels));
+            return Err(over(file, "tags", tags, limits.max_labels));
         }
     }
     if let Some(c) = &pre.char_table {
         let entries = c.fold_from_delta.len() + c.fold_to.len() + c.class_start_delta.len();
         if entries > limits.max_char_table_entries {
             return Err(over(
-                path,
+                file,
                 "character table entries",
                 entries,
                 limits.max_char_table_entries,
@@ -113,9 +122,10 @@ pub(crate) fn check_preprocessor(pre: &proto::Preprocessor, path: &Path, limits:
 
 /// The elements the ONNX initializers and Constant tensors declare, read from the
 /// protobuf wire format without building the model.
-pub(crate) fn check_model(model: &[u8], path: &Path, limits: &Limits) -> Result<()> {
+pub(crate) fn check_model(model: &[u8], limits: &Limits) -> Result<()> {
+    let file = BundleFile::Model;
     let mut total: u64 = 0;
-    let corrupt = |what: &str| Error::corrupt(path, format!("not an ONNX model: {what}"));
+    let corrupt = |what: &str| Error::corrupt(file, format!("not an ONNX model: {what}"));
     for (field, graph) in fields(model).map_err(&corrupt)? {
         if field != 7 {
             continue; // ModelProto.graph
@@ -132,7 +142,7 @@ pub(crate) fn check_model(model: &[u8], path: &Path, limits: &Limits) -> Result<
             total = total.saturating_add(elements);
             if total > limits.max_initializer_elements {
                 return Err(over(
-                    path,
+                    file,
                     "ONNX weight elements",
                     format!("{total}+ elements"),
                     limits.max_initializer_elements,
@@ -143,7 +153,7 @@ pub(crate) fn check_model(model: &[u8], path: &Path, limits: &Limits) -> Result<
     Ok(())
 }
 
-fn node_tensor_elements(node: &[u8]) -> std::result::Result<u64, &'static str> {
+fn node_tensor_elements(node: &[u8]) -> core::result::Result<u64, &'static str> {
     let mut total: u64 = 0;
     for (field, attribute) in fields(node)? {
         let (5, WireValue::Bytes(attribute)) = (field, attribute) else {
@@ -159,7 +169,7 @@ fn node_tensor_elements(node: &[u8]) -> std::result::Result<u64, &'static str> {
     Ok(total)
 }
 
-fn tensor_elements(tensor: &[u8]) -> std::result::Result<u64, &'static str> {
+fn tensor_elements(tensor: &[u8]) -> core::result::Result<u64, &'static str> {
     let mut product: u64 = 1;
     for (field, value) in fields(tensor)? {
         if field != 1 {
@@ -181,7 +191,7 @@ fn tensor_elements(tensor: &[u8]) -> std::result::Result<u64, &'static str> {
     Ok(product)
 }
 
-fn multiply(product: u64, dim: u64) -> std::result::Result<u64, &'static str> {
+fn multiply(product: u64, dim: u64) -> core::result::Result<u64, &'static str> {
     if dim > i64::MAX as u64 {
         return Err("a tensor has a negative dimension");
     }
@@ -195,7 +205,7 @@ enum WireValue<'a> {
 }
 
 /// The (field number, value) pairs of one protobuf message.
-fn fields(mut data: &[u8]) -> std::result::Result<Vec<(u64, WireValue<'_>)>, &'static str> {
+fn fields(mut data: &[u8]) -> core::result::Result<Vec<(u64, WireValue<'_>)>, &'static str> {
     let mut out = Vec::new();
     while !data.is_empty() {
         let (key, used) = varint(data)?;
@@ -226,7 +236,7 @@ fn fields(mut data: &[u8]) -> std::result::Result<Vec<(u64, WireValue<'_>)>, &'s
 }
 
 /// A protobuf varint at the start of `data`: its value and the bytes it took.
-pub(crate) fn varint(data: &[u8]) -> std::result::Result<(u64, usize), &'static str> {
+pub(crate) fn varint(data: &[u8]) -> core::result::Result<(u64, usize), &'static str> {
     let mut value: u64 = 0;
     for (i, byte) in data.iter().enumerate().take(10) {
         value |= u64::from(byte & 0x7f) << (7 * i);

@@ -8,12 +8,15 @@
 //! the Python runtime's numpy evaluator gives the same bits: float64
 //! accumulation in ascending column order, rounded once to float32.
 
-use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use alloc::borrow::ToOwned;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 
 use prost::Message;
 
-use crate::error::{Error, Result};
+use crate::error::{BundleFile, Error, Result};
 use crate::onnx;
 use crate::tfidf::SparseVector;
 
@@ -63,7 +66,7 @@ pub(crate) struct LinearModel {
 
 struct Graph<'a> {
     nodes: &'a [onnx::NodeProto],
-    tensors: HashMap<&'a str, &'a onnx::TensorProto>,
+    tensors: BTreeMap<&'a str, &'a onnx::TensorProto>,
     at: usize,
 }
 
@@ -211,7 +214,7 @@ fn signature_fits(model: &onnx::ModelProto, graph: &onnx::GraphProto, sig: &Sign
     if opset.version < MIN_OPSET {
         return false;
     }
-    let initializers: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let initializers: BTreeSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
     let mut inputs: Vec<&str> = graph
         .input
         .iter()
@@ -224,20 +227,34 @@ fn signature_fits(model: &onnx::ModelProto, graph: &onnx::GraphProto, sig: &Sign
     if inputs != wanted {
         return false;
     }
-    let outputs: HashSet<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+    let outputs: BTreeSet<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
     if !outputs.contains(sig.logits) || !outputs.contains(sig.probabilities) {
         return false;
     }
-    let mut produced = HashSet::new();
+    let mut produced = BTreeSet::new();
     graph.node.iter().flat_map(|n| &n.output).all(|o| {
         let o = o.as_str();
         produced.insert(o) && !initializers.contains(o) && !inputs.contains(&o)
     })
 }
 
+/// `e^x` as spec section 6 states it: the C library's `exp` with the `std` feature (glibc's
+/// agrees with the Python runtime's `math.exp`), the `libm` crate's without (bare metal).
+#[cfg(feature = "std")]
+fn exp(x: f64) -> f64 {
+    x.exp()
+}
+
+/// See the `std` version.
+#[cfg(not(feature = "std"))]
+fn exp(x: f64) -> f64 {
+    libm::exp(x)
+}
+
 impl LinearModel {
     /// The linear model of `model`, or `None` when the graph is not one of the forge's linear forms.
-    pub(crate) fn recognize(model: &[u8], sig: &Signature<'_>, path: &Path) -> Result<Option<Self>> {
+    pub(crate) fn recognize(model: &[u8], sig: &Signature<'_>) -> Result<Option<Self>> {
+        let file = BundleFile::Model;
         let Ok(parsed) = onnx::ModelProto::decode(model) else {
             return Ok(None); // tract reports what is wrong with it
         };
@@ -257,7 +274,7 @@ impl LinearModel {
         };
         if sig.features == 0 || weights.len() != sig.features * width {
             return Err(Error::mismatch(
-                path,
+                file,
                 format!(
                     "model has {} feature rows, vocabulary has {} terms",
                     weights.len() / width,
@@ -266,7 +283,7 @@ impl LinearModel {
             ));
         }
         if weights.iter().chain(&bias).any(|w| !w.is_finite()) {
-            return Err(Error::mismatch(path, "model weights are not all finite"));
+            return Err(Error::mismatch(file, "model weights are not all finite"));
         }
         Ok(Some(LinearModel {
             weights,
@@ -466,7 +483,7 @@ impl LinearModel {
     /// `tmp` is a buffer reused from call to call.
     pub(crate) fn scores_into(&self, logits: &[f32], tmp: &mut Vec<f64>, out: &mut Vec<f32>) {
         fn sigmoid(z: f64) -> f64 {
-            1.0 / (1.0 + (-z).exp())
+            1.0 / (1.0 + exp(-z))
         }
         out.clear();
         match self.post {
@@ -480,7 +497,7 @@ impl LinearModel {
             Post::Softmax => {
                 let max = f64::from(logits.iter().copied().fold(f32::NEG_INFINITY, f32::max));
                 tmp.clear();
-                tmp.extend(logits.iter().map(|&z| (f64::from(z) - max).exp()));
+                tmp.extend(logits.iter().map(|&z| exp(f64::from(z) - max)));
                 let mut total = 0.0f64;
                 for &e in tmp.iter() {
                     total += e;
@@ -498,7 +515,7 @@ impl LinearModel {
                         }
                     })
                     .collect();
-                let total: f64 = t.iter().map(|v| v.abs()).sum();
+                let total: f64 = t.iter().map(|&v| libm::fabs(v)).sum();
                 out.extend(t.iter().map(|v| (v / total) as f32));
             }
         }

@@ -1,9 +1,10 @@
 //! TF-IDF vectors with the arithmetic pinned by spec section 5.
 
-use std::collections::HashMap;
-use std::path::Path;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 
-use crate::error::{Error, Result};
+use crate::error::{BundleFile, Error, Result};
 use crate::proto;
 
 /// Non-zero features: ascending column indices and their float32 values.
@@ -46,7 +47,7 @@ impl Default for Fnv {
     }
 }
 
-impl std::hash::Hasher for Fnv {
+impl core::hash::Hasher for Fnv {
     fn finish(&self) -> u64 {
         self.0
     }
@@ -60,7 +61,7 @@ impl std::hash::Hasher for Fnv {
     }
 }
 
-type TermMap = HashMap<String, u32, std::hash::BuildHasherDefault<Fnv>>;
+type TermMap = hashbrown::HashMap<String, u32, core::hash::BuildHasherDefault<Fnv>>;
 
 #[derive(Debug)]
 enum Columns {
@@ -77,35 +78,36 @@ pub struct Tfidf {
 }
 
 impl Tfidf {
-    pub(crate) fn new(spec: &proto::TfidfSpec, path: &Path, hashed_allowed: bool) -> Result<Self> {
+    pub(crate) fn new(spec: &proto::TfidfSpec, hashed_allowed: bool) -> Result<Self> {
+        let file = BundleFile::Preprocessor;
         if spec.sublinear_tf {
-            return Err(Error::corrupt(path, "tfidf: sublinear_tf is not part of format v1"));
+            return Err(Error::corrupt(file, "tfidf: sublinear_tf is not part of format v1"));
         }
         let l2 = match proto::Norm::try_from(spec.norm) {
             Ok(proto::Norm::L2) => true,
             Ok(proto::Norm::None) => false,
-            Err(_) => return Err(Error::corrupt(path, format!("tfidf: unknown norm {}", spec.norm))),
+            Err(_) => return Err(Error::corrupt(file, format!("tfidf: unknown norm {}", spec.norm))),
         };
         let buckets = spec.hash_buckets;
         if buckets > 0 {
             if !hashed_allowed {
                 return Err(Error::corrupt(
-                    path,
+                    file,
                     "tfidf: hash_buckets is set but required_features does not list 'tfidf-hashed-fnv1a64'",
                 ));
             }
             if !spec.vocabulary.is_empty() {
-                return Err(Error::corrupt(path, "tfidf: a hashed vocabulary lists no terms"));
+                return Err(Error::corrupt(file, "tfidf: a hashed vocabulary lists no terms"));
             }
             if spec.idf.len() != buckets as usize {
                 return Err(Error::corrupt(
-                    path,
+                    file,
                     format!("tfidf: {buckets} hash buckets but {} idf values", spec.idf.len()),
                 ));
             }
         } else if spec.vocabulary.len() != spec.idf.len() {
             return Err(Error::corrupt(
-                path,
+                file,
                 format!(
                     "tfidf: {} vocabulary terms but {} idf values",
                     spec.vocabulary.len(),
@@ -114,17 +116,17 @@ impl Tfidf {
             ));
         }
         if spec.idf.iter().any(|v| !v.is_finite() || *v <= 0.0) {
-            return Err(Error::corrupt(path, "tfidf: idf values must be finite and positive"));
+            return Err(Error::corrupt(file, "tfidf: idf values must be finite and positive"));
         }
         let columns = if buckets > 0 {
             Columns::Hashed(buckets)
         } else {
             let columns_len = u32::try_from(spec.vocabulary.len())
-                .map_err(|_| Error::corrupt(path, "tfidf: vocabulary too large"))?;
+                .map_err(|_| Error::corrupt(file, "tfidf: vocabulary too large"))?;
             let mut columns = TermMap::with_capacity_and_hasher(spec.vocabulary.len(), Default::default());
             for (j, term) in (0..columns_len).zip(&spec.vocabulary) {
                 if columns.insert(term.clone(), j).is_some() {
-                    return Err(Error::corrupt(path, "tfidf: the vocabulary holds a term twice"));
+                    return Err(Error::corrupt(file, "tfidf: the vocabulary holds a term twice"));
                 }
             }
             Columns::Terms(columns)
@@ -184,7 +186,7 @@ impl Tfidf {
             let w = f64::from(w);
             total += w * w;
         }
-        let norm = total.sqrt();
+        let norm = libm::sqrt(total); // correctly rounded, as IEEE 754 requires of every sqrt
         for w in &mut out.values {
             *w = (f64::from(*w) / norm) as f32;
         }

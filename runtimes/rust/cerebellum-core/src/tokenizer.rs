@@ -1,5 +1,9 @@
 //! Text -> tokens -> terms (spec sections 3 and 4).
 
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec::Vec;
+
 use crate::chartable::{CharClass, CharTable};
 use crate::proto;
 
@@ -28,7 +32,9 @@ pub struct Tokenizer {
 }
 
 impl Tokenizer {
-    pub(crate) fn new(spec: &proto::TokenizerSpec) -> Self {
+    /// The tokenizer a preprocessor's spec describes.
+    #[doc(hidden)]
+    pub fn new(spec: &proto::TokenizerSpec) -> Self {
         Tokenizer {
             ngram_min: spec.ngram_min as usize,
             ngram_max: spec.ngram_max as usize,
@@ -130,14 +136,15 @@ impl Tokenizer {
 }
 
 /// A token as a byte range of the folded buffer, with its code point span.
+#[derive(Debug)]
 struct Span {
-    bytes: std::ops::Range<usize>,
+    bytes: core::ops::Range<usize>,
     start: usize,
     end: usize,
 }
 
 /// One pass of spec section 3: every folded token text in one buffer.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Scan {
     folded: String,
     spans: Vec<Span>,
