@@ -84,7 +84,8 @@ def run(
             "--runtime",
             help="Runtime under test (repeatable): rust (in process), rust-testee (native binary), "
             "aarch64 (cross-built binary under qemu), testee (--testee-command), python (the reference itself); "
-            "python-onnx and rust-tract run classifiers on onnxruntime and tract instead of the native linear path.",
+            "python-onnx runs classifiers on onnxruntime, rust-tract classifiers and taggers on tract, "
+            "instead of the native evaluators.",
         ),
     ],
     models: ModelsOption = Path("models"),

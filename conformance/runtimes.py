@@ -39,7 +39,8 @@ class InProcess:
         self.name = name
         self.backend = backend
         self.evaluator = evaluator
-        self.classifiers_only = evaluator != "auto"  # taggers always run on the engine
+        # The Python tagger always runs on onnxruntime; the Rust one has a native path and tract.
+        self.classifiers_only = evaluator != "auto" and backend == "python"
         self._models: dict[Path, Any] = {}
 
     def model(self, bundle: Path) -> Any:

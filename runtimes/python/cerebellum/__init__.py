@@ -93,7 +93,9 @@ def load(path: str | Path, backend: str = "python", limits: Limits = PHONE, eval
     A classifier whose graph is the forge's linear model is evaluated natively
     (numpy, or Rust without tract); ``evaluator="onnx"`` forces the ONNX engine
     instead (onnxruntime, or tract for the Rust backend), the reference
-    the native path is checked against. Taggers always run on the ONNX engine.
+    the native path is checked against. Taggers run on onnxruntime with the
+    Python backend; the Rust backend computes the forge's BiLSTM emissions
+    natively, and on tract with ``evaluator="onnx"`` or for other graphs.
     """
     _check_backend(backend)
     check_evaluator(evaluator)

@@ -17,13 +17,10 @@ use alloc::vec::Vec;
 use prost::Message;
 
 use crate::error::{BundleFile, Error, Result};
+use crate::initializers::{elements, floats, int64s, little_endian, FLOAT, FLOAT16, INT8};
 use crate::onnx;
 use crate::tfidf::SparseVector;
 
-const FLOAT: i32 = 1;
-const INT8: i32 = 3;
-const INT64: i32 = 7;
-const FLOAT16: i32 = 10;
 const ATTRIBUTE_INT: i32 = 2;
 /// Two-input `Unsqueeze` and `ReduceSum` need opset 13.
 const MIN_OPSET: i64 = 13;
@@ -100,47 +97,15 @@ impl<'a> Graph<'a> {
     /// A one-element int64 tensor's value (axes).
     fn ints(&self, name: &str) -> Option<Vec<i64>> {
         let t = self.tensors.get(name)?;
-        if t.data_type != INT64 || t.dims != [1] {
+        if t.dims != [1] {
             return None;
         }
-        let values: Vec<i64> = if t.raw_data.is_empty() {
-            t.int64_data.clone()
-        } else {
-            little_endian(&t.raw_data, i64::from_le_bytes)?
-        };
-        (values.len() == 1).then_some(values)
+        int64s(t)
     }
 
     fn output(node: &onnx::NodeProto) -> &str {
         node.output.first().map_or("", String::as_str)
     }
-}
-
-/// `raw_data` as little-endian values of `N` bytes each; `None` when its length does not divide.
-fn little_endian<T, const N: usize>(raw: &[u8], decode: fn([u8; N]) -> T) -> Option<Vec<T>> {
-    let chunks = raw.chunks_exact(N);
-    if !chunks.remainder().is_empty() {
-        return None;
-    }
-    chunks.map(|c| <[u8; N]>::try_from(c).ok().map(decode)).collect()
-}
-
-fn elements(t: &onnx::TensorProto) -> Option<usize> {
-    t.dims
-        .iter()
-        .try_fold(1usize, |n, &d| usize::try_from(d).ok().and_then(|d| n.checked_mul(d)))
-}
-
-fn floats(t: &onnx::TensorProto) -> Option<Vec<f32>> {
-    if t.data_type != FLOAT {
-        return None;
-    }
-    let values: Vec<f32> = if t.raw_data.is_empty() {
-        t.float_data.clone()
-    } else {
-        little_endian(&t.raw_data, f32::from_le_bytes)?
-    };
-    (Some(values.len()) == elements(t)).then_some(values)
 }
 
 fn int8s(t: &onnx::TensorProto) -> Option<Vec<i8>> {

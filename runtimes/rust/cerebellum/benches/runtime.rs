@@ -1,5 +1,5 @@
 //! Latency of the Rust runtime: classify a short query, tag a 30-character
-//! sentence, load a bundle from a path and from bytes.
+//! sentence (native BiLSTM evaluator and tract), load a bundle from a path and from bytes.
 //!
 //! Uses the forged bundles in `models/` at the repository root (run
 //! `make demo` first; `CEREBELLUM_MODELS` points elsewhere). Without them,
@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 
+use cerebellum::{Evaluator, Limits};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 #[path = "../tests/common/mod.rs"]
@@ -53,13 +54,18 @@ fn bench(c: &mut Criterion) {
     }
     let ner = dir.join("ner_core_entity");
     if ner.is_dir() {
-        let loaded = cerebellum::load(&ner).expect("ner_core_entity");
-        let tagger = loaded.as_tagger().expect("tagger");
         let sentence: String = SENTENCE.chars().take(30).collect();
-        c.bench_function("tag 30 characters (ner_core_entity)", |b| {
-            b.iter(|| tagger.tag(&sentence))
-        });
-        c.bench_function("load ner_core_entity from path", |b| b.iter(|| cerebellum::load(&ner)));
+        // The native BiLSTM evaluator (the default), then tract on the same graph.
+        for (name, evaluator) in [("native", Evaluator::Auto), ("tract", Evaluator::Tract)] {
+            let loaded = cerebellum::load_with(&ner, &Limits::default(), evaluator).expect("ner_core_entity");
+            let tagger = loaded.as_tagger().expect("tagger");
+            c.bench_function(&format!("tag 30 characters (ner_core_entity, {name})"), |b| {
+                b.iter(|| tagger.tag(&sentence))
+            });
+            c.bench_function(&format!("load ner_core_entity from path ({name})"), |b| {
+                b.iter(|| cerebellum::load_with(&ner, &Limits::default(), evaluator))
+            });
+        }
     } else {
         eprintln!(
             "note: {} not found: run `make demo` for the tagging benchmarks",

@@ -111,14 +111,15 @@ impl Model {
     }
 }
 
-/// How a classifier's linear model is evaluated.
+/// How a bundle's ONNX graph is evaluated: a classifier's linear model, a tagger's emissions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Evaluator {
-    /// Natively when the graph is one of the forge's linear forms (no tract call per
-    /// query), with tract otherwise.
+    /// Natively when the graph is one of the forge's forms (a linear model; an embedding,
+    /// BiLSTM and linear layer), with no tract call per query and, for a tagger, no tract
+    /// plan at all; with tract otherwise. The model's `Debug` output names the evaluator.
     #[default]
     Auto,
-    /// Always with tract: the reference the native evaluator is checked against.
+    /// Always with tract: the reference the native evaluators are checked against.
     Tract,
 }
 
@@ -126,9 +127,10 @@ fn build((bundle, at): (cerebellum_core::Bundle<'_>, error::Locations), evaluato
     match bundle.kind() {
         cerebellum_core::BundleKind::Classifier => Ok(Model::Classifier(TextClassifier::new(bundle, &at, evaluator)?)),
         #[cfg(feature = "tract")]
-        cerebellum_core::BundleKind::Tagger => {
-            Ok(Model::Tagger(TextTagger::new(bundle::BundleData::new(bundle, &at))?))
-        }
+        cerebellum_core::BundleKind::Tagger => Ok(Model::Tagger(TextTagger::new(
+            bundle::BundleData::new(bundle, &at),
+            evaluator,
+        )?)),
         #[cfg(not(feature = "tract"))]
         cerebellum_core::BundleKind::Tagger => Err(Error::Unsupported {
             path: at.preprocessor.clone(),

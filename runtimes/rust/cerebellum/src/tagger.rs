@@ -1,5 +1,8 @@
-//! Sequence taggers: character units -> ONNX emissions -> CRF Viterbi -> entities.
+//! Sequence taggers: character units -> emissions -> CRF Viterbi -> entities. The emissions
+//! come from the native BiLSTM evaluator when the graph is the forge's (see `lstm.rs`),
+//! from tract otherwise.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -13,6 +16,8 @@ use crate::proto;
 use crate::tokenizer::Token;
 use crate::units::char_units;
 use crate::viterbi::viterbi;
+use crate::Evaluator;
+use cerebellum_core::internal::lstm::{self, BiLstmEmitter};
 
 /// Reserved vocabulary entries.
 pub const PAD: &str = "<pad>";
@@ -75,8 +80,15 @@ pub struct TextTagger {
     transitions: Vec<f32>,
     start: Vec<f32>,
     end: Vec<f32>,
-    engine: Engine,
+    emitter: Emitter,
     preprocessor: proto::Preprocessor,
+}
+
+/// What computes the emissions.
+enum Emitter {
+    /// The native evaluator: no tract plan is built.
+    Native(Box<BiLstmEmitter>),
+    Tract(Engine),
 }
 
 /// A summary: what the tagger is, not its vocabulary, transitions or weights.
@@ -87,6 +99,13 @@ impl std::fmt::Debug for TextTagger {
             .field("tags", &self.tags)
             .field("entity_types", &self.entity_types)
             .field("vocabulary_len", &self.vocabulary_len)
+            .field(
+                "evaluator",
+                &match self.emitter {
+                    Emitter::Native(_) => "native BiLSTM",
+                    Emitter::Tract(_) => "tract",
+                },
+            )
             .finish_non_exhaustive()
     }
 }
@@ -113,7 +132,7 @@ fn entity_types(tags: &[String], path: &Path) -> Result<Vec<String>> {
 }
 
 impl TextTagger {
-    pub(crate) fn new(bundle: BundleData<'_>) -> Result<Self> {
+    pub(crate) fn new(bundle: BundleData<'_>, evaluator: Evaluator) -> Result<Self> {
         let pre = bundle.preprocessor;
         let path = bundle.preprocessor_path.as_path();
         let spec = pre
@@ -159,12 +178,19 @@ impl TextTagger {
         let table = CharTable::new(&pre.char_table.clone().unwrap_or_default(), path)?;
         let sig = pre.onnx.clone().unwrap_or_default();
         let model_path = bundle.model_path.as_path();
-        let engine = Engine::load(
-            &bundle.model,
-            &[sig.ids_input.as_str()],
-            &[sig.emissions_output.as_str()],
-            model_path,
-        )?;
+        let native = match evaluator {
+            Evaluator::Auto => BiLstmEmitter::recognize(&bundle.model, &sig.ids_input, &sig.emissions_output),
+            Evaluator::Tract => None,
+        };
+        let emitter = match native {
+            Some(native) => Emitter::Native(Box::new(native)),
+            None => Emitter::Tract(Engine::load(
+                &bundle.model,
+                &[sig.ids_input.as_str()],
+                &[sig.emissions_output.as_str()],
+                model_path,
+            )?),
+        };
         let tagger = TextTagger {
             task: pre.task.clone(),
             tags,
@@ -175,17 +201,19 @@ impl TextTagger {
             transitions: spec.transitions.clone(),
             start: spec.start.clone(),
             end: spec.end.clone(),
-            engine,
+            emitter,
             preprocessor: pre,
         };
         tagger.probe(model_path)?;
         Ok(tagger)
     }
 
+    /// One run on the largest and the smallest id: the model reads every id the
+    /// preprocessor gives, emits one score per tag, and finite ones.
     fn probe(&self, path: &Path) -> Result<()> {
         let last = i64::try_from(self.vocabulary_len).unwrap_or(i64::MAX) - 1;
         let emissions = self
-            .run(vec![last, 0])
+            .run(&[last, 0])
             .map_err(|e| Error::mismatch(path, format!("model rejects the preprocessor's unit ids: {e}")))?;
         if emissions.len() != 2 * self.tags.len() {
             return Err(Error::mismatch(
@@ -206,11 +234,20 @@ impl TextTagger {
         Ok(())
     }
 
-    fn run(&self, ids: Vec<i64>) -> Result<Vec<f32>> {
+    fn run(&self, ids: &[i64]) -> Result<Vec<f32>> {
+        let engine = match &self.emitter {
+            Emitter::Native(native) => {
+                let mut emissions = Vec::with_capacity(ids.len() * native.tags());
+                return with_scratch(|scratch| native.emissions_into(ids, scratch, &mut emissions))
+                    .map(|()| emissions)
+                    .map_err(|e| Error::Inference(e.to_string()));
+            }
+            Emitter::Tract(engine) => engine,
+        };
         let n = ids.len();
         let mut inputs = TVec::new();
-        inputs.push(int64_tensor(&[1, n], ids)?);
-        let outputs = self.engine.run(inputs)?;
+        inputs.push(int64_tensor(&[1, n], ids.to_vec())?);
+        let outputs = engine.run(inputs)?;
         let (shape, data) = floats(&outputs[0])?;
         if shape.len() != 3 || shape[0] != 1 || shape[1] != n {
             return Err(Error::Inference(format!("unexpected emissions shape {shape:?}")));
@@ -266,7 +303,7 @@ impl TextTagger {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let emissions = self.run(ids.to_vec())?;
+        let emissions = self.run(ids)?;
         if emissions.iter().any(|v| !v.is_finite()) {
             return Err(Error::NonFinite(format!(
                 "{}: the model produced non-finite emission scores",
@@ -368,4 +405,18 @@ impl TextTagger {
             })
             .collect()
     }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<lstm::Scratch> = RefCell::new(lstm::Scratch::default());
+}
+
+/// `f` with this thread's buffers for the native evaluator, or with fresh ones when
+/// those are in use (a nested call) or gone (the thread is exiting).
+fn with_scratch<T>(mut f: impl FnMut(&mut lstm::Scratch) -> T) -> T {
+    SCRATCH
+        .try_with(|cell| cell.try_borrow_mut().ok().map(|mut scratch| f(&mut scratch)))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| f(&mut lstm::Scratch::default()))
 }

@@ -62,6 +62,9 @@ pub struct AttributeProto {
     pub floats: ::prost::alloc::vec::Vec<f32>,
     #[prost(int64, repeated, tag = "8")]
     pub ints: ::prost::alloc::vec::Vec<i64>,
+    /// e.g. an LSTM's activations
+    #[prost(bytes = "vec", repeated, tag = "9")]
+    pub strings: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
     #[prost(int32, tag = "20")]
     pub r#type: i32,
 }

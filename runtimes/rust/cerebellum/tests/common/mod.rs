@@ -39,7 +39,7 @@ pub fn char_table() -> proto::CharTable {
     proto::CharTable::decode(CARRIED_CHAR_TABLE).expect("the carried table parses")
 }
 
-fn tensor(name: &str, dims: &[i64], floats: &[f32], ints: &[i64]) -> pb::TensorProto {
+pub fn tensor(name: &str, dims: &[i64], floats: &[f32], ints: &[i64]) -> pb::TensorProto {
     pb::TensorProto {
         name: name.into(),
         dims: dims.to_vec(),
@@ -50,7 +50,7 @@ fn tensor(name: &str, dims: &[i64], floats: &[f32], ints: &[i64]) -> pb::TensorP
     }
 }
 
-fn value_info(name: &str, elem_type: i32, dims: &[&str]) -> pb::ValueInfoProto {
+pub fn value_info(name: &str, elem_type: i32, dims: &[&str]) -> pb::ValueInfoProto {
     use pb::tensor_shape_proto::{dimension, Dimension};
     pb::ValueInfoProto {
         name: name.into(),
@@ -76,7 +76,7 @@ fn value_info(name: &str, elem_type: i32, dims: &[&str]) -> pb::ValueInfoProto {
     }
 }
 
-fn node(op: &str, inputs: &[&str], outputs: &[&str], attributes: Vec<pb::AttributeProto>) -> pb::NodeProto {
+pub fn node(op: &str, inputs: &[&str], outputs: &[&str], attributes: Vec<pb::AttributeProto>) -> pb::NodeProto {
     pb::NodeProto {
         op_type: op.into(),
         input: inputs.iter().map(|s| (*s).into()).collect(),
@@ -86,7 +86,7 @@ fn node(op: &str, inputs: &[&str], outputs: &[&str], attributes: Vec<pb::Attribu
     }
 }
 
-fn int_attribute(name: &str, value: i64) -> pb::AttributeProto {
+pub fn int_attribute(name: &str, value: i64) -> pb::AttributeProto {
     pb::AttributeProto {
         name: name.into(),
         r#type: 2,
@@ -149,7 +149,7 @@ pub fn tagger_model() -> Vec<u8> {
     })
 }
 
-fn model(graph: pb::GraphProto) -> Vec<u8> {
+pub fn model(graph: pb::GraphProto) -> Vec<u8> {
     pb::ModelProto {
         ir_version: 8,
         opset_import: vec![pb::OperatorSetIdProto {
@@ -224,7 +224,12 @@ pub fn bundle() -> (Vec<u8>, Vec<u8>) {
 
 /// (preprocessor.bin, model.onnx) of the synthetic tagger.
 pub fn tagger_bundle() -> (Vec<u8>, Vec<u8>) {
-    let model = tagger_model();
+    tagger_bundle_with(tagger_model())
+}
+
+/// (preprocessor.bin, model.onnx) of a tagger with the synthetic tagger's units and tags
+/// and this emission graph (input `ids`, output `emissions`).
+pub fn tagger_bundle_with(model: Vec<u8>) -> (Vec<u8>, Vec<u8>) {
     let n = TAGS.len();
     let preprocessor = proto::Preprocessor {
         kind: proto::TaskKind::SequenceTagging as i32,

@@ -1,0 +1,58 @@
+//! Reading ONNX initializers (`TensorProto`): values stored in the typed
+//! fields or as little-endian `raw_data`. Only `core` and `alloc`, so the
+//! native evaluators that use it can move into a `no_std` crate unchanged.
+
+use alloc::vec::Vec;
+
+use crate::onnx;
+
+/// ONNX `TensorProto.DataType` codes the native evaluators read.
+pub(crate) const FLOAT: i32 = 1;
+/// See [`FLOAT`].
+pub(crate) const INT8: i32 = 3;
+/// See [`FLOAT`].
+pub(crate) const INT64: i32 = 7;
+/// See [`FLOAT`].
+pub(crate) const FLOAT16: i32 = 10;
+
+/// `raw_data` as little-endian values of `N` bytes each; `None` when its length does not divide.
+pub(crate) fn little_endian<T, const N: usize>(raw: &[u8], decode: fn([u8; N]) -> T) -> Option<Vec<T>> {
+    let chunks = raw.chunks_exact(N);
+    if !chunks.remainder().is_empty() {
+        return None;
+    }
+    chunks.map(|c| <[u8; N]>::try_from(c).ok().map(decode)).collect()
+}
+
+/// The number of elements the dimensions declare; `None` for a negative dimension or an overflow.
+pub(crate) fn elements(t: &onnx::TensorProto) -> Option<usize> {
+    t.dims
+        .iter()
+        .try_fold(1usize, |n, &d| usize::try_from(d).ok().and_then(|d| n.checked_mul(d)))
+}
+
+/// A float32 tensor's values in row-major order, as many as its dimensions declare.
+pub(crate) fn floats(t: &onnx::TensorProto) -> Option<Vec<f32>> {
+    if t.data_type != FLOAT {
+        return None;
+    }
+    let values: Vec<f32> = if t.raw_data.is_empty() {
+        t.float_data.clone()
+    } else {
+        little_endian(&t.raw_data, f32::from_le_bytes)?
+    };
+    (Some(values.len()) == elements(t)).then_some(values)
+}
+
+/// An int64 tensor's values in row-major order, as many as its dimensions declare.
+pub(crate) fn int64s(t: &onnx::TensorProto) -> Option<Vec<i64>> {
+    if t.data_type != INT64 {
+        return None;
+    }
+    let values: Vec<i64> = if t.raw_data.is_empty() {
+        t.int64_data.clone()
+    } else {
+        little_endian(&t.raw_data, i64::from_le_bytes)?
+    };
+    (Some(values.len()) == elements(t)).then_some(values)
+}

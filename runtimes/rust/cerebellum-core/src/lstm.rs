@@ -1,0 +1,1241 @@
+//! The native evaluator of the tagger's emission network: embedding lookup,
+//! bidirectional LSTM, linear layer (spec: "Native evaluation of the BiLSTM
+//! emissions" in `docs/preprocessing-spec.md`).
+//!
+//! At load, the ONNX graph is recognised by structure, not by names: a
+//! `Gather` of an embedding initializer by the ids, data-movement nodes
+//! (`Transpose`, `Reshape`, `Squeeze`, `Unsqueeze`, `Identity`) that must
+//! leave the values in the order the next layer reads them, one
+//! `LSTM(direction=bidirectional)` with default activations, more data
+//! movement, `Gemm` (or `MatMul` + `Add`), and data movement to `[1, n, tags]`.
+//! The data-movement nodes are checked by running them on index tensors for a
+//! few sequence lengths. Any other graph is "not recognised" (`None`) and the
+//! caller keeps tract for it.
+//!
+//! The arithmetic is pinned so that every machine computes the same bits:
+//! float32 only, sums in a fixed order (each output's products added one at a
+//! time, in ascending input order, after its bias), no fused multiply-add, and
+//! an exponential of our own made of `+ - * /` and bit operations, which IEEE 754
+//! rounds the same way on x86_64, aarch64, Cortex-M4 and RISC-V soft float.
+//! The loops run over independent outputs, so the compiler may vectorise them
+//! without changing any sum's order.
+//!
+//! Only `core` and `alloc` (and the crate's ONNX subset), so this file can move
+//! into a `no_std` crate unchanged.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+
+use prost::Message;
+
+use crate::initializers::{floats, int64s};
+use crate::onnx;
+
+/// Gates computed together: a tile of outputs whose accumulators stay in registers.
+const GATE_TILE: usize = 32;
+/// Emission columns computed together.
+const TAG_TILE: usize = 8;
+/// Sequence lengths the data-movement nodes are checked with.
+const SAMPLE_LENGTHS: [usize; 3] = [1, 2, 3];
+/// The LSTM activations ONNX takes when the attribute is absent, per direction.
+const DEFAULT_ACTIVATIONS: [&[u8]; 6] = [b"Sigmoid", b"Tanh", b"Tanh", b"Sigmoid", b"Tanh", b"Tanh"];
+
+const ATTRIBUTE_FLOAT: i32 = 1;
+const ATTRIBUTE_INT: i32 = 2;
+const ATTRIBUTE_STRING: i32 = 3;
+const ATTRIBUTE_INTS: i32 = 7;
+const ATTRIBUTE_STRINGS: i32 = 8;
+/// `Squeeze` and `Unsqueeze` take their axes as an input from opset 13 on.
+const MIN_OPSET: i64 = 13;
+
+/// The pinned exponential's constants, as bits (the spec's table), decimal values beside.
+mod exp_constants {
+    /// Inputs are clamped to `[MIN, MAX]`, so that `2^k` below is a normal float.
+    pub const MIN: f32 = -87.0;
+    pub const MAX: f32 = 88.0;
+    /// log2(e), 1.442695.
+    pub const LOG2_E: f32 = f32::from_bits(0x3fb8_aa3b);
+    /// 1.5 * 2^23: adding it rounds a float of magnitude below 2^22 to an integer.
+    pub const ROUNDER: f32 = 12_582_912.0;
+    /// ln 2 in two parts (Cody and Waite), 0.693359375 and -2.1219444e-4:
+    /// `k * LN2_HI` is exact for |k| <= 127.
+    pub const LN2_HI: f32 = f32::from_bits(0x3f31_8000);
+    pub const LN2_LO: f32 = f32::from_bits(0xb95e_8083);
+    /// The polynomial of (e^r - 1 - r) / r^2 on |r| <= ln(2)/2 (Cephes `expf`):
+    /// 1.98756915e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
+    /// 1.6666665459e-1, 0.5.
+    pub const P0: f32 = f32::from_bits(0x3950_6967);
+    pub const P1: f32 = f32::from_bits(0x3ab7_43ce);
+    pub const P2: f32 = f32::from_bits(0x3c08_8908);
+    pub const P3: f32 = f32::from_bits(0x3d2a_a9c1);
+    pub const P4: f32 = f32::from_bits(0x3e2a_aaaa);
+    pub const P5: f32 = 0.5;
+}
+
+/// e^x in float32, every operation in the order written (spec: the pinned exponential).
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    use exp_constants::*;
+    // a NaN stays NaN (and so does the result)
+    let x = if x < MIN { MIN } else { x };
+    let x = if x > MAX { MAX } else { x };
+    let shifted = x * LOG2_E + ROUNDER;
+    let kf = shifted - ROUNDER;
+    // |k| <= 127: the difference of the bit patterns is k itself
+    let k = shifted.to_bits().wrapping_sub(ROUNDER.to_bits());
+    let r = (x - kf * LN2_HI) - kf * LN2_LO;
+    let z = r * r;
+    let p = ((((P0 * r + P1) * r + P2) * r + P3) * r + P4) * r + P5;
+    let y = p * z + r + 1.0;
+    // 2^k: k + 127 is in 1..=254, a normal exponent
+    y * f32::from_bits(k.wrapping_add(127) << 23)
+}
+
+/// The argument of tanh is clamped to `[-TANH_LIMIT, TANH_LIMIT]`: tanh is 1 in float32
+/// long before, and the products of the cell stay far from overflow.
+const TANH_LIMIT: f32 = 15.0;
+
+/// `e^(2x)` for tanh, `x` clamped to `[-TANH_LIMIT, TANH_LIMIT]` (a NaN stays NaN).
+#[inline(always)]
+fn exp_twice(x: f32) -> f32 {
+    let x = if x < -TANH_LIMIT { -TANH_LIMIT } else { x };
+    let x = if x > TANH_LIMIT { TANH_LIMIT } else { x };
+    exp(2.0 * x)
+}
+
+/// One LSTM cell: gate pre-activations `i, o, f, g` (ONNX's i, o, f, c) and the previous
+/// cell state give the new cell state and output. Sigmoid and tanh are written out so
+/// that a cell needs five exponentials and three divisions, with `σ(a) = 1 / (1 + e^-a)`
+/// and `tanh(a) = (e^2a - 1) / (e^2a + 1)`:
+/// `c' = c / (1 + e^-f) + (e^2g - 1) / ((1 + e^-i) * (e^2g + 1))`,
+/// `h = (e^2c' - 1) / ((1 + e^-o) * (e^2c' + 1))`.
+#[inline(always)]
+fn cell(i: f32, o: f32, f: f32, g: f32, c: f32) -> (f32, f32) {
+    let (ei, eo, ef, eg) = (exp(-i), exp(-o), exp(-f), exp_twice(g));
+    let c = c / (1.0 + ef) + (eg - 1.0) / ((1.0 + ei) * (eg + 1.0));
+    let ec = exp_twice(c);
+    (c, (ec - 1.0) / ((1.0 + eo) * (ec + 1.0)))
+}
+
+/// `acc[l] += x[k] * tile[k][l]` for `k` ascending: every lane's sum runs in the order of `xs`.
+#[inline(always)]
+fn accumulate<const W: usize>(acc: &mut [f32; W], xs: &[f32], tile: &[f32]) {
+    for (&x, row) in xs.iter().zip(tile.chunks_exact(W)) {
+        for (a, &w) in acc.iter_mut().zip(row) {
+            *a += x * w;
+        }
+    }
+}
+
+/// [`accumulate`] of two inputs into their own sums with the same tile: each weight is loaded once.
+#[inline(always)]
+fn accumulate_rows<const W: usize>(acc: &mut [[f32; W]; 2], xs: [&[f32]; 2], tile: &[f32]) {
+    let [first, second] = acc;
+    for ((&x0, &x1), row) in xs[0].iter().zip(xs[1]).zip(tile.chunks_exact(W)) {
+        for ((a, b), &w) in first.iter_mut().zip(second.iter_mut()).zip(row) {
+            *a += x0 * w;
+            *b += x1 * w;
+        }
+    }
+}
+
+/// [`accumulate`] on two tiles at once: more independent sums in flight, the same order in each.
+#[inline(always)]
+fn accumulate_pair<const W: usize>(acc: &mut [[f32; W]; 2], xs: &[f32], tiles: [&[f32]; 2]) {
+    let [first, second] = acc;
+    for ((&x, row0), row1) in xs.iter().zip(tiles[0].chunks_exact(W)).zip(tiles[1].chunks_exact(W)) {
+        for ((a, b), (&w0, &w1)) in first.iter_mut().zip(second.iter_mut()).zip(row0.iter().zip(row1)) {
+            *a += x * w0;
+            *b += x * w1;
+        }
+    }
+}
+
+/// `out[g] = init[g] + x[0] * m[g][0] + x[1] * m[g][1] + ...`, added left to right, for `m`
+/// tiled by [`GATE_TILE`] rows. `PAIRS` takes the tiles two at a time, for registers wide
+/// enough to hold both (the result is the same).
+#[inline(always)]
+fn product<const PAIRS: bool>(init: &[f32], xs: &[f32], tiled: &[f32], out: &mut [f32]) {
+    let tile = xs.len() * GATE_TILE;
+    let mut weights = tiled.chunks_exact(tile);
+    let mut init = init.chunks_exact(GATE_TILE);
+    let mut out = out.chunks_exact_mut(GATE_TILE);
+    if PAIRS {
+        while weights.len() >= 2 {
+            let (Some(w0), Some(w1), Some(i0), Some(i1), Some(o0), Some(o1)) = (
+                weights.next(),
+                weights.next(),
+                init.next(),
+                init.next(),
+                out.next(),
+                out.next(),
+            ) else {
+                return;
+            };
+            let mut acc = [[0.0; GATE_TILE]; 2];
+            acc[0].copy_from_slice(i0);
+            acc[1].copy_from_slice(i1);
+            accumulate_pair(&mut acc, xs, [w0, w1]);
+            o0.copy_from_slice(&acc[0]);
+            o1.copy_from_slice(&acc[1]);
+        }
+    }
+    for ((w, i), o) in weights.zip(init).zip(out) {
+        let mut acc = [0.0; GATE_TILE];
+        acc.copy_from_slice(i);
+        accumulate(&mut acc, xs, w);
+        o.copy_from_slice(&acc);
+    }
+}
+
+/// `rows x cols` row-major `m` as tiles of `W` rows, `[tile][col][lane]`, padding rows zero:
+/// the layout [`accumulate`] reads contiguously.
+fn tiled<const W: usize>(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; rows.div_ceil(W) * cols * W];
+    for (g, row) in m.chunks_exact(cols).take(rows).enumerate() {
+        for (k, &v) in row.iter().enumerate() {
+            out[((g / W) * cols + k) * W + g % W] = v;
+        }
+    }
+    out
+}
+
+/// `values` padded with zeros to a multiple of `W`.
+fn padded<const W: usize>(values: &[f32]) -> Vec<f32> {
+    let mut out = values.to_vec();
+    out.resize(values.len().div_ceil(W) * W, 0.0);
+    out
+}
+
+/// One direction's LSTM weights, ready for [`accumulate`].
+struct Direction {
+    /// `Wb[g] + Rb[g]` per gate (ONNX order i, o, f, c), zero in the padding.
+    bias: Vec<f32>,
+    /// `W[g][k]` tiled by [`GATE_TILE`] gates: `[tile][input][lane]`.
+    input: Vec<f32>,
+    /// `R[g][k]` tiled by [`GATE_TILE`] gates: `[tile][hidden][lane]`.
+    recurrent: Vec<f32>,
+}
+
+/// An id the embedding has no row for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdOutOfRange {
+    /// The id.
+    pub id: i64,
+    /// The embedding's rows.
+    pub rows: usize,
+}
+
+impl fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scratch")
+            .field("capacity", &self.projected.capacity())
+            .finish()
+    }
+}
+
+impl fmt::Display for IdOutOfRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unit id {} is outside the embedding's {} rows", self.id, self.rows)
+    }
+}
+
+/// The buffers one evaluation needs, reused from call to call.
+#[derive(Default)]
+pub struct Scratch {
+    rows: Vec<usize>,
+    /// One direction's input projections with biases, `[step][gate]`.
+    projected: Vec<f32>,
+    /// The LSTM output, `[step][forward h, backward h]`.
+    states: Vec<f32>,
+    gates: Vec<f32>,
+    h: Vec<f32>,
+    c: Vec<f32>,
+}
+
+/// The embedding, BiLSTM and linear layer of a recognised tagger graph.
+pub struct BiLstmEmitter {
+    /// `[rows][input]`, as stored.
+    embedding: Vec<f32>,
+    rows: usize,
+    input: usize,
+    hidden: usize,
+    tags: usize,
+    /// Forward, then reverse.
+    directions: [Direction; 2],
+    /// `Wout[k][j]` (`emission = y · Wout + bias`) tiled by [`TAG_TILE`] columns: `[tile][k][lane]`.
+    output: Vec<f32>,
+    /// The emission bias, zero in the padding.
+    output_bias: Vec<f32>,
+    /// Whether this CPU runs AVX instructions (the same arithmetic, twice as wide).
+    avx: bool,
+}
+
+impl fmt::Debug for BiLstmEmitter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BiLstmEmitter")
+            .field("rows", &self.rows)
+            .field("input", &self.input)
+            .field("hidden", &self.hidden)
+            .field("tags", &self.tags)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The order of a tensor's values after data movement: `order[i]` is the index,
+/// in the tensor the movement started from, of the value now at `i`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Layout {
+    shape: Vec<usize>,
+    order: Vec<usize>,
+}
+
+impl Layout {
+    fn identity(shape: &[usize]) -> Self {
+        Layout {
+            shape: shape.to_vec(),
+            order: (0..shape.iter().product()).collect(),
+        }
+    }
+
+    fn is_identity(&self, shape: &[usize]) -> bool {
+        self.shape == shape && self.order.iter().enumerate().all(|(i, &o)| i == o)
+    }
+
+    fn reshaped(self, shape: Vec<usize>) -> Option<Self> {
+        (shape.iter().product::<usize>() == self.order.len()).then_some(Layout {
+            shape,
+            order: self.order,
+        })
+    }
+
+    fn transpose(&self, perm: &[usize]) -> Option<Self> {
+        let rank = self.shape.len();
+        if perm.len() != rank {
+            return None;
+        }
+        let mut seen = vec![false; rank];
+        for &p in perm {
+            if p >= rank || core::mem::replace(&mut seen[p], true) {
+                return None;
+            }
+        }
+        let mut strides = vec![1usize; rank];
+        for i in (0..rank.saturating_sub(1)).rev() {
+            strides[i] = strides[i + 1] * self.shape[i + 1];
+        }
+        let shape: Vec<usize> = perm.iter().map(|&p| self.shape[p]).collect();
+        let mut index = vec![0usize; rank];
+        let mut order = Vec::with_capacity(self.order.len());
+        for _ in 0..self.order.len() {
+            let source: usize = index.iter().zip(perm).map(|(&i, &p)| i * strides[p]).sum();
+            order.push(self.order[source]);
+            for axis in (0..rank).rev() {
+                index[axis] += 1;
+                if index[axis] < shape[axis] {
+                    break;
+                }
+                index[axis] = 0;
+            }
+        }
+        Some(Layout { shape, order })
+    }
+}
+
+/// An axis in `-rank..rank` as an index.
+fn axis(a: i64, rank: usize) -> Option<usize> {
+    let rank = i64::try_from(rank).ok()?;
+    let a = if a < 0 { a + rank } else { a };
+    usize::try_from(a)
+        .ok()
+        .filter(|&a| i64::try_from(a).is_ok_and(|a| a < rank))
+}
+
+fn attribute<'a>(node: &'a onnx::NodeProto, name: &str) -> Option<&'a onnx::AttributeProto> {
+    node.attribute.iter().find(|a| a.name == name)
+}
+
+/// Only attributes named in `allowed`.
+fn attributes_within(node: &onnx::NodeProto, allowed: &[&str]) -> bool {
+    node.attribute.iter().all(|a| allowed.contains(&a.name.as_str()))
+}
+
+/// An integer attribute's value, `default` when absent; `None` when it is not an integer.
+fn int_attribute(node: &onnx::NodeProto, name: &str, default: i64) -> Option<i64> {
+    match attribute(node, name) {
+        None => Some(default),
+        Some(a) if a.r#type == ATTRIBUTE_INT => Some(a.i),
+        Some(_) => None,
+    }
+}
+
+/// A float attribute's value, `default` when absent; `None` when it is not a float.
+fn float_attribute(node: &onnx::NodeProto, name: &str, default: f32) -> Option<f32> {
+    match attribute(node, name) {
+        None => Some(default),
+        Some(a) if a.r#type == ATTRIBUTE_FLOAT => Some(a.f),
+        Some(_) => None,
+    }
+}
+
+/// The graph's nodes as one chain: each node reads the value the one before it produced.
+struct Chain<'a> {
+    nodes: &'a [onnx::NodeProto],
+    tensors: BTreeMap<&'a str, &'a onnx::TensorProto>,
+    at: usize,
+    current: &'a str,
+}
+
+impl<'a> Chain<'a> {
+    /// The next node if it has operator `op` and reads the current value first.
+    fn take(&mut self, op: &str) -> Option<&'a onnx::NodeProto> {
+        let nodes = self.nodes;
+        let node = nodes.get(self.at)?;
+        let domain_ok = node.domain.is_empty() || node.domain == "ai.onnx";
+        if node.op_type != op || !domain_ok || node.input.first().map(String::as_str) != Some(self.current) {
+            return None;
+        }
+        self.at += 1;
+        self.current = node.output.first().map(String::as_str).filter(|o| !o.is_empty())?;
+        Some(node)
+    }
+
+    /// The data-movement nodes that follow.
+    fn movements(&mut self) -> Vec<&'a onnx::NodeProto> {
+        let nodes = self.nodes;
+        let mut moves = Vec::new();
+        while let Some(node) = nodes.get(self.at) {
+            if !matches!(
+                node.op_type.as_str(),
+                "Transpose" | "Reshape" | "Squeeze" | "Unsqueeze" | "Identity"
+            ) {
+                break;
+            }
+            match self.take(&node.op_type) {
+                Some(node) => moves.push(node),
+                None => break,
+            }
+        }
+        moves
+    }
+
+    /// A float32 initializer with these dimensions.
+    fn floats(&self, name: &str, dims: Option<&[i64]>) -> Option<(Vec<f32>, Vec<i64>)> {
+        let t = self.tensors.get(name)?;
+        if dims.is_some_and(|d| t.dims != d) {
+            return None;
+        }
+        let values = floats(t)?;
+        values.iter().all(|v| v.is_finite()).then(|| (values, t.dims.clone()))
+    }
+
+    /// An int64 initializer's values.
+    fn int64s(&self, name: &str) -> Option<Vec<i64>> {
+        int64s(self.tensors.get(name)?)
+    }
+
+    /// `node`'s effect on the order of the values.
+    fn apply(&self, node: &onnx::NodeProto, layout: Layout) -> Option<Layout> {
+        let rank = layout.shape.len();
+        match (node.op_type.as_str(), node.input.as_slice()) {
+            ("Identity", [_]) if node.attribute.is_empty() => Some(layout),
+            ("Transpose", [_]) if attributes_within(node, &["perm"]) => {
+                let perm: Vec<usize> = match attribute(node, "perm") {
+                    None => (0..rank).rev().collect(),
+                    Some(a) if a.r#type == ATTRIBUTE_INTS => {
+                        a.ints.iter().map(|&p| usize::try_from(p).ok()).collect::<Option<_>>()?
+                    }
+                    Some(_) => return None,
+                };
+                layout.transpose(&perm)
+            }
+            ("Reshape", [_, shape]) if attributes_within(node, &["allowzero"]) => {
+                let allow_zero = int_attribute(node, "allowzero", 0)?;
+                let wanted = self.int64s(shape)?;
+                let mut dims = Vec::with_capacity(wanted.len());
+                let mut inferred = None;
+                for (i, &d) in wanted.iter().enumerate() {
+                    dims.push(match d {
+                        0 if allow_zero == 0 => *layout.shape.get(i)?,
+                        -1 if inferred.is_none() => {
+                            inferred = Some(i);
+                            1
+                        }
+                        d => usize::try_from(d).ok()?,
+                    });
+                }
+                if let Some(i) = inferred {
+                    let known: usize = dims.iter().product();
+                    if known == 0 || !layout.order.len().is_multiple_of(known) {
+                        return None;
+                    }
+                    dims[i] = layout.order.len() / known;
+                }
+                layout.reshaped(dims)
+            }
+            ("Squeeze", [_, axes]) if node.attribute.is_empty() => {
+                let axes: Vec<usize> = self
+                    .int64s(axes)?
+                    .iter()
+                    .map(|&a| axis(a, rank))
+                    .collect::<Option<_>>()?;
+                if axes.iter().any(|&a| layout.shape[a] != 1) {
+                    return None;
+                }
+                let dims = (0..rank)
+                    .filter(|a| !axes.contains(a))
+                    .map(|a| layout.shape[a])
+                    .collect();
+                layout.reshaped(dims)
+            }
+            ("Unsqueeze", [_, axes]) if node.attribute.is_empty() => {
+                let axes = self.int64s(axes)?;
+                let out_rank = rank + axes.len();
+                let axes: Vec<usize> = axes.iter().map(|&a| axis(a, out_rank)).collect::<Option<_>>()?;
+                let mut rest = layout.shape.iter();
+                let dims = (0..out_rank)
+                    .map(|a| {
+                        if axes.contains(&a) {
+                            Some(1)
+                        } else {
+                            rest.next().copied()
+                        }
+                    })
+                    .collect::<Option<Vec<usize>>>()?;
+                (rest.next().is_none()).then_some(())?;
+                layout.reshaped(dims)
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether `moves` take values of shape `from(n)` in order to shape `to(n)` in the same
+    /// order, for every sample sequence length `n`.
+    fn moves_keep_order(
+        &self,
+        moves: &[&onnx::NodeProto],
+        from: impl Fn(usize) -> Vec<usize>,
+        to: impl Fn(usize) -> Vec<usize>,
+    ) -> bool {
+        SAMPLE_LENGTHS.iter().all(|&n| {
+            moves
+                .iter()
+                .try_fold(Layout::identity(&from(n)), |layout, node| self.apply(node, layout))
+                .is_some_and(|layout| layout.is_identity(&to(n)))
+        })
+    }
+}
+
+/// One default-domain opset, recent enough; the ids the only input; the emissions an output;
+/// every value produced once and by one node.
+fn graph_fits(model: &onnx::ModelProto, graph: &onnx::GraphProto, ids: &str, emissions: &str) -> bool {
+    let mut opsets = model
+        .opset_import
+        .iter()
+        .filter(|o| o.domain.is_empty() || o.domain == "ai.onnx");
+    match (opsets.next(), opsets.next()) {
+        (Some(opset), None) if opset.version >= MIN_OPSET => {}
+        _ => return false,
+    }
+    let initializers: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let mut inputs = graph
+        .input
+        .iter()
+        .map(|i| i.name.as_str())
+        .filter(|n| !initializers.contains(n));
+    if inputs.next() != Some(ids) || inputs.next().is_some() {
+        return false;
+    }
+    if !graph.output.iter().any(|o| o.name == emissions) {
+        return false;
+    }
+    let mut produced: Vec<&str> = graph
+        .node
+        .iter()
+        .flat_map(|n| &n.output)
+        .map(String::as_str)
+        .filter(|o| !o.is_empty())
+        .collect();
+    if produced.iter().any(|o| *o == ids || initializers.contains(o)) {
+        return false;
+    }
+    let count = produced.len();
+    produced.sort_unstable();
+    produced.dedup();
+    produced.len() == count
+}
+
+/// The LSTM node's weights, checked against the ONNX defaults this evaluator implements.
+/// The weights of the three layers as ONNX stores them (`W [2, 4H, E]`, `R [2, 4H, H]`,
+/// `B [2, 8H]` with gates in the order i, o, f, c), the linear layer's as `[tags][2H]`.
+struct OnnxWeights {
+    embedding: Vec<f32>,
+    input: usize,
+    hidden: usize,
+    w: Vec<f32>,
+    r: Vec<f32>,
+    b: Vec<f32>,
+    output_by_tag: Vec<f32>,
+    output_bias: Vec<f32>,
+}
+
+/// The LSTM's hidden size and `W`, `R`, `B`, checked against the ONNX defaults this evaluator implements.
+#[allow(clippy::type_complexity)]
+fn lstm_weights(
+    chain: &Chain<'_>,
+    lstm: &onnx::NodeProto,
+    input: usize,
+) -> Option<(usize, Vec<f32>, Vec<f32>, Vec<f32>)> {
+    let allowed = ["hidden_size", "direction", "activations", "input_forget", "layout"];
+    if !attributes_within(lstm, &allowed)
+        || int_attribute(lstm, "input_forget", 0)? != 0
+        || int_attribute(lstm, "layout", 0)? != 0
+    {
+        return None;
+    }
+    let direction = attribute(lstm, "direction")?;
+    if direction.r#type != ATTRIBUTE_STRING || direction.s != b"bidirectional" {
+        return None;
+    }
+    if let Some(a) = attribute(lstm, "activations") {
+        if a.r#type != ATTRIBUTE_STRINGS || !a.strings.iter().map(Vec::as_slice).eq(DEFAULT_ACTIVATIONS) {
+            return None;
+        }
+    }
+    // X, W, R, then B or nothing; no sequence lengths, initial states or peepholes
+    let (w, r, b) = match lstm.input.as_slice() {
+        [_, w, r] => (w, r, None),
+        [_, w, r, b, rest @ ..] if rest.iter().all(String::is_empty) => (w, r, Some(b).filter(|b| !b.is_empty())),
+        _ => return None,
+    };
+    let (w, w_dims) = chain.floats(w, None)?;
+    let [2, gates, e] = w_dims.as_slice() else { return None };
+    let gates = usize::try_from(*gates).ok()?;
+    if usize::try_from(*e).ok()? != input || gates == 0 || gates % 4 != 0 {
+        return None;
+    }
+    let hidden = gates / 4;
+    if int_attribute(lstm, "hidden_size", i64::try_from(hidden).ok()?)? != i64::try_from(hidden).ok()? {
+        return None;
+    }
+    let dims = |d: &[usize]| d.iter().map(|&v| i64::try_from(v).ok()).collect::<Option<Vec<i64>>>();
+    let (r, _) = chain.floats(r, Some(&dims(&[2, gates, hidden])?))?;
+    let b = match b {
+        Some(b) => chain.floats(b, Some(&dims(&[2, 2 * gates])?))?.0,
+        None => vec![0.0; 2 * 2 * gates],
+    };
+    Some((hidden, w, r, b))
+}
+
+impl BiLstmEmitter {
+    /// The emission network of `model`, or `None` when the graph is not the form this evaluator knows.
+    pub fn recognize(model: &[u8], ids: &str, emissions: &str) -> Option<Self> {
+        let parsed = onnx::ModelProto::decode(model).ok()?;
+        let graph = parsed.graph.as_ref()?;
+        if !graph_fits(&parsed, graph, ids, emissions) {
+            return None;
+        }
+        let mut chain = Chain {
+            nodes: &graph.node,
+            tensors: graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect(),
+            at: 0,
+            current: ids,
+        };
+
+        // Gather(embedding, ids): [1, n] ids give [1, n, input] rows.
+        let gather = graph.node.first()?;
+        let [embedding_name, ids_name] = gather.input.as_slice() else {
+            return None;
+        };
+        let domain_ok = gather.domain.is_empty() || gather.domain == "ai.onnx";
+        if gather.op_type != "Gather"
+            || !domain_ok
+            || ids_name != ids
+            || gather.output.len() != 1
+            || !attributes_within(gather, &["axis"])
+            || int_attribute(gather, "axis", 0)? != 0
+        {
+            return None;
+        }
+        let (embedding, embedding_dims) = chain.floats(embedding_name, None)?;
+        let [rows, input] = embedding_dims.as_slice() else {
+            return None;
+        };
+        let (rows, input) = (usize::try_from(*rows).ok()?, usize::try_from(*input).ok()?);
+        if rows == 0 || input == 0 {
+            return None;
+        }
+        chain.at = 1;
+        chain.current = gather.output.first().map(String::as_str)?;
+
+        // ... moved to the LSTM's [n, 1, input] ...
+        let moves = chain.movements();
+        if !chain.moves_keep_order(&moves, |n| vec![1, n, input], |n| vec![n, 1, input]) {
+            return None;
+        }
+        let lstm = chain.take("LSTM")?;
+        let (hidden, w, r, b) = lstm_weights(&chain, lstm, input)?;
+
+        // ... whose [n, 2, 1, hidden] output is read as [n, 2 * hidden] rows ...
+        let moves = chain.movements();
+        let (output_by_tag, output_bias, tags, rows_shape) = Self::linear(&mut chain, hidden, &moves)?;
+
+        // ... and whose emissions end as [1, n, tags].
+        let moves = chain.movements();
+        let from = |n: usize| {
+            let mut shape = rows_shape(n);
+            if let Some(last) = shape.last_mut() {
+                *last = tags;
+            }
+            shape
+        };
+        if !chain.moves_keep_order(&moves, from, |n| vec![1, n, tags]) {
+            return None;
+        }
+        if chain.current != emissions || chain.at != graph.node.len() {
+            return None;
+        }
+        Self::new(OnnxWeights {
+            embedding,
+            input,
+            hidden,
+            w,
+            r,
+            b,
+            output_by_tag,
+            output_bias,
+        })
+    }
+
+    /// The evaluator of these weights, laid out for [`accumulate`]; `None` when their sizes disagree.
+    fn new(weights: OnnxWeights) -> Option<Self> {
+        let OnnxWeights {
+            embedding,
+            input,
+            hidden,
+            w,
+            r,
+            b,
+            output_by_tag,
+            output_bias,
+        } = weights;
+        let gates = 4 * hidden;
+        let tags = output_bias.len();
+        if input == 0
+            || hidden == 0
+            || tags == 0
+            || embedding.len() % input != 0
+            || w.len() != 2 * gates * input
+            || r.len() != 2 * gates * hidden
+            || b.len() != 2 * 2 * gates
+            || output_by_tag.len() != tags * 2 * hidden
+        {
+            return None;
+        }
+        let direction = |d: usize| -> Option<Direction> {
+            let wb = b.get(d * 2 * gates..d * 2 * gates + gates)?;
+            let rb = b.get(d * 2 * gates + gates..(d + 1) * 2 * gates)?;
+            let bias: Vec<f32> = wb.iter().zip(rb).map(|(&w, &r)| w + r).collect();
+            Some(Direction {
+                bias: padded::<GATE_TILE>(&bias),
+                input: tiled::<GATE_TILE>(w.get(d * gates * input..(d + 1) * gates * input)?, gates, input),
+                recurrent: tiled::<GATE_TILE>(r.get(d * gates * hidden..(d + 1) * gates * hidden)?, gates, hidden),
+            })
+        };
+        Some(BiLstmEmitter {
+            rows: embedding.len() / input,
+            embedding,
+            input,
+            hidden,
+            tags,
+            directions: [direction(0)?, direction(1)?],
+            output: tiled::<TAG_TILE>(&output_by_tag, tags, 2 * hidden),
+            output_bias: padded::<TAG_TILE>(&output_bias),
+            avx: avx_usable(),
+        })
+    }
+
+    /// The linear layer: `Gemm(y, W, bias)` on `[n, 2 * hidden]` rows, or `MatMul(y, W)` on
+    /// `[n, 2 * hidden]` or `[1, n, 2 * hidden]` rows then `Add` of the bias. Gives `Wout`
+    /// transposed to `[tags][2 * hidden]`, the bias, the number of tags and the rows' shape.
+    #[allow(clippy::type_complexity)]
+    fn linear(
+        chain: &mut Chain<'_>,
+        hidden: usize,
+        moves: &[&onnx::NodeProto],
+    ) -> Option<(Vec<f32>, Vec<f32>, usize, fn(usize) -> Vec<usize>)> {
+        let width = 2 * hidden;
+        let lstm_out = |n: usize| vec![n, 2, 1, hidden];
+        let flat: fn(usize) -> Vec<usize> = |n| vec![n, 0];
+        let batched: fn(usize) -> Vec<usize> = |n| vec![1, n, 0];
+        let with_width = |shape: fn(usize) -> Vec<usize>| {
+            move |n: usize| {
+                let mut s = shape(n);
+                if let Some(last) = s.last_mut() {
+                    *last = width;
+                }
+                s
+            }
+        };
+        let node = chain.nodes.get(chain.at)?;
+        let (weights, transposed, bias, rows_shape) = match node.op_type.as_str() {
+            "Gemm" => {
+                if !chain.moves_keep_order(moves, lstm_out, with_width(flat)) {
+                    return None;
+                }
+                let gemm = chain.take("Gemm")?;
+                let allowed = ["alpha", "beta", "transA", "transB"];
+                if !attributes_within(gemm, &allowed)
+                    || float_attribute(gemm, "alpha", 1.0)? != 1.0
+                    || float_attribute(gemm, "beta", 1.0)? != 1.0
+                    || int_attribute(gemm, "transA", 0)? != 0
+                {
+                    return None;
+                }
+                let transposed = match int_attribute(gemm, "transB", 0)? {
+                    0 => false,
+                    1 => true,
+                    _ => return None,
+                };
+                let (weights, bias) = match gemm.input.as_slice() {
+                    [_, w] => (w, None),
+                    [_, w, b] if b.is_empty() => (w, None),
+                    [_, w, b] => (w, Some(b)),
+                    _ => return None,
+                };
+                (weights, transposed, bias, flat)
+            }
+            "MatMul" => {
+                let rows_shape = if chain.moves_keep_order(moves, lstm_out, with_width(flat)) {
+                    flat
+                } else if chain.moves_keep_order(moves, lstm_out, with_width(batched)) {
+                    batched
+                } else {
+                    return None;
+                };
+                let matmul = chain.take("MatMul")?;
+                let [_, weights] = matmul.input.as_slice() else {
+                    return None;
+                };
+                if !matmul.attribute.is_empty() {
+                    return None;
+                }
+                let product = chain.current;
+                let add = chain.nodes.get(chain.at)?;
+                let bias = match add.input.as_slice() {
+                    [a, b] if a == product => b,
+                    [b, a] if a == product => b,
+                    _ => return None,
+                };
+                if add.op_type != "Add" || !add.attribute.is_empty() || add.output.len() != 1 {
+                    return None;
+                }
+                // the chain continues from the sum, whichever side the product was on
+                chain.at += 1;
+                chain.current = add.output.first().map(String::as_str)?;
+                (weights, false, Some(bias), rows_shape)
+            }
+            _ => return None,
+        };
+        let (w, w_dims) = chain.floats(weights, None)?;
+        let (k, tags) = match (w_dims.as_slice(), transposed) {
+            ([k, t], false) | ([t, k], true) => (usize::try_from(*k).ok()?, usize::try_from(*t).ok()?),
+            _ => return None,
+        };
+        if k != width || tags == 0 {
+            return None;
+        }
+        let bias = match bias {
+            Some(b) => {
+                let (values, dims) = chain.floats(b, None)?;
+                // [tags] or [1, .., 1, tags]: the same row added to every step
+                let (last, ones) = dims.split_last()?;
+                if usize::try_from(*last).ok()? != tags || ones.iter().any(|&d| d != 1) {
+                    return None;
+                }
+                values
+            }
+            None => vec![0.0; tags],
+        };
+        // Wout as [tags][width]: row j holds the weights of emission column j.
+        let by_tag = if transposed {
+            w
+        } else {
+            let mut t = vec![0.0; tags * width];
+            for (kk, row) in w.chunks_exact(tags).enumerate() {
+                for (j, &v) in row.iter().enumerate() {
+                    t[j * width + kk] = v;
+                }
+            }
+            t
+        };
+        Some((by_tag, bias, tags, rows_shape))
+    }
+
+    /// Number of emission columns (tags).
+    pub fn tags(&self) -> usize {
+        self.tags
+    }
+
+    /// Emission scores of `ids`, row-major `[ids.len(), tags]`, into `out` (spec: "Native
+    /// evaluation of the BiLSTM emissions"). Negative ids count from the end of the
+    /// embedding, as in ONNX `Gather`.
+    pub fn emissions_into(&self, ids: &[i64], scratch: &mut Scratch, out: &mut Vec<f32>) -> Result<(), IdOutOfRange> {
+        scratch.rows.clear();
+        for &id in ids {
+            let row = if id < 0 {
+                i64::try_from(self.rows).ok().map(|r| id + r)
+            } else {
+                Some(id)
+            };
+            match row.and_then(|r| usize::try_from(r).ok()).filter(|&r| r < self.rows) {
+                Some(r) => scratch.rows.push(r),
+                None => return Err(IdOutOfRange { id, rows: self.rows }),
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        if self.avx {
+            // SAFETY: `avx` is true only when the CPU and the OS support AVX (`avx_usable`).
+            unsafe { self.evaluate_avx(scratch, out) };
+            return Ok(());
+        }
+        self.evaluate::<false>(scratch, out);
+        Ok(())
+    }
+
+    /// [`Self::evaluate`] compiled for AVX: wider registers, the same operations on each value.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx")]
+    fn evaluate_avx(&self, scratch: &mut Scratch, out: &mut Vec<f32>) {
+        self.evaluate::<true>(scratch, out);
+    }
+
+    /// The emissions of `scratch.rows` (embedding rows) into `out`.
+    #[inline(always)]
+    fn evaluate<const PAIRS: bool>(&self, scratch: &mut Scratch, out: &mut Vec<f32>) {
+        let Scratch {
+            rows,
+            projected,
+            states,
+            gates: step_gates,
+            h,
+            c,
+        } = scratch;
+        let (n, hidden, input) = (rows.len(), self.hidden, self.input);
+        let gates = self.directions[0].bias.len();
+        projected.clear();
+        projected.resize(n * gates, 0.0);
+        states.clear();
+        states.resize(n * 2 * hidden, 0.0);
+        step_gates.clear();
+        step_gates.resize(gates, 0.0);
+        for (d, direction) in self.directions.iter().enumerate() {
+            // Input projections of every step: bias, then W·x in ascending input order.
+            let embedding = |row: usize| &self.embedding[row * input..(row + 1) * input];
+            for (tile, (weights, bias)) in direction
+                .input
+                .chunks_exact(input * GATE_TILE)
+                .zip(direction.bias.chunks_exact(GATE_TILE))
+                .enumerate()
+            {
+                let lanes = |t: usize| t * gates + tile * GATE_TILE..t * gates + (tile + 1) * GATE_TILE;
+                let mut t = 0;
+                if PAIRS {
+                    while t + 2 <= n {
+                        let mut acc = [[0.0; GATE_TILE]; 2];
+                        acc[0].copy_from_slice(bias);
+                        acc[1].copy_from_slice(bias);
+                        accumulate_rows(&mut acc, [embedding(rows[t]), embedding(rows[t + 1])], weights);
+                        projected[lanes(t)].copy_from_slice(&acc[0]);
+                        projected[lanes(t + 1)].copy_from_slice(&acc[1]);
+                        t += 2;
+                    }
+                }
+                for t in t..n {
+                    let mut acc = [0.0; GATE_TILE];
+                    acc.copy_from_slice(bias);
+                    accumulate(&mut acc, embedding(rows[t]), weights);
+                    projected[lanes(t)].copy_from_slice(&acc);
+                }
+            }
+            // The recurrence: forward from the first step, reverse from the last.
+            h.clear();
+            h.resize(hidden, 0.0);
+            c.clear();
+            c.resize(hidden, 0.0);
+            for step in 0..n {
+                let t = if d == 0 { step } else { n - 1 - step };
+                product::<PAIRS>(
+                    &projected[t * gates..(t + 1) * gates],
+                    h,
+                    &direction.recurrent,
+                    step_gates,
+                );
+                let (i, rest) = step_gates.split_at(hidden);
+                let (o, rest) = rest.split_at(hidden);
+                let (f, rest) = rest.split_at(hidden);
+                let g = &rest[..hidden];
+                for (((((h, c), &i), &o), &f), &g) in h.iter_mut().zip(c.iter_mut()).zip(i).zip(o).zip(f).zip(g) {
+                    (*c, *h) = cell(i, o, f, g, *c);
+                }
+                let at = t * 2 * hidden + d * hidden;
+                states[at..at + hidden].copy_from_slice(h);
+            }
+        }
+        // Emissions: bias, then y·Wout in ascending order of y = [forward h, backward h].
+        out.clear();
+        out.reserve(n * self.tags);
+        for y in states.chunks_exact(2 * hidden) {
+            for (tile, (weights, bias)) in self
+                .output
+                .chunks_exact(2 * hidden * TAG_TILE)
+                .zip(self.output_bias.chunks_exact(TAG_TILE))
+                .enumerate()
+            {
+                let mut acc = [0.0; TAG_TILE];
+                acc.copy_from_slice(bias);
+                accumulate(&mut acc, y, weights);
+                let take = (self.tags - tile * TAG_TILE).min(TAG_TILE);
+                out.extend_from_slice(&acc[..take]);
+            }
+        }
+    }
+}
+
+/// Whether the CPU has AVX and the operating system saves its registers (what
+/// `is_x86_feature_detected!("avx")` checks, without `std`).
+#[cfg(target_arch = "x86_64")]
+fn avx_usable() -> bool {
+    use core::arch::x86_64::__cpuid;
+    /// XCR0, the register that says which register states the operating system saves.
+    #[target_feature(enable = "xsave")]
+    fn xcr0() -> u64 {
+        // SAFETY: `xgetbv` is available: the caller checked the OSXSAVE bit.
+        unsafe { core::arch::x86_64::_xgetbv(0) }
+    }
+    // SAFETY: every x86_64 CPU has `cpuid` (a safe function from Rust 1.94 on; unsafe for
+    // the crate's minimum Rust version).
+    #[allow(unused_unsafe)]
+    let features = unsafe { __cpuid(1) }.ecx;
+    let (osxsave, avx) = (features & (1 << 27) != 0, features & (1 << 28) != 0);
+    // SAFETY: OSXSAVE set means the OS enabled XSAVE and `xgetbv` runs.
+    osxsave && avx && unsafe { xcr0() } & 0b110 == 0b110
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn avx_usable() -> bool {
+    false
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::{cell, exp, BiLstmEmitter, IdOutOfRange, Layout, OnnxWeights, Scratch};
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    #[test]
+    fn the_pinned_exponential_is_close_to_the_true_one() {
+        let mut x = -87.0f32;
+        while x <= 88.0 {
+            let (got, want) = (f64::from(exp(x)), f64::from(x).exp());
+            assert!(((got - want) / want).abs() < 3e-7, "exp({x}) = {got}, want {want}");
+            x += 0.0137;
+        }
+        assert_eq!(exp(0.0), 1.0);
+        assert_eq!(exp(1000.0), exp(88.0));
+        assert_eq!(exp(f32::NEG_INFINITY), exp(-87.0));
+        assert!(exp(f32::NAN).is_nan());
+    }
+
+    /// The cell in float64 with the textbook sigmoid and tanh.
+    fn reference_cell(i: f64, o: f64, f: f64, g: f64, c: f64) -> (f64, f64) {
+        let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let c = sigmoid(f) * c + sigmoid(i) * g.tanh();
+        (c, sigmoid(o) * c.tanh())
+    }
+
+    #[test]
+    fn the_cell_saturates_and_stays_close_to_the_textbook_one() {
+        let mut rng = 0x1234_5678_u32;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 17;
+            rng ^= rng << 5;
+            (f64::from(rng) / f64::from(u32::MAX) - 0.5) * 20.0
+        };
+        for k in 0..200_000 {
+            // moderate values, then saturating ones (e^88 and beyond)
+            let scale = if k % 2 == 0 { 1.0 } else { 10.0 };
+            let (i, o, f, g, c) = (next(), next(), next() * scale, next() * scale, next() * scale / 4.0);
+            let (c32, h32) = cell(i as f32, o as f32, f as f32, g as f32, c as f32);
+            let (c64, h64) = reference_cell(
+                f64::from(i as f32),
+                f64::from(o as f32),
+                f64::from(f as f32),
+                f64::from(g as f32),
+                f64::from(c as f32),
+            );
+            // the state grows: a few units in its last place
+            assert!(
+                (f64::from(c32) - c64).abs() < 1e-6 * c64.abs().max(1.0),
+                "c of {:?}",
+                (i, o, f, g, c)
+            );
+            assert!((f64::from(h32) - h64).abs() < 1e-6, "h of {:?}", (i, o, f, g, c));
+        }
+        // saturated gates: the state carries over, the output is its tanh
+        let (c, h) = cell(100.0, 100.0, 100.0, -100.0, 0.5);
+        assert_eq!(c, -0.5);
+        assert!((h - (-0.5f32).tanh()).abs() < 1e-7);
+        // closed gates: (next to) nothing passes
+        let (c, h) = cell(-100.0, -100.0, -100.0, 3.0, 0.5);
+        assert!(c.abs() < 1e-37 && h == 0.0, "{c} {h}");
+    }
+
+    /// A model of random weights: `rows` embedding rows of `input` values, `hidden` units, `tags` tags.
+    fn random_model(seed: u32, rows: usize, input: usize, hidden: usize, tags: usize) -> (OnnxWeights, BiLstmEmitter) {
+        let mut state = seed;
+        let mut values = |n: usize, scale: f32| -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 17;
+                    state ^= state << 5;
+                    (state as f32 / u32::MAX as f32 - 0.5) * scale
+                })
+                .collect()
+        };
+        let weights = OnnxWeights {
+            embedding: values(rows * input, 2.0),
+            input,
+            hidden,
+            w: values(2 * 4 * hidden * input, 1.0),
+            r: values(2 * 4 * hidden * hidden, 1.0),
+            b: values(2 * 8 * hidden, 1.0),
+            output_by_tag: values(tags * 2 * hidden, 1.0),
+            output_bias: values(tags, 1.0),
+        };
+        let copy = OnnxWeights {
+            embedding: weights.embedding.clone(),
+            w: weights.w.clone(),
+            r: weights.r.clone(),
+            b: weights.b.clone(),
+            output_by_tag: weights.output_by_tag.clone(),
+            output_bias: weights.output_bias.clone(),
+            ..weights
+        };
+        (copy, BiLstmEmitter::new(weights).unwrap())
+    }
+
+    /// The spec's arithmetic, written as plainly as possible from ONNX's layouts.
+    #[allow(clippy::needless_range_loop)]
+    fn reference(m: &OnnxWeights, ids: &[usize]) -> Vec<f32> {
+        let (e, h, n) = (m.input, m.hidden, ids.len());
+        let tags = m.output_bias.len();
+        let mut y = vec![0.0f32; n * 2 * h];
+        for d in 0..2 {
+            let (mut hs, mut cs) = (vec![0.0f32; h], vec![0.0f32; h]);
+            for step in 0..n {
+                let t = if d == 0 { step } else { n - 1 - step };
+                let x = &m.embedding[ids[t] * e..(ids[t] + 1) * e];
+                let mut a = vec![0.0f32; 4 * h];
+                for (g, a) in a.iter_mut().enumerate() {
+                    let mut sum = m.b[d * 8 * h + g] + m.b[d * 8 * h + 4 * h + g];
+                    for k in 0..e {
+                        sum += x[k] * m.w[(d * 4 * h + g) * e + k];
+                    }
+                    for k in 0..h {
+                        sum += hs[k] * m.r[(d * 4 * h + g) * h + k];
+                    }
+                    *a = sum;
+                }
+                for j in 0..h {
+                    (cs[j], hs[j]) = cell(a[j], a[h + j], a[2 * h + j], a[3 * h + j], cs[j]);
+                    y[t * 2 * h + d * h + j] = hs[j];
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for t in 0..n {
+            for j in 0..tags {
+                let mut sum = m.output_bias[j];
+                for k in 0..2 * h {
+                    sum += y[t * 2 * h + k] * m.output_by_tag[j * 2 * h + k];
+                }
+                out.push(sum);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_code_path_computes_the_plain_reference_bits() {
+        // sizes that fill whole tiles and sizes that leave padding, odd and even lengths
+        for (seed, rows, input, hidden, tags) in [(7, 11, 32, 64, 7), (8, 5, 3, 5, 2), (9, 4, 9, 24, 9)] {
+            let (weights, model) = random_model(seed, rows, input, hidden, tags);
+            for n in [1usize, 2, 5, 8] {
+                let ids: Vec<usize> = (0..n).map(|t| (t * 7 + 3) % rows).collect();
+                let want: Vec<u32> = reference(&weights, &ids).iter().map(|v| v.to_bits()).collect();
+                let mut scratch = Scratch {
+                    rows: ids.clone(),
+                    ..Scratch::default()
+                };
+                let mut out = Vec::new();
+                model.evaluate::<false>(&mut scratch, &mut out);
+                assert_eq!(
+                    out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    want,
+                    "{n} steps, baseline"
+                );
+                model.evaluate::<true>(&mut scratch, &mut out);
+                assert_eq!(
+                    out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    want,
+                    "{n} steps, pairs"
+                );
+                if model.avx {
+                    // SAFETY: the model found AVX usable
+                    unsafe { model.evaluate_avx(&mut scratch, &mut out) };
+                    assert_eq!(
+                        out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        want,
+                        "{n} steps, AVX"
+                    );
+                }
+                let ids: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+                model.emissions_into(&ids, &mut scratch, &mut out).unwrap();
+                assert_eq!(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "{n} steps");
+            }
+        }
+    }
+
+    #[test]
+    fn ids_outside_the_embedding_are_refused_and_negative_ones_count_from_the_end() {
+        let (_, model) = random_model(3, 4, 3, 2, 2);
+        let (mut scratch, mut out, mut last) = (Scratch::default(), Vec::new(), Vec::new());
+        assert_eq!(
+            model.emissions_into(&[0, 4], &mut scratch, &mut out),
+            Err(IdOutOfRange { id: 4, rows: 4 })
+        );
+        assert!(model.emissions_into(&[-5], &mut scratch, &mut out).is_err());
+        model.emissions_into(&[-1], &mut scratch, &mut out).unwrap();
+        model.emissions_into(&[3], &mut scratch, &mut last).unwrap();
+        assert_eq!(out, last);
+    }
+
+    #[test]
+    fn transposes_reorder_and_reshapes_do_not() {
+        let l = Layout::identity(&[2, 3]).transpose(&[1, 0]).unwrap();
+        assert_eq!(l.shape, [3, 2]);
+        assert_eq!(l.order, [0, 3, 1, 4, 2, 5]);
+        assert!(Layout::identity(&[1, 4, 5])
+            .transpose(&[1, 0, 2])
+            .unwrap()
+            .is_identity(&[4, 1, 5]));
+        assert!(Layout::identity(&[2, 3]).transpose(&[0, 0]).is_none());
+    }
+}
