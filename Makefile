@@ -15,7 +15,7 @@ CONFIRM_LINES := 好的，删吧\n等一下\nsure, go ahead\nwait, can I undo th
 SENTIMENT_LINES := the hotel was not bad at all\noh great, my train is late again\n这个好用吗\n服了你了，又错了
 NER_LINES := 帮我约李经理周五见面\n阿尔法计划的进度怎么样了\n提醒我参加周五的发布会\nAsk Mr. Johnson whether Project Titan phase one slipped\nput the Q3 review with Dr. Chen on my calendar
 
-.PHONY: setup rust-module c-lib demo models test lint rust-lint rust-test crate-check mcu-core wheels bench compare proto conformance conformance-aarch64 golden fuzz clean
+.PHONY: setup rust-module c-lib demo models test lint rust-lint rust-test crate-check mcu-core mcu-testee mcu-lint mcu-footprint wheels bench compare proto conformance conformance-aarch64 conformance-mcu golden fuzz clean
 
 setup: $(STAMP)
 
@@ -94,6 +94,7 @@ lint: $(STAMP)
 
 rust-lint:
 	cargo fmt --all -- --check
+	cargo fmt --check --manifest-path conformance/testee-mcu/Cargo.toml
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo clippy -p cerebellum --no-default-features --lib --examples --locked -- -D warnings
 	cargo clippy -p cerebellum-core --lib --tests --locked -- -D warnings
@@ -130,7 +131,20 @@ crate-check:
 mcu-core:
 	bash conformance/mcu.sh build-core
 
-test: lint rust-lint rust-test rust-module
+# The firmware testees for both MCU targets (tests/test_conformance.py runs them under QEMU when built).
+mcu-testee:
+	bash conformance/mcu.sh build-testee
+
+# clippy -D warnings of the firmware for both targets (installs Debian's rust-web-clippy on first use).
+mcu-lint:
+	bash conformance/mcu.sh lint
+
+# Flash, RAM, heap, stack and emulated instructions of a classifier firmware per bundle in models/
+# (README: The microcontroller tier); a markdown table on stdout.
+mcu-footprint:
+	bash conformance/mcu.sh footprint
+
+test: lint rust-lint rust-test rust-module mcu-testee
 	$(BIN)/pytest
 
 bench: rust-module
@@ -153,6 +167,13 @@ conformance: rust-module
 
 conformance-aarch64: $(STAMP)
 	$(BIN)/conformance run --models models --runtime aarch64 --examples $(CONFORMANCE_EXAMPLES)
+
+# The firmware testees under QEMU (classifier bundles; the core has no tagger yet): 5,000 inputs per
+# bundle unless CONFORMANCE_EXAMPLES is given (make conformance-mcu CONFORMANCE_EXAMPLES=300);
+# about four minutes for the three classifiers.
+MCU_CONFORMANCE_EXAMPLES ?= $(if $(filter command line environment,$(origin CONFORMANCE_EXAMPLES)),$(CONFORMANCE_EXAMPLES),5000)
+conformance-mcu: $(STAMP)
+	$(BIN)/conformance run --models models --runtime cortex-m4 --runtime riscv32 --examples $(MCU_CONFORMANCE_EXAMPLES)
 
 golden: $(STAMP)
 	$(BIN)/conformance export --models models --bundle is_question --bundle confirmation \

@@ -48,6 +48,9 @@ class RunReport:
             total = sum(b.examples.values())
             per = ", ".join(f"{k} {v}" for k, v in b.examples.items())
             replayed = b.regressions_replayed
+            if b.skipped:
+                lines += ["", f"{b.task} ({b.kind}): skipped, {b.skipped}"]
+                continue
             lines += ["", f"{b.task} ({b.kind}): {total} examples ({per}); {replayed} regressions replayed"]
             if b.kind == "classification":
                 lines.append(f"  near ties (top-two margin < score tolerance): {b.near_ties}")
@@ -90,6 +93,7 @@ def _bundle_dict(b: BundleReport) -> dict[str, Any]:
         "defer_rule": b.defer_rule or None,
         "near_thresholds": b.near_thresholds if b.defer_rule else None,
         "regressions_replayed": b.regressions_replayed,
+        "skipped": b.skipped or None,
         "runtimes": {
             name: {
                 "passes": {c: s.passes[c] for c in CHECKS if s.passes[c] or s.fails[c]},

@@ -17,7 +17,10 @@ from .answers import answer, failure_kind
 from .protocol import TesteeProcess
 
 REPO = Path(__file__).resolve().parent.parent
-RUNTIMES = ("python", "python-onnx", "rust", "rust-tract", "rust-testee", "aarch64", "testee")
+RUNTIMES = ("python", "python-onnx", "rust", "rust-tract", "rust-testee", "aarch64", "cortex-m4", "riscv32", "testee")
+# The firmware testees (conformance/testee-mcu) under QEMU, by runtime name: the cerebellum-core
+# they run has no sequence tagger yet (issue #12), so they answer classifiers only for now.
+MCU_RUNTIMES = ("cortex-m4", "riscv32")
 
 
 class Runtime(Protocol):
@@ -62,9 +65,10 @@ class InProcess:
 class Testee:
     """Any program speaking testee.proto on stdin/stdout."""
 
-    def __init__(self, name: str, command: Sequence[str]) -> None:
+    def __init__(self, name: str, command: Sequence[str], classifiers_only: bool = False) -> None:
         self.name = name
         self.command = list(command)
+        self.classifiers_only = classifiers_only
         self._process = TesteeProcess(self.command)
 
     def ask(self, bundle: Path, text: str) -> pb.Response:
@@ -111,6 +115,17 @@ def build_aarch64_testee() -> Path:
     return Path(done.stdout.strip().splitlines()[-1])
 
 
+def build_mcu_testee(runtime: str) -> None:
+    """Build the firmware testee for ``runtime`` with Debian's toolchain (installed on first use; see mcu.sh)."""
+    _needs_source_tree(runtime)
+    mcu = REPO / "conformance" / "mcu.sh"
+    triple = subprocess.run(["bash", str(mcu), "triple", runtime], check=True, stdout=subprocess.PIPE, text=True)
+    env = {**os.environ, "MCU_TARGETS": triple.stdout.strip()}
+    built = subprocess.run(["bash", str(mcu), "build-testee"], env=env, stdout=subprocess.DEVNULL)
+    if built.returncode != 0:
+        raise TesteeUnavailableError(f"conformance/mcu.sh could not build the {runtime} testee (see above)")
+
+
 def make_runtime(name: str, testee_command: str | None = None, testee_args: Sequence[str] = ()) -> Runtime:
     if name in ("python", "rust"):
         return InProcess(name, name)
@@ -121,6 +136,10 @@ def make_runtime(name: str, testee_command: str | None = None, testee_args: Sequ
     if name == "aarch64":
         binary = build_aarch64_testee()
         return Testee(name, ["bash", str(REPO / "conformance" / "aarch64.sh"), "run", str(binary), *testee_args])
+    if name in MCU_RUNTIMES:
+        build_mcu_testee(name)
+        command = ["bash", str(REPO / "conformance" / "mcu.sh"), "run", name, *testee_args]
+        return Testee(name, command, classifiers_only=True)
     if name == "testee":
         if not testee_command:
             raise ValueError("--runtime testee needs --testee-command")

@@ -201,6 +201,70 @@ def test_the_aarch64_testee_under_qemu_conforms(tmp_path: Path, tiny_bundle: Pat
     assert all(b["examples_total"] == 500 and not b["failures"] for b in report["bundles"])
 
 
+MCU_RUNTIMES = ("cortex-m4", "riscv32")
+
+
+def _mcu_testees_built() -> bool:
+    """Both firmware testees built (conformance/mcu.sh build-testee) and QEMU for both boards."""
+    mcu = REPO / "conformance" / "mcu.sh"
+    built = all(
+        subprocess.run(["bash", str(mcu), "path", runtime], capture_output=True, check=False).returncode == 0
+        for runtime in MCU_RUNTIMES
+    )
+    return built and all(shutil.which(q) for q in ("qemu-system-arm", "qemu-system-riscv32"))
+
+
+needs_mcu_testees = pytest.mark.skipif(
+    not _mcu_testees_built(),
+    reason="the firmware testees are not built here (make mcu-testee: Debian packages, a few minutes cold)",
+)
+
+
+@pytest.mark.slow
+@needs_mcu_testees
+def test_the_firmware_testees_under_qemu_conform_bit_for_bit(
+    tmp_path: Path, builtin_workspace: Path, builtin_sentiment_workspace: Path
+) -> None:
+    """The CI run of the MCU tier: the classifier bundles on Cortex-M4F and RISC-V firmware under QEMU,
+    every field the same as the reference, scores to the bit."""
+    models, data = tmp_path / "models", tmp_path / "processed"
+    for workspace in (builtin_workspace, builtin_sentiment_workspace):
+        shutil.copytree(workspace / "datasets" / "processed", data, dirs_exist_ok=True)
+        for bundle in (workspace / "models").iterdir():
+            shutil.copytree(bundle, models / bundle.name)
+    runtimes = [f"--runtime={runtime}" for runtime in MCU_RUNTIMES]
+    code, report = _run(tmp_path, models, *runtimes, "--examples=300", f"--data={data}", "--no-save")
+    assert code == 0, report
+    assert {b["task"] for b in report["bundles"]} == {"is_question", "confirmation", "sentiment"}
+    for bundle in report["bundles"]:
+        assert bundle["examples_total"] == 300 and bundle["failures"] == []
+        assert set(bundle["runtimes"]) == set(MCU_RUNTIMES)
+        for stats in bundle["runtimes"].values():
+            assert not stats["fails"] and stats["passes"]["scores"] == 300
+            assert stats["max_score_abs"] == 0
+
+
+@pytest.mark.slow
+@needs_mcu_testees
+def test_a_fault_in_the_firmware_is_caught(tmp_path: Path, tiny_bundle: Path) -> None:
+    """The firmware takes --fault too: the harness sees a firmware that lowercases with the host's rules."""
+    broken = ["--runtime=riscv32", "--testee-arg=--fault", "--testee-arg=lowercase", "--no-save"]
+    code, report = _run(tmp_path, tiny_bundle, *broken, "--examples=200")
+    assert code == 1
+    assert report["bundles"][0]["failures"], "the fault went unnoticed"
+
+
+@pytest.mark.slow
+def test_a_bundle_no_runtime_under_test_answers_is_skipped(tmp_path: Path, tiny_tagger_workspace: Path) -> None:
+    """rust-tract only runs classifiers (as the firmware testees do for now): a tagger is skipped, not run empty."""
+    tagger = tiny_tagger_workspace / "models" / "tiny_ner"
+    code, report = _run(tmp_path, tagger, "--runtime=rust-tract", "--examples=50", "--no-save")
+    assert code == 0
+    (bundle,) = report["bundles"]
+    assert bundle["skipped"] == "no runtime under test answers tagging bundles"
+    assert bundle["examples_total"] == 0 and bundle["runtimes"] == {}
+
+
 def test_a_testee_that_dies_is_a_protocol_mismatch_shrunk_to_the_empty_text(tmp_path: Path, tiny_bundle: Path) -> None:
     dead = ("--runtime=testee", "--testee-command=false", "--examples=20", "--no-save")
     code, report = _run(tmp_path, tiny_bundle, *dead)

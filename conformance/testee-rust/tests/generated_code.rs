@@ -8,7 +8,7 @@ use std::path::PathBuf;
 fn generated_protobuf_code_is_fresh() {
     let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let proto_dir = crate_dir.join("..");
-    let committed = crate_dir.join("src/generated/cerebellum.conformance.v1.rs");
+    let committed = crate_dir.join("../testee-core/src/generated/cerebellum.conformance.v1.rs");
     let out = std::env::temp_dir().join(format!("cerebellum-testee-proto-{}", std::process::id()));
     std::fs::create_dir_all(&out).expect("temp dir");
     let descriptors = protox::compile(["testee.proto"], [&proto_dir]).expect("schema compiles");

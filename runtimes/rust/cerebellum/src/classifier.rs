@@ -59,6 +59,12 @@ impl TextClassifier {
         }
     }
 
+    /// The core classifier this one wraps (tract, when it evaluates the graph, is its engine):
+    /// for code shared with `no_std` builds, such as the conformance testees' answers.
+    pub fn as_core(&self) -> &cerebellum_core::TextClassifier {
+        &self.core
+    }
+
     /// How the linear model is evaluated: `Some(format)` of the weights when natively, `None` with tract.
     pub fn native_weights(&self) -> Option<WeightFormat> {
         self.core.native_weights()
