@@ -142,20 +142,11 @@ impl<'a> Bundle<'a> {
         Ok((preprocessor, self.model))
     }
 
-    /// The preprocessor with its packed sections as stored (checked): read them through
-    /// [`crate::packed`], or take [`Bundle::expanded_preprocessor`].
-    pub(crate) fn compact_preprocessor(&self) -> &proto::Preprocessor {
-        &self.preprocessor
-    }
-
-    /// The preprocessor with its packed sections as stored.
-    pub(crate) fn into_compact_preprocessor(self) -> proto::Preprocessor {
-        self.preprocessor
-    }
-
-    /// The limits the bundle was checked against (they bound what packed sections expand to).
-    pub(crate) fn limits(&self) -> &Limits {
-        &self.limits
+    /// The preprocessor with its packed sections as stored (checked: read them through
+    /// [`crate::packed`]), the model bytes, and the limits the bundle was checked against
+    /// (they bound what packed sections expand to).
+    pub(crate) fn into_compact_parts(self) -> (proto::Preprocessor, Cow<'a, [u8]>, Limits) {
+        (self.preprocessor, self.model, self.limits)
     }
 
     /// A copy of the preprocessor with its compact sections expanded to the plain fields.
@@ -204,8 +195,16 @@ pub fn unwrap_preprocessor(data: &[u8]) -> Result<proto::Preprocessor> {
             ),
         });
     }
-    let preprocessor = proto::Preprocessor::decode(envelope.preprocessor.as_slice())
+    let mut preprocessor = proto::Preprocessor::decode(envelope.preprocessor.as_slice())
         .map_err(|e| Error::corrupt(file, format!("preprocessor payload does not parse: {e}")))?;
+    drop(envelope);
+    // prost grows repeated fields by doubling: give back the slack of the large ones.
+    if let Some(tfidf) = preprocessor.tfidf.as_mut() {
+        tfidf.idf_index.shrink_to_fit();
+        tfidf.idf_palette.shrink_to_fit();
+        tfidf.idf.shrink_to_fit();
+        tfidf.vocabulary.shrink_to_fit();
+    }
     let mut unknown: Vec<&String> = preprocessor
         .required_features
         .iter()

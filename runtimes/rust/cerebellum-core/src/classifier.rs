@@ -168,7 +168,9 @@ impl TextClassifier {
         native: bool,
         engine: impl FnOnce(&EngineRequest<'_>) -> core::result::Result<Box<dyn ClassifierEngine>, X>,
     ) -> core::result::Result<Self, X> {
-        let pre = bundle.compact_preprocessor();
+        // Taken apart first, so the packed vocabulary can go as soon as it has been read.
+        let (mut preprocessor, model, limits) = bundle.into_compact_parts();
+        let pre = &preprocessor;
         let file = BundleFile::Preprocessor;
         let tfidf_spec = pre
             .tfidf
@@ -189,8 +191,16 @@ impl TextClassifier {
         let defer_rule = DeferRule::of(pre)?;
         let hashed_allowed = pre.required_features.iter().any(|f| f == crate::HASHED_VOCABULARY);
         let coding = crate::packed::vocabulary_coding(pre)?;
-        let tfidf = Tfidf::new(tfidf_spec, coding, hashed_allowed, bundle.limits())?;
+        let tfidf = Tfidf::new(tfidf_spec, coding, hashed_allowed, &limits)?;
         let sig = pre.onnx.clone().unwrap_or_default();
+        // Kept without what `tfidf` now holds; `preprocessor_bytes` puts it back.
+        if let Some(spec) = preprocessor.tfidf.as_mut() {
+            spec.vocabulary = Vec::new();
+            spec.idf = Vec::new();
+            spec.packed_vocabulary = Vec::new();
+            spec.idf_palette = Vec::new();
+            spec.idf_index = Vec::new();
+        }
         if sig.num_features as usize != tfidf.len() {
             return Err(Error::mismatch(
                 BundleFile::Model,
@@ -204,7 +214,7 @@ impl TextClassifier {
         }
         let recognized = if native {
             LinearModel::recognize(
-                bundle.model(),
+                &model,
                 &Signature {
                     indices: &sig.indices_input,
                     values: &sig.values_input,
@@ -219,21 +229,13 @@ impl TextClassifier {
         let scorer = match recognized {
             Some(linear) => Scorer::Native(linear),
             None => Scorer::Engine(engine(&EngineRequest {
-                model: bundle.model(),
+                model: &model,
                 indices_input: &sig.indices_input,
                 values_input: &sig.values_input,
                 probabilities_output: &sig.probabilities_output,
                 logits_output: &sig.logits_output,
             })?),
         };
-        let mut preprocessor = bundle.into_compact_preprocessor();
-        if let Some(spec) = preprocessor.tfidf.as_mut() {
-            spec.vocabulary = Vec::new();
-            spec.idf = Vec::new();
-            spec.packed_vocabulary = Vec::new();
-            spec.idf_palette = Vec::new();
-            spec.idf_index = Vec::new();
-        }
         let mut classifier = TextClassifier {
             task: preprocessor.task.clone(),
             labels,

@@ -288,8 +288,14 @@ fn unpack_trie(
     }
     let token_count = varint(data, &mut at, file)?;
     // The tokens in one arena: `text[ends[i - 1]..ends[i]]` is token i.
-    let mut text = String::new();
-    let mut ends: Vec<usize> = Vec::with_capacity(token_count.min(data.len() / 2));
+    // Sized exactly in a first pass: growing by doubling would hold up to three times the tokens.
+    let mut size = 0usize;
+    front_coded(data, &mut at.clone(), token_count, file, limits, |token| {
+        size = size.saturating_add(token.len());
+        Ok(())
+    })?;
+    let mut text = String::with_capacity(size);
+    let mut ends: Vec<usize> = Vec::with_capacity(token_count);
     let mut malformed = false;
     front_coded(data, &mut at, token_count, file, limits, |token| {
         malformed |= token.is_empty() || token.contains(' ');

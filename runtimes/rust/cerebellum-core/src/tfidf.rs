@@ -86,11 +86,11 @@ struct Terms {
 
 impl Terms {
     /// Terms in ascending byte order, strictly (checked by the caller).
-    fn builder(capacity: usize) -> TermsBuilder {
+    fn builder(bytes: usize, count: usize) -> TermsBuilder {
         TermsBuilder {
             terms: Terms {
-                data: Vec::with_capacity(capacity),
-                block_starts: Vec::new(),
+                data: Vec::with_capacity(bytes),
+                block_starts: Vec::with_capacity(count.div_ceil(BLOCK)),
                 len: 0,
                 columns: None,
             },
@@ -156,6 +156,17 @@ impl Terms {
             position += 1;
         }
     }
+}
+
+/// The bytes of `length` as a LEB128 varint.
+fn length_bytes(length: usize) -> usize {
+    let mut bytes = 1;
+    let mut rest = length >> 7;
+    while rest > 0 {
+        bytes += 1;
+        rest >>= 7;
+    }
+    bytes
 }
 
 /// A length as a LEB128 varint; terms are short, so nearly always one byte.
@@ -319,7 +330,14 @@ impl Tfidf {
             u32::try_from(terms_len).map_err(|_| Error::corrupt(file, "tfidf: vocabulary too large"))?;
             Columns::Terms(match coding {
                 Some(coding) => {
-                    let mut builder = Terms::builder(spec.packed_vocabulary.len());
+                    // Sized exactly in a first pass: growing by doubling would hold up to
+                    // three times the vocabulary for a moment.
+                    let mut size = 0usize;
+                    crate::packed::for_each_packed_term(spec, coding, limits, |term| {
+                        size = size.saturating_add(length_bytes(term.len()) + term.len());
+                        Ok(())
+                    })?;
+                    let mut builder = Terms::builder(size, terms_len);
                     crate::packed::for_each_packed_term(spec, coding, limits, |term| builder.push(term))?;
                     builder.finish()
                 }
@@ -341,7 +359,8 @@ impl Tfidf {
             ));
         }
         let sorted = order.iter().enumerate().all(|(i, &j)| i == j as usize);
-        let mut builder = Terms::builder(vocabulary.iter().map(|t| t.len() + 1).sum());
+        let size = vocabulary.iter().map(|t| length_bytes(t.len()) + t.len()).sum();
+        let mut builder = Terms::builder(size, vocabulary.len());
         for &j in &order {
             builder.push(vocabulary.get(j as usize).map_or("", String::as_str))?;
         }
