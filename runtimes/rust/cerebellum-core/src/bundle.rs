@@ -41,8 +41,9 @@ pub enum BundleKind {
     Tagger,
 }
 
-/// A checked bundle: its preprocessor parsed, verified against the [`Limits`] and with
-/// its compact sections expanded, and the ONNX bytes whose checksum it records.
+/// A checked bundle: its preprocessor parsed and verified against the [`Limits`] (its
+/// compact sections checked, not expanded: a classifier reads them as they are), and the
+/// ONNX bytes whose checksum it records.
 ///
 /// ```
 /// use cerebellum_core::{Bundle, BundleKind, Limits};
@@ -57,9 +58,11 @@ pub enum BundleKind {
 /// # Ok::<(), cerebellum_core::Error>(())
 /// ```
 pub struct Bundle<'a> {
+    /// Packed sections as stored (see [`crate::packed`]), checked.
     preprocessor: proto::Preprocessor,
     model: Cow<'a, [u8]>,
     kind: BundleKind,
+    limits: Limits,
 }
 
 /// A summary, never the vocabulary or the weights.
@@ -93,10 +96,10 @@ impl<'a> Bundle<'a> {
     /// The rest of [`Bundle::parse`] for a preprocessor from [`unwrap_preprocessor`] and a
     /// model that passed [`check_model_checksum`] (files read one at a time by a caller).
     #[doc(hidden)]
-    pub fn checked(mut preprocessor: proto::Preprocessor, model: Cow<'a, [u8]>, limits: &Limits) -> Result<Self> {
+    pub fn checked(preprocessor: proto::Preprocessor, model: Cow<'a, [u8]>, limits: &Limits) -> Result<Self> {
         limits::check_preprocessor(&preprocessor, limits)?;
         limits::check_model(&model, limits)?;
-        crate::packed::expand(&mut preprocessor, limits)?;
+        crate::packed::check(&preprocessor, limits)?;
         let kind = match proto::TaskKind::try_from(preprocessor.kind) {
             Ok(proto::TaskKind::TextClassification) => BundleKind::Classifier,
             Ok(proto::TaskKind::SequenceTagging) => BundleKind::Tagger,
@@ -111,6 +114,7 @@ impl<'a> Bundle<'a> {
             preprocessor,
             model,
             kind,
+            limits: *limits,
         })
     }
 
@@ -129,14 +133,28 @@ impl<'a> Bundle<'a> {
         &self.model
     }
 
-    /// The parsed preprocessor and the model bytes, for evaluators outside this crate.
+    /// The parsed preprocessor, compact sections expanded, and the model bytes, for
+    /// evaluators outside this crate.
     #[doc(hidden)]
-    pub fn into_parts(self) -> (proto::Preprocessor, Cow<'a, [u8]>) {
-        (self.preprocessor, self.model)
+    pub fn into_parts(self) -> Result<(proto::Preprocessor, Cow<'a, [u8]>)> {
+        let mut preprocessor = self.preprocessor;
+        crate::packed::expand(&mut preprocessor, &self.limits)?;
+        Ok((preprocessor, self.model))
     }
 
-    pub(crate) fn preprocessor(&self) -> &proto::Preprocessor {
-        &self.preprocessor
+    /// The preprocessor with its packed sections as stored (checked: read them through
+    /// [`crate::packed`]), the model bytes, and the limits the bundle was checked against
+    /// (they bound what packed sections expand to).
+    pub(crate) fn into_compact_parts(self) -> (proto::Preprocessor, Cow<'a, [u8]>, Limits) {
+        (self.preprocessor, self.model, self.limits)
+    }
+
+    /// A copy of the preprocessor with its compact sections expanded to the plain fields.
+    #[allow(dead_code)] // for evaluators that want the plain form (the tagger's move, issue #12)
+    pub(crate) fn expanded_preprocessor(&self) -> Result<proto::Preprocessor> {
+        let mut preprocessor = self.preprocessor.clone();
+        crate::packed::expand(&mut preprocessor, &self.limits)?;
+        Ok(preprocessor)
     }
 }
 
@@ -177,8 +195,16 @@ pub fn unwrap_preprocessor(data: &[u8]) -> Result<proto::Preprocessor> {
             ),
         });
     }
-    let preprocessor = proto::Preprocessor::decode(envelope.preprocessor.as_slice())
+    let mut preprocessor = proto::Preprocessor::decode(envelope.preprocessor.as_slice())
         .map_err(|e| Error::corrupt(file, format!("preprocessor payload does not parse: {e}")))?;
+    drop(envelope);
+    // prost grows repeated fields by doubling: give back the slack of the large ones.
+    if let Some(tfidf) = preprocessor.tfidf.as_mut() {
+        tfidf.idf_index.shrink_to_fit();
+        tfidf.idf_palette.shrink_to_fit();
+        tfidf.idf.shrink_to_fit();
+        tfidf.vocabulary.shrink_to_fit();
+    }
     let mut unknown: Vec<&String> = preprocessor
         .required_features
         .iter()

@@ -94,6 +94,9 @@ pub struct TextClassifier {
     scorer: Scorer,
     logit_width: usize,
     defer_rule: Option<DeferRule>,
+    /// The preprocessor without its vocabulary and idf values (in `tfidf`, compactly) and
+    /// with a carried character table by name only: [`TextClassifier::preprocessor_bytes`]
+    /// puts them back.
     preprocessor: proto::Preprocessor,
 }
 
@@ -165,7 +168,9 @@ impl TextClassifier {
         native: bool,
         engine: impl FnOnce(&EngineRequest<'_>) -> core::result::Result<Box<dyn ClassifierEngine>, X>,
     ) -> core::result::Result<Self, X> {
-        let pre = bundle.preprocessor();
+        // Taken apart first, so the packed vocabulary can go as soon as it has been read.
+        let (mut preprocessor, model, limits) = bundle.into_compact_parts();
+        let pre = &preprocessor;
         let file = BundleFile::Preprocessor;
         let tfidf_spec = pre
             .tfidf
@@ -182,11 +187,20 @@ impl TextClassifier {
         if spec.ngram_min < 1 || spec.ngram_max < spec.ngram_min {
             return Err(Error::corrupt(file, "tokenizer: invalid n-gram range").into());
         }
-        let table = CharTable::decode(&pre.char_table.clone().unwrap_or_default())?;
+        let table = CharTable::of_preprocessor(pre)?;
         let defer_rule = DeferRule::of(pre)?;
         let hashed_allowed = pre.required_features.iter().any(|f| f == crate::HASHED_VOCABULARY);
-        let tfidf = Tfidf::new(tfidf_spec, hashed_allowed)?;
+        let coding = crate::packed::vocabulary_coding(pre)?;
+        let tfidf = Tfidf::new(tfidf_spec, coding, hashed_allowed, &limits)?;
         let sig = pre.onnx.clone().unwrap_or_default();
+        // Kept without what `tfidf` now holds; `preprocessor_bytes` puts it back.
+        if let Some(spec) = preprocessor.tfidf.as_mut() {
+            spec.vocabulary = Vec::new();
+            spec.idf = Vec::new();
+            spec.packed_vocabulary = Vec::new();
+            spec.idf_palette = Vec::new();
+            spec.idf_index = Vec::new();
+        }
         if sig.num_features as usize != tfidf.len() {
             return Err(Error::mismatch(
                 BundleFile::Model,
@@ -200,7 +214,7 @@ impl TextClassifier {
         }
         let recognized = if native {
             LinearModel::recognize(
-                bundle.model(),
+                &model,
                 &Signature {
                     indices: &sig.indices_input,
                     values: &sig.values_input,
@@ -215,14 +229,13 @@ impl TextClassifier {
         let scorer = match recognized {
             Some(linear) => Scorer::Native(linear),
             None => Scorer::Engine(engine(&EngineRequest {
-                model: bundle.model(),
+                model: &model,
                 indices_input: &sig.indices_input,
                 values_input: &sig.values_input,
                 probabilities_output: &sig.probabilities_output,
                 logits_output: &sig.logits_output,
             })?),
         };
-        let (preprocessor, _) = bundle.into_parts();
         let mut classifier = TextClassifier {
             task: preprocessor.task.clone(),
             labels,
@@ -309,7 +322,19 @@ impl TextClassifier {
     /// `cerebellum.v1.Preprocessor` message (`proto/cerebellum/v1/bundle.proto`), packed
     /// sections expanded: parse it with any protobuf library and that schema.
     pub fn preprocessor_bytes(&self) -> Vec<u8> {
-        prost::Message::encode_to_vec(&self.preprocessor)
+        let mut preprocessor = self.preprocessor.clone();
+        // What `packed::expand` makes of the bundle's compact sections.
+        if let Some(spec) = preprocessor.tfidf.as_mut() {
+            (spec.vocabulary, spec.idf) = self.tfidf.expanded();
+        }
+        if crate::packed::names_builtin_table(&preprocessor) {
+            if let (Some(table), Ok(builtin)) =
+                (preprocessor.char_table.as_mut(), crate::packed::builtin_table_message())
+            {
+                *table = builtin;
+            }
+        }
+        prost::Message::encode_to_vec(&preprocessor)
     }
 
     /// Tokens with offsets (code points) into `text`.

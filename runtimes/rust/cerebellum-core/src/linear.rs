@@ -50,15 +50,59 @@ pub enum WeightFormat {
     Int8,
 }
 
+/// The weights as the bundle stores them: row `f` (`width` values) holds the weights of
+/// feature `f`. Int8 and float16 weights stay in their 1 or 2 bytes and are widened as they
+/// are used, with the very arithmetic of widening them all at load (same bits).
+#[derive(Debug)]
+enum Weights {
+    Float32(Vec<f32>),
+    /// IEEE binary16 bits; widening to float32 is exact.
+    Float16(Vec<u16>),
+    /// DequantizeLinear's `(q - 0) * scale[class]`: one float32 multiplication.
+    Int8 {
+        q: Vec<i8>,
+        scale: Vec<f32>,
+    },
+}
+
+impl Weights {
+    fn len(&self) -> usize {
+        match self {
+            Weights::Float32(w) => w.len(),
+            Weights::Float16(w) => w.len(),
+            Weights::Int8 { q, .. } => q.len(),
+        }
+    }
+
+    /// Whether every weight, dequantized, is finite.
+    fn all_finite(&self) -> bool {
+        match self {
+            Weights::Float32(w) => w.iter().all(|w| w.is_finite()),
+            Weights::Float16(w) => w.iter().all(|&h| f16_to_f32(h).is_finite()),
+            Weights::Int8 { q, scale } => {
+                let width = scale.len().max(1);
+                q.chunks(width)
+                    .all(|row| row.iter().zip(scale).all(|(&q, &s)| (f32::from(q) * s).is_finite()))
+            }
+        }
+    }
+}
+
 /// A linear model read from the graph's initializers.
 #[derive(Debug)]
 pub(crate) struct LinearModel {
-    /// Row `f` (`width` values) holds the weights of feature `f`, dequantized.
-    weights: Vec<f32>,
+    weights: Weights,
     bias: Vec<f32>,
     width: usize,
     post: Post,
     format: WeightFormat,
+}
+
+/// One feature's weights, as stored.
+enum Row<'a> {
+    Float32(&'a [f32]),
+    Float16(&'a [u16]),
+    Int8(&'a [i8], &'a [f32]),
 }
 
 struct Graph<'a> {
@@ -142,17 +186,18 @@ pub(crate) fn f16_to_f32(bits: u16) -> f32 {
     f32::from_bits(sign | magnitude)
 }
 
-fn float16s(t: &onnx::TensorProto) -> Option<Vec<f32>> {
+/// A float16 tensor's values as their bits.
+fn float16s(t: &onnx::TensorProto) -> Option<Vec<u16>> {
     if t.data_type != FLOAT16 {
         return None;
     }
-    let values: Vec<f32> = if t.raw_data.is_empty() {
+    let values: Vec<u16> = if t.raw_data.is_empty() {
         t.int32_data
             .iter()
-            .map(|&v| u16::try_from(v).ok().map(f16_to_f32))
+            .map(|&v| u16::try_from(v).ok())
             .collect::<Option<_>>()?
     } else {
-        little_endian(&t.raw_data, |b| f16_to_f32(u16::from_le_bytes(b)))?
+        little_endian(&t.raw_data, u16::from_le_bytes)?
     };
     (Some(values.len()) == elements(t)).then_some(values)
 }
@@ -247,7 +292,7 @@ impl LinearModel {
                 ),
             ));
         }
-        if weights.iter().chain(&bias).any(|w| !w.is_finite()) {
+        if !weights.all_finite() || bias.iter().any(|w| !w.is_finite()) {
             return Err(Error::mismatch(file, "model weights are not all finite"));
         }
         Ok(Some(LinearModel {
@@ -260,7 +305,7 @@ impl LinearModel {
     }
 
     #[allow(clippy::type_complexity)]
-    fn match_graph(g: &mut Graph<'_>, sig: &Signature<'_>) -> Option<(Vec<f32>, WeightFormat, Vec<f32>, usize, Post)> {
+    fn match_graph(g: &mut Graph<'_>, sig: &Signature<'_>) -> Option<(Weights, WeightFormat, Vec<f32>, usize, Post)> {
         // Weight decoding, when the weights are not stored as float32.
         let first = g.nodes.first()?;
         let (weights_name, stored, format) = match first.op_type.as_str() {
@@ -279,17 +324,10 @@ impl LinearModel {
                 if scale_t.dims != [*k] {
                     return None;
                 }
-                let values = int8s(q_t)?;
-                let width = scale.len();
-                // DequantizeLinear: (q - 0) * scale, one float32 rounding
-                let w = values
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &q)| f32::from(q) * scale[i % width])
-                    .collect();
+                let q = int8s(q_t)?;
                 (
                     Graph::output(node).to_owned(),
-                    (w, q_t.dims.clone()),
+                    (Weights::Int8 { q, scale }, q_t.dims.clone()),
                     WeightFormat::Int8,
                 )
             }
@@ -302,19 +340,28 @@ impl LinearModel {
                 let t = *g.tensors.get(h.as_str())?;
                 (
                     Graph::output(node).to_owned(),
-                    (float16s(t)?, t.dims.clone()),
+                    (Weights::Float16(float16s(t)?), t.dims.clone()),
                     WeightFormat::Float16,
                 )
             }
             _ => {
                 let name = first.input.first()?;
                 let t = *g.tensors.get(name.as_str())?;
-                (name.clone(), (floats(t)?, t.dims.clone()), WeightFormat::Float32)
+                (
+                    name.clone(),
+                    (Weights::Float32(floats(t)?), t.dims.clone()),
+                    WeightFormat::Float32,
+                )
             }
         };
         let (weights, dims) = stored;
         let [_, width] = dims.as_slice() else { return None };
         let width = usize::try_from(*width).ok().filter(|&w| w > 0)?;
+        if let Weights::Int8 { scale, .. } = &weights {
+            if scale.len() != width {
+                return None;
+            }
+        }
 
         let gather = g.take("Gather", &[&weights_name, sig.indices], false)?;
         if !Graph::attrs_are(gather, &[("axis", 0, 0)]) {
@@ -402,6 +449,17 @@ impl LinearModel {
         }
     }
 
+    /// The weights of feature `j`.
+    #[inline]
+    fn row(&self, j: usize) -> Option<Row<'_>> {
+        let span = j.checked_mul(self.width)?..j.checked_add(1)?.checked_mul(self.width)?;
+        Some(match &self.weights {
+            Weights::Float32(w) => Row::Float32(w.get(span)?),
+            Weights::Float16(w) => Row::Float16(w.get(span)?),
+            Weights::Int8 { q, scale } => Row::Int8(q.get(span)?, scale),
+        })
+    }
+
     /// Number of raw decision values per text.
     pub(crate) fn logit_width(&self) -> usize {
         self.width
@@ -428,16 +486,28 @@ impl LinearModel {
         acc.resize(self.width, 0.0);
         for (&j, &x) in v.indices.iter().zip(&v.values) {
             // indices come from the vocabulary, which has exactly `features` rows
-            let Some(row) = usize::try_from(j)
-                .ok()
-                .and_then(|j| self.weights.get(j * self.width..(j + 1) * self.width))
-            else {
+            let Some(row) = usize::try_from(j).ok().and_then(|j| self.row(j)) else {
                 continue;
             };
             // each class's sum still runs in ascending column order: one row at a time
             let x = f64::from(x);
-            for (a, &w) in acc.iter_mut().zip(row) {
-                *a += x * f64::from(w);
+            match row {
+                Row::Float32(row) => {
+                    for (a, &w) in acc.iter_mut().zip(row) {
+                        *a += x * f64::from(w);
+                    }
+                }
+                Row::Float16(row) => {
+                    for (a, &h) in acc.iter_mut().zip(row) {
+                        *a += x * f64::from(f16_to_f32(h));
+                    }
+                }
+                Row::Int8(row, scale) => {
+                    for ((a, &q), &s) in acc.iter_mut().zip(row).zip(scale) {
+                        // DequantizeLinear: (q - 0) * scale, one float32 rounding
+                        *a += x * f64::from(f32::from(q) * s);
+                    }
+                }
             }
         }
         out.clear();

@@ -28,8 +28,8 @@ pub const TFIDF_PACKED: &str = "tfidf-packed";
 pub const TFIDF_TOKEN_TRIE: &str = "tfidf-token-trie";
 
 /// How a preprocessor's packed vocabulary is coded.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Coding {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Coding {
     FrontCoded,
     TokenTrie,
 }
@@ -40,37 +40,99 @@ pub(crate) const BUILTIN_TABLES: &[(&str, &[u8])] = &[(
     include_bytes!("../tables/unicode-14.0.0-fold-v1.chartable"),
 )];
 
-/// Replace the compact fields of `pre` by the plain ones they stand for.
-pub(crate) fn expand(pre: &mut proto::Preprocessor, limits: &Limits) -> Result<()> {
-    let file = BundleFile::Preprocessor;
+/// How a preprocessor's vocabulary is stored, from its required features; checks that at
+/// most one packed coding is listed.
+fn coding_of(pre: &proto::Preprocessor) -> Result<Option<Coding>> {
     let has = |name: &str| pre.required_features.iter().any(|f| f == name);
-    let by_name = has(CHARTABLE_BY_NAME);
-    let coding = match (has(TFIDF_PACKED), has(TFIDF_TOKEN_TRIE)) {
-        (true, true) => {
-            return Err(Error::corrupt(
-                file,
-                format!("tfidf: required_features lists both '{TFIDF_PACKED}' and '{TFIDF_TOKEN_TRIE}'"),
-            ))
-        }
-        (true, false) => Some(Coding::FrontCoded),
-        (false, true) => Some(Coding::TokenTrie),
-        (false, false) => None,
-    };
-    if let Some(table) = pre.char_table.as_mut() {
-        expand_char_table(table, by_name, file)?;
-    } else if by_name {
+    match (has(TFIDF_PACKED), has(TFIDF_TOKEN_TRIE)) {
+        (true, true) => Err(Error::corrupt(
+            BundleFile::Preprocessor,
+            format!("tfidf: required_features lists both '{TFIDF_PACKED}' and '{TFIDF_TOKEN_TRIE}'"),
+        )),
+        (true, false) => Ok(Some(Coding::FrontCoded)),
+        (false, true) => Ok(Some(Coding::TokenTrie)),
+        (false, false) => Ok(None),
+    }
+}
+
+fn by_name(pre: &proto::Preprocessor) -> bool {
+    pre.required_features.iter().any(|f| f == CHARTABLE_BY_NAME)
+}
+
+/// Check the compact fields of `pre` as [`expand`] would, without expanding them: a bundle
+/// keeps its compact form until a caller needs the plain one, and a classifier reads its
+/// vocabulary straight from the compact form.
+pub(crate) fn check(pre: &proto::Preprocessor, limits: &Limits) -> Result<()> {
+    let file = BundleFile::Preprocessor;
+    let coding = coding_of(pre)?;
+    if let Some(table) = pre.char_table.as_ref() {
+        check_char_table(table, by_name(pre), file)?;
+    } else if by_name(pre) {
         return Err(Error::corrupt(
             file,
             "char table: required_features names a table but none is given",
         ));
     }
-    if let Some(tfidf) = pre.tfidf.as_mut() {
-        expand_tfidf(tfidf, coding, file, limits)?;
+    if let Some(tfidf) = pre.tfidf.as_ref() {
+        check_tfidf(tfidf, coding, file)?;
+        if let Some(coding) = coding {
+            if tfidf.hash_buckets == 0 {
+                for_each_packed_term(tfidf, coding, limits, |_| Ok(()))?;
+            }
+        }
     }
     Ok(())
 }
 
-fn expand_char_table(table: &mut proto::CharTable, by_name: bool, file: BundleFile) -> Result<()> {
+/// Replace the compact fields of `pre` by the plain ones they stand for.
+pub(crate) fn expand(pre: &mut proto::Preprocessor, limits: &Limits) -> Result<()> {
+    check(pre, limits)?;
+    let coding = coding_of(pre)?;
+    if by_name(pre) {
+        if let Some(table) = pre.char_table.as_mut() {
+            *table = builtin_table_message()?;
+        }
+    }
+    let (Some(tfidf), Some(coding)) = (pre.tfidf.as_mut(), coding) else {
+        return Ok(());
+    };
+    let mut vocabulary = Vec::new();
+    if tfidf.hash_buckets == 0 {
+        vocabulary.reserve(tfidf.idf_index.len());
+        for_each_packed_term(tfidf, coding, limits, |term| {
+            vocabulary.push(term.to_owned());
+            Ok(())
+        })?;
+    }
+    tfidf.idf = packed_idf(tfidf)?;
+    tfidf.vocabulary = vocabulary;
+    tfidf.packed_vocabulary = Vec::new();
+    tfidf.idf_palette = Vec::new();
+    tfidf.idf_index = Vec::new();
+    Ok(())
+}
+
+/// The built-in character table a checked preprocessor names, if it names one.
+pub(crate) fn names_builtin_table(pre: &proto::Preprocessor) -> bool {
+    by_name(pre) && pre.char_table.is_some()
+}
+
+/// The character table this runtime carries, as its message.
+pub(crate) fn builtin_table_message() -> Result<proto::CharTable> {
+    proto::CharTable::decode(BUILTIN_TABLES[0].1).map_err(|e| {
+        Error::corrupt(
+            BundleFile::Preprocessor,
+            format!("the runtime's character table does not parse: {e}"),
+        )
+    })
+}
+
+/// The vocabulary coding of a checked preprocessor.
+pub(crate) fn vocabulary_coding(pre: &proto::Preprocessor) -> Result<Option<Coding>> {
+    coding_of(pre)
+}
+
+fn check_char_table(table: &proto::CharTable, by_name: bool, file: BundleFile) -> Result<()> {
     if !by_name {
         if !table.sha256.is_empty() {
             return Err(Error::corrupt(
@@ -115,13 +177,12 @@ fn expand_char_table(table: &mut proto::CharTable, by_name: bool, file: BundleFi
             ),
         });
     }
-    *table = proto::CharTable::decode(*data)
-        .map_err(|e| Error::corrupt(file, format!("the runtime's character table does not parse: {e}")))?;
     Ok(())
 }
 
-fn expand_tfidf(spec: &mut proto::TfidfSpec, coding: Option<Coding>, file: BundleFile, limits: &Limits) -> Result<()> {
-    let Some(coding) = coding else {
+/// The field checks of a packed tfidf section, before its terms are read.
+fn check_tfidf(spec: &proto::TfidfSpec, coding: Option<Coding>, file: BundleFile) -> Result<()> {
+    if coding.is_none() {
         if !(spec.packed_vocabulary.is_empty() && spec.idf_palette.is_empty() && spec.idf_index.is_empty()) {
             return Err(Error::corrupt(
                 file,
@@ -132,64 +193,91 @@ fn expand_tfidf(spec: &mut proto::TfidfSpec, coding: Option<Coding>, file: Bundl
             ));
         }
         return Ok(());
-    };
+    }
     if !(spec.vocabulary.is_empty() && spec.idf.is_empty()) {
         return Err(Error::corrupt(
             file,
             "tfidf: a packed vocabulary leaves vocabulary and idf empty",
         ));
     }
-    let palette = core::mem::take(&mut spec.idf_palette);
-    let index = core::mem::take(&mut spec.idf_index);
-    let mut idf = Vec::with_capacity(index.len());
-    for &i in &index {
-        let value = palette.get(i as usize).ok_or_else(|| {
-            Error::corrupt(
-                file,
-                format!(
-                    "tfidf: an idf_index entry is beyond the {} palette values",
-                    palette.len()
-                ),
-            )
-        })?;
-        idf.push(*value);
+    let palette = spec.idf_palette.len();
+    if spec.idf_index.iter().any(|&i| i as usize >= palette) {
+        return Err(Error::corrupt(
+            file,
+            format!("tfidf: an idf_index entry is beyond the {palette} palette values"),
+        ));
     }
-    let data = core::mem::take(&mut spec.packed_vocabulary);
-    if spec.hash_buckets > 0 {
-        if !data.is_empty() {
-            return Err(Error::corrupt(file, "tfidf: a hashed vocabulary lists no terms"));
-        }
-    } else {
-        spec.vocabulary = match coding {
-            Coding::FrontCoded => unpack_terms(&data, index.len(), file, limits)?,
-            Coding::TokenTrie => unpack_trie(&data, index.len(), file, limits)?,
-        };
+    if spec.hash_buckets > 0 && !spec.packed_vocabulary.is_empty() {
+        return Err(Error::corrupt(file, "tfidf: a hashed vocabulary lists no terms"));
     }
-    spec.idf = idf;
     Ok(())
 }
 
+/// The idf values of a checked packed section, one per column.
+fn packed_idf(spec: &proto::TfidfSpec) -> Result<Vec<f32>> {
+    spec.idf_index
+        .iter()
+        .map(|&i| spec.idf_palette.get(i as usize).copied())
+        .collect::<Option<Vec<f32>>>()
+        .ok_or_else(|| {
+            Error::corrupt(
+                BundleFile::Preprocessor,
+                "tfidf: an idf_index entry is beyond the palette",
+            )
+        })
+}
+
+/// Calls `f` with each term of a packed vocabulary (not hashed), in column order: as many
+/// as `idf_index` counts, strictly ascending by UTF-8 bytes.
+pub(crate) fn for_each_packed_term(
+    spec: &proto::TfidfSpec,
+    coding: Coding,
+    limits: &Limits,
+    f: impl FnMut(&str) -> Result<()>,
+) -> Result<()> {
+    let file = BundleFile::Preprocessor;
+    let (data, count) = (spec.packed_vocabulary.as_slice(), spec.idf_index.len());
+    match coding {
+        Coding::FrontCoded => unpack_terms(data, count, file, limits, f),
+        Coding::TokenTrie => unpack_trie(data, count, file, limits, f),
+    }
+}
+
 /// `count` front-coded terms; each must sort strictly after the previous one by UTF-8 bytes.
-fn unpack_terms(data: &[u8], count: usize, file: BundleFile, limits: &Limits) -> Result<Vec<String>> {
+fn unpack_terms(
+    data: &[u8],
+    count: usize,
+    file: BundleFile,
+    limits: &Limits,
+    f: impl FnMut(&str) -> Result<()>,
+) -> Result<()> {
     let mut at = 0;
-    let terms = front_coded(data, &mut at, count, file, limits)?;
+    front_coded(data, &mut at, count, file, limits, f)?;
     if at != data.len() {
         return Err(Error::corrupt(
             file,
             format!("tfidf: packed vocabulary holds more than the {count} terms idf_index counts"),
         ));
     }
-    Ok(terms)
+    Ok(())
 }
 
-/// An open trie node while reading: children still to read, and the last child's token id.
+/// An open trie node while reading: children still to read, the last child's token id, and
+/// the length of the term text up to the node.
 struct Open {
     children: usize,
     last: Option<usize>,
+    prefix: usize,
 }
 
 /// `count` terms stored as a trie of token ids, in column (pre-)order; see spec section 5.
-fn unpack_trie(data: &[u8], count: usize, file: BundleFile, limits: &Limits) -> Result<Vec<String>> {
+fn unpack_trie(
+    data: &[u8],
+    count: usize,
+    file: BundleFile,
+    limits: &Limits,
+    mut f: impl FnMut(&str) -> Result<()>,
+) -> Result<()> {
     let mut at = 0;
     let depth = varint(data, &mut at, file)?;
     if depth < 1 {
@@ -199,26 +287,49 @@ fn unpack_trie(data: &[u8], count: usize, file: BundleFile, limits: &Limits) -> 
         ));
     }
     let token_count = varint(data, &mut at, file)?;
-    let tokens = front_coded(data, &mut at, token_count, file, limits)?;
-    if tokens.iter().any(|t| t.is_empty() || t.contains(' ')) {
+    // The tokens in one arena: `text[ends[i - 1]..ends[i]]` is token i.
+    // Sized exactly in a first pass: growing by doubling would hold up to three times the tokens.
+    let mut size = 0usize;
+    front_coded(data, &mut at.clone(), token_count, file, limits, |token| {
+        size = size.saturating_add(token.len());
+        Ok(())
+    })?;
+    let mut text = String::with_capacity(size);
+    let mut ends: Vec<usize> = Vec::with_capacity(token_count);
+    let mut malformed = false;
+    front_coded(data, &mut at, token_count, file, limits, |token| {
+        malformed |= token.is_empty() || token.contains(' ');
+        text.push_str(token);
+        ends.push(text.len());
+        Ok(())
+    })?;
+    if malformed {
         return Err(Error::corrupt(file, "tfidf: a trie token is empty or holds a space"));
     }
-    let mut expanded = tokens.iter().map(String::len).sum::<usize>();
+    let token = |i: usize| -> Option<&str> {
+        let start = match i.checked_sub(1) {
+            Some(previous) => *ends.get(previous)?,
+            None => 0,
+        };
+        text.get(start..*ends.get(i)?)
+    };
+    let mut expanded = text.len();
     let header = varint(data, &mut at, file)?;
     if header & 1 == 1 {
         return Err(Error::corrupt(file, "tfidf: the root of a token trie is not a term"));
     }
-    let mut terms: Vec<String> = Vec::with_capacity(count);
-    // The tokens from the root to the node being read; one open node per level, the root first.
-    let mut trail: Vec<&str> = Vec::new();
+    let mut terms = 0usize;
+    // The term from the root to the node being read, and its previous term for the order check.
+    let mut term = String::new();
+    let mut previous: Vec<u8> = Vec::new();
     let mut pending = vec![Open {
         children: header >> 1,
         last: None,
+        prefix: 0,
     }];
     while let Some(node) = pending.last_mut() {
         if node.children == 0 {
             pending.pop();
-            trail.pop();
             continue;
         }
         node.children -= 1;
@@ -227,15 +338,20 @@ fn unpack_trie(data: &[u8], count: usize, file: BundleFile, limits: &Limits) -> 
             None => Some(gap),
             Some(last) => last.checked_add(gap).and_then(|v| v.checked_add(1)),
         };
-        let Some(token) = id.and_then(|i| tokens.get(i)) else {
+        let Some(piece) = id.and_then(token) else {
             return Err(Error::corrupt(
                 file,
                 format!("tfidf: a trie node names a token beyond the {token_count} listed"),
             ));
         };
         node.last = id;
-        trail.push(token);
-        let (is_term, children) = if trail.len() == depth {
+        term.truncate(node.prefix);
+        if !term.is_empty() {
+            term.push(' ');
+        }
+        term.push_str(piece);
+        let depth_here = pending.len();
+        let (is_term, children) = if depth_here == depth {
             (true, 0)
         } else {
             let header = varint(data, &mut at, file)?;
@@ -248,17 +364,13 @@ fn unpack_trie(data: &[u8], count: usize, file: BundleFile, limits: &Limits) -> 
             (header & 1 == 1, header >> 1)
         };
         if is_term {
-            let term = trail.join(" ");
-            if terms.len() == count {
+            if terms == count {
                 return Err(Error::corrupt(
                     file,
                     format!("tfidf: packed vocabulary holds more than the {count} terms idf_index counts"),
                 ));
             }
-            if terms
-                .last()
-                .is_some_and(|previous| term.as_bytes() <= previous.as_bytes())
-            {
+            if terms > 0 && term.as_bytes() <= previous.as_slice() {
                 return Err(Error::corrupt(
                     file,
                     "tfidf: packed terms are not in strictly ascending byte order",
@@ -266,12 +378,18 @@ fn unpack_trie(data: &[u8], count: usize, file: BundleFile, limits: &Limits) -> 
             }
             expanded = expanded.saturating_add(term.len());
             bound(expanded, file, limits)?;
-            terms.push(term);
+            f(&term)?;
+            previous.clear();
+            previous.extend_from_slice(term.as_bytes());
+            terms += 1;
         }
         if children > 0 {
-            pending.push(Open { children, last: None });
-        } else {
-            trail.pop();
+            let prefix = term.len();
+            pending.push(Open {
+                children,
+                last: None,
+                prefix,
+            });
         }
     }
     if at != data.len() {
@@ -280,29 +398,32 @@ fn unpack_trie(data: &[u8], count: usize, file: BundleFile, limits: &Limits) -> 
             "tfidf: packed vocabulary has data after its last trie node",
         ));
     }
-    if terms.len() != count {
+    if terms != count {
         return Err(Error::corrupt(
             file,
-            format!(
-                "tfidf: packed vocabulary holds {} terms, idf_index counts {count}",
-                terms.len()
-            ),
+            format!("tfidf: packed vocabulary holds {terms} terms, idf_index counts {count}"),
         ));
     }
-    Ok(terms)
+    Ok(())
 }
 
-/// `count` front-coded UTF-8 strings from `at`, strictly ascending by bytes; `at` moves past them.
-fn front_coded(data: &[u8], at: &mut usize, count: usize, file: BundleFile, limits: &Limits) -> Result<Vec<String>> {
+/// `count` front-coded UTF-8 strings from `at`, strictly ascending by bytes, each passed to
+/// `f`; `at` moves past them.
+fn front_coded(
+    data: &[u8],
+    at: &mut usize,
+    count: usize,
+    file: BundleFile,
+    limits: &Limits,
+    mut f: impl FnMut(&str) -> Result<()>,
+) -> Result<()> {
     let truncated = || Error::corrupt(file, "tfidf: packed vocabulary is truncated");
-    // `count` comes from the data: reserve no more than the data could hold (two bytes per string).
-    let mut terms: Vec<String> = Vec::with_capacity(count.min(data.len() / 2));
-    let mut previous: Vec<u8> = Vec::new();
+    let mut term: Vec<u8> = Vec::new();
     let mut expanded = 0usize;
-    for _ in 0..count {
+    for i in 0..count {
         let shared = varint(data, at, file)?;
         let length = varint(data, at, file)?;
-        if shared > previous.len() {
+        if shared > term.len() {
             return Err(Error::corrupt(
                 file,
                 "tfidf: a packed term shares more bytes than the previous term has",
@@ -312,12 +433,16 @@ fn front_coded(data: &[u8], at: &mut usize, count: usize, file: BundleFile, limi
             .checked_add(length)
             .filter(|&e| e <= data.len())
             .ok_or_else(truncated)?;
-        let mut term = previous.get(..shared).ok_or_else(truncated)?.to_vec();
-        term.extend_from_slice(data.get(*at..end).ok_or_else(truncated)?);
+        let suffix = data.get(*at..end).ok_or_else(truncated)?;
         *at = end;
+        // Ascending: the new term is greater than the previous one exactly when its suffix
+        // is greater than the previous term's bytes after the shared prefix.
+        let ascending = i == 0 || suffix > &term[shared..];
+        term.truncate(shared);
+        term.extend_from_slice(suffix);
         expanded = expanded.saturating_add(term.len());
         bound(expanded, file, limits)?;
-        if !terms.is_empty() && term <= previous {
+        if !ascending {
             return Err(Error::corrupt(
                 file,
                 "tfidf: packed terms are not in strictly ascending byte order",
@@ -325,10 +450,9 @@ fn front_coded(data: &[u8], at: &mut usize, count: usize, file: BundleFile, limi
         }
         let text =
             core::str::from_utf8(&term).map_err(|_| Error::corrupt(file, "tfidf: a packed term is not valid UTF-8"))?;
-        terms.push(text.to_owned());
-        previous = term;
+        f(text)?;
     }
-    Ok(terms)
+    Ok(())
 }
 
 /// A packed list can state terms far longer than itself: bound what it expands to.

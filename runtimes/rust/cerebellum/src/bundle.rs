@@ -19,14 +19,14 @@ pub(crate) struct BundleData<'a> {
 
 #[cfg(feature = "tract")]
 impl<'a> BundleData<'a> {
-    pub(crate) fn new(bundle: Bundle<'a>, at: &Locations) -> Self {
-        let (preprocessor, model) = bundle.into_parts();
-        BundleData {
+    pub(crate) fn new(bundle: Bundle<'a>, at: &Locations) -> Result<Self> {
+        let (preprocessor, model) = bundle.into_parts().map_err(|e| Error::located(e, at))?;
+        Ok(BundleData {
             preprocessor,
             model,
             preprocessor_path: at.preprocessor.clone(),
             model_path: at.model.clone(),
-        }
+        })
     }
 }
 

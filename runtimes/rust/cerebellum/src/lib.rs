@@ -128,7 +128,7 @@ fn build((bundle, at): (cerebellum_core::Bundle<'_>, error::Locations), evaluato
         cerebellum_core::BundleKind::Classifier => Ok(Model::Classifier(TextClassifier::new(bundle, &at, evaluator)?)),
         #[cfg(feature = "tract")]
         cerebellum_core::BundleKind::Tagger => Ok(Model::Tagger(TextTagger::new(
-            bundle::BundleData::new(bundle, &at),
+            bundle::BundleData::new(bundle, &at)?,
             evaluator,
         )?)),
         #[cfg(not(feature = "tract"))]
