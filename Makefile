@@ -114,7 +114,13 @@ rust-test:
 # of unpacking: a .crate stores one fixed mtime, so the shared target directory would
 # otherwise take the tests built from an earlier package for fresh.
 CRATE_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+# Publishing the two crates together verifies `cerebellum` against the packaged core as a
+# registry crate, and cargo takes a registry crate of a known version as unchanged: its
+# unpacked sources and its build from an earlier run would stand in for today's core.
+CARGO_REGISTRY_SRC := $(or $(CARGO_HOME),$(HOME)/.cargo)/registry/src
 crate-check:
+	rm -rf $(CARGO_REGISTRY_SRC)/*/cerebellum-core-$(CRATE_VERSION) $(CARGO_REGISTRY_SRC)/*/cerebellum-$(CRATE_VERSION)
+	cargo clean --quiet -p cerebellum-core
 	cargo publish --dry-run --locked --allow-dirty -p cerebellum-core -p cerebellum
 	cargo package --no-verify --locked --allow-dirty -p cerebellum-core -p cerebellum
 	set -e; unpacked=$$(mktemp -d); trap 'rm -rf "$$unpacked"' EXIT; \
