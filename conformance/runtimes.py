@@ -18,8 +18,8 @@ from .protocol import TesteeProcess
 
 REPO = Path(__file__).resolve().parent.parent
 RUNTIMES = ("python", "python-onnx", "rust", "rust-tract", "rust-testee", "aarch64", "cortex-m4", "riscv32", "testee")
-# The firmware testees (conformance/testee-mcu) under QEMU, by runtime name: the cerebellum-core
-# they run has no sequence tagger yet (issue #12), so they answer classifiers only for now.
+# The firmware testees (conformance/testee-mcu) under QEMU, by runtime name: classifiers and
+# taggers, both evaluated natively by cerebellum-core.
 MCU_RUNTIMES = ("cortex-m4", "riscv32")
 
 
@@ -139,7 +139,7 @@ def make_runtime(name: str, testee_command: str | None = None, testee_args: Sequ
     if name in MCU_RUNTIMES:
         build_mcu_testee(name)
         command = ["bash", str(REPO / "conformance" / "mcu.sh"), "run", name, *testee_args]
-        return Testee(name, command, classifiers_only=True)
+        return Testee(name, command)
     if name == "testee":
         if not testee_command:
             raise ValueError("--runtime testee needs --testee-command")
