@@ -174,9 +174,8 @@ conformance: rust-module
 conformance-aarch64: $(STAMP)
 	$(BIN)/conformance run --models models --runtime aarch64 --examples $(CONFORMANCE_EXAMPLES)
 
-# The firmware testees under QEMU (classifier bundles; the core has no tagger yet): 5,000 inputs per
-# bundle unless CONFORMANCE_EXAMPLES is given (make conformance-mcu CONFORMANCE_EXAMPLES=300);
-# about four minutes for the three classifiers.
+# The firmware testees under QEMU (classifiers and the tagger): 5,000 inputs per bundle unless
+# CONFORMANCE_EXAMPLES is given (make conformance-mcu CONFORMANCE_EXAMPLES=300).
 MCU_CONFORMANCE_EXAMPLES ?= $(if $(filter command line environment,$(origin CONFORMANCE_EXAMPLES)),$(CONFORMANCE_EXAMPLES),5000)
 conformance-mcu: $(STAMP)
 	$(BIN)/conformance run --models models --runtime cortex-m4 --runtime riscv32 --examples $(MCU_CONFORMANCE_EXAMPLES)

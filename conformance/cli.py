@@ -84,7 +84,7 @@ def run(
             "--runtime",
             help="Runtime under test (repeatable): rust (in process), rust-testee (native binary), "
             "aarch64 (cross-built binary under qemu), cortex-m4 and riscv32 (firmware under qemu-system, "
-            "classifiers only for now), testee (--testee-command), python (the reference itself); "
+            "classifiers and taggers), testee (--testee-command), python (the reference itself); "
             "python-onnx runs classifiers on onnxruntime, rust-tract classifiers and taggers on tract, "
             "instead of the native evaluators.",
         ),

@@ -190,21 +190,23 @@ footprint() {
             for field in $report; do [[ "$field" == *=* ]] && f[${field%%=*}]="${field#*=}"; done
             arch="${target%%-*}"
             local image="| $arch | $name | $(kib "${f[flash_bundle]}") | $(kib $((flash - f[flash_bundle]))) | $(kib "$ram")"
-            if [[ "${f[kind]}" != classifier ]]; then
-                rows+=("$image | not yet: the core has no tagger | | | | | | | |")
-                continue
-            fi
             chars="${f[chars_per_call]}"
             heap_peak=$((f[heap_peak_load] > f[heap_peak_calls] ? f[heap_peak_load] : f[heap_peak_calls]))
             total=$((ram + heap_peak + f[stack_peak]))
-            rows+=("$image | $(kib "${f[heap_parsed]}") | $(kib "${f[heap_kept]}") | $(kib "${f[heap_peak_load]}") | $(kib "${f[heap_peak_calls]}") | $(kib "${f[stack_peak]}") | **$(kib "$total")** | $(awk -v n="${f[load_instructions]}" 'BEGIN { printf "%.1f", n / 1e6 }') | $(awk -v n="${f[classify_instructions]}" 'BEGIN { printf "%.1f", n / 1e3 }') |")
+            # A classifier's cost is per call (it hardly depends on the length), a tagger's per character.
+            local classify="" tag=""
+            case "${f[kind]}" in
+                classifier) classify="$(awk -v n="${f[call_instructions]}" 'BEGIN { printf "%.1f", n / 1e3 }')" ;;
+                tagger) tag="$(awk -v n="${f[char_instructions]}" 'BEGIN { printf "%.1f", n / 1e3 }')" ;;
+            esac
+            rows+=("$image | $(kib "${f[heap_parsed]}") | $(kib "${f[heap_kept]}") | $(kib "${f[heap_peak_load]}") | $(kib "${f[heap_peak_calls]}") | $(kib "${f[stack_peak]}") | **$(kib "$total")** | $(awk -v n="${f[load_instructions]}" 'BEGIN { printf "%.1f", n / 1e6 }') | $classify | $tag |")
         done
     done
-    echo "| Target | Bundle | Bundle (KiB flash) | Program (KiB flash) | Static RAM (KiB) | Heap: parsed bundle (KiB) | Heap: loaded classifier (KiB) | Heap peak, load (KiB) | Heap peak, classify (KiB) | Stack peak (KiB) | RAM peak (KiB) | Load (M instr) | Classify (k instr/call) |"
-    echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+    echo "| Target | Bundle | Bundle (KiB flash) | Program (KiB flash) | Static RAM (KiB) | Heap: parsed bundle (KiB) | Heap: loaded model (KiB) | Heap peak, load (KiB) | Heap peak, calls (KiB) | Stack peak (KiB) | RAM peak (KiB) | Load (M instr) | Classify (k instr/call) | Tag (k instr/char) |"
+    echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
     printf '%s\n' "${rows[@]}"
     echo
-    echo "Program: code and rodata without the bundle. Static RAM: .data + .bss. RAM peak: static RAM + the larger heap peak + stack peak. Built with opt-level \"s\". Instructions: QEMU's count (-icount shift=0), $chars characters per classify call on average; not cycles of a real core."
+    echo "Program: code and rodata without the bundle. Static RAM: .data + .bss. RAM peak: static RAM + the larger heap peak + stack peak. Built with opt-level \"s\". Instructions: QEMU's count (-icount shift=0) over the same 8 texts, $chars characters per call on average (classifier: predict_with; tagger: tag_with, its count divided by the characters); not cycles of a real core."
 }
 
 # rustfmt is the host's (formatting does not depend on the target); clippy must be Debian's,

@@ -67,7 +67,8 @@ class RunReport:
                     if b.kind == "classification"
                     else f"emissions max |diff| {stats.emission_abs:.3g} ({stats.emission_ulps} ULPs there)"
                 )
-                lines.append(f"  {name}: {cells}; {worst}")
+                too_long = f"; {stats.too_long} inputs too long for it, not sent" if stats.too_long else ""
+                lines.append(f"  {name}: {cells}; {worst}{too_long}")
             for f in b.failures:
                 checks = "; ".join(f"{m.check}: {m.detail}" for m in f.mismatches)
                 lines.append(f"  MISMATCH {f.runtime} [{f.strategy}] minimal input {f.text!r}: {checks}")
@@ -102,6 +103,7 @@ def _bundle_dict(b: BundleReport) -> dict[str, Any]:
                 "score_ulps_at_max": s.score_ulps,
                 "max_emission_abs": s.emission_abs,
                 "emission_ulps_at_max": s.emission_ulps,
+                "too_long": s.too_long,
             }
             for name, s in b.runtimes.items()
         },

@@ -71,6 +71,7 @@ class RuntimeStats:
     score_ulps: int = 0
     emission_abs: float = 0.0
     emission_ulps: int = 0
+    too_long: int = 0  # inputs not sent: longer than the runtime can tag (its max_tagged_chars)
 
     def add(self, result: CaseResult) -> None:
         failed = {m.check for m in result.mismatches}
@@ -156,7 +157,7 @@ def run_bundle(
     # The ONNX-engine variants differ from their backends only for classifiers.
     runtimes = [rt for rt in runtimes if kind == "classification" or not getattr(rt, "classifiers_only", False)]
     report = BundleReport(task=task, kind=kind, path=str(bundle))
-    if not runtimes:  # e.g. only the MCU testees, which answer classifiers only for now
+    if not runtimes:  # e.g. only python-onnx for a tagger
         report.skipped = f"no runtime under test answers {kind} bundles"
         progress(f"  {task}: skipped, {report.skipped}")
         return report
@@ -182,6 +183,11 @@ def run_bundle(
             report.near_thresholds += near_threshold(ref, rule, config.score_tolerance)
         failing = []
         for rt in runtimes:
+            limit = getattr(rt, "max_tagged_chars", None)
+            if kind == "tagging" and limit is not None and len(text) > limit:
+                if count:
+                    report.runtimes[rt.name].too_long += 1
+                continue
             result = against(rt, ref, text)
             if count:
                 report.runtimes[rt.name].add(result)

@@ -18,9 +18,13 @@ from .protocol import TesteeProcess
 
 REPO = Path(__file__).resolve().parent.parent
 RUNTIMES = ("python", "python-onnx", "rust", "rust-tract", "rust-testee", "aarch64", "cortex-m4", "riscv32", "testee")
-# The firmware testees (conformance/testee-mcu) under QEMU, by runtime name: the cerebellum-core
-# they run has no sequence tagger yet (issue #12), so they answer classifiers only for now.
+# The firmware testees (conformance/testee-mcu) under QEMU, by runtime name: classifiers and
+# taggers, both evaluated natively by cerebellum-core.
 MCU_RUNTIMES = ("cortex-m4", "riscv32")
+# The longest text the firmware testees are asked to tag: the native BiLSTM evaluator keeps about
+# 1.7 KB per character (the input projections and states of every step, the emissions, the
+# Viterbi back pointers), and mps2-an386's heap is 16 MiB, so 9,000 characters no longer fit.
+MCU_MAX_TAGGED_CHARS = 5_000
 
 
 class Runtime(Protocol):
@@ -65,10 +69,14 @@ class InProcess:
 class Testee:
     """Any program speaking testee.proto on stdin/stdout."""
 
-    def __init__(self, name: str, command: Sequence[str], classifiers_only: bool = False) -> None:
+    def __init__(
+        self, name: str, command: Sequence[str], classifiers_only: bool = False, max_tagged_chars: int | None = None
+    ) -> None:
         self.name = name
         self.command = list(command)
         self.classifiers_only = classifiers_only
+        # Longer texts are not sent to this runtime for tagging bundles (its memory cannot hold them).
+        self.max_tagged_chars = max_tagged_chars
         self._process = TesteeProcess(self.command)
 
     def ask(self, bundle: Path, text: str) -> pb.Response:
@@ -139,7 +147,7 @@ def make_runtime(name: str, testee_command: str | None = None, testee_args: Sequ
     if name in MCU_RUNTIMES:
         build_mcu_testee(name)
         command = ["bash", str(REPO / "conformance" / "mcu.sh"), "run", name, *testee_args]
-        return Testee(name, command, classifiers_only=True)
+        return Testee(name, command, max_tagged_chars=MCU_MAX_TAGGED_CHARS)
     if name == "testee":
         if not testee_command:
             raise ValueError("--runtime testee needs --testee-command")

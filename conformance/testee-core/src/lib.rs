@@ -15,11 +15,8 @@
 //!   bundle directory.
 //! * [`Fault`]: deliberate bugs for the harness's self-test.
 //!
-//! Sequence taggers: the core does not evaluate them yet (issue #12), so a
-//! tagging bundle loads as [`Loaded::Tagger`] and every request to it is
-//! answered with a Failure of kind `"internal"`. When the core gains the
-//! tagger, [`Loaded::Tagger`] holds it and [`answer`] calls a
-//! `tagger_outcome` next to [`classifier_outcome`].
+//! * [`tagger_outcome`]: units, ids, emissions, the Viterbi path and the
+//!   entities of one text, from one `analyze` call of the core's tagger.
 
 #![no_std]
 #![deny(missing_docs)]
@@ -41,9 +38,9 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use cerebellum_core::internal::{check_model_checksum, check_size, unwrap_preprocessor};
-use cerebellum_core::{Bundle, BundleFile, BundleKind, Limits, TextClassifier, Token};
+use cerebellum_core::{Bundle, BundleFile, BundleKind, Limits, TaggerScratch, TextClassifier, TextTagger, Token};
 
-use proto::{response, Failure, Outcome, Request, Response, Span};
+use proto::{response, Entity, Failure, Outcome, Request, Response, Span};
 
 /// The largest frame a testee reads or writes: 64 MiB.
 pub const MAX_FRAME_LEN: usize = 64 << 20;
@@ -166,6 +163,42 @@ pub fn classifier_outcome(classifier: &TextClassifier, text: &str) -> Result<Out
     })
 }
 
+/// Everything `tagger` answers for `text`: `units`, `ids`, `num_tags`, `emissions`
+/// (row-major, `units x num_tags`), `tags` (the Viterbi path) and `entities`, from one
+/// `analyze` call (one model run: long inputs stay affordable under emulation), with the
+/// evaluator's buffers from `scratch`.
+pub fn tagger_outcome(tagger: &TextTagger, text: &str, scratch: &mut TaggerScratch) -> Result<Outcome, Failure> {
+    let analysis = tagger.analyze_with(text, scratch).map_err(|e| core_failure(&e))?;
+    let units = analysis.units.iter().map(span).collect::<Result<_, _>>()?;
+    let num_tags = to_u32(tagger.tags().len(), "tag count")?;
+    let tags = analysis
+        .path
+        .into_iter()
+        .map(|t| to_u32(t, "tag index"))
+        .collect::<Result<_, _>>()?;
+    let entities = analysis
+        .entities
+        .into_iter()
+        .map(|e| {
+            Ok(Entity {
+                r#type: e.kind,
+                start: to_u32(e.start, "offset")?,
+                end: to_u32(e.end, "offset")?,
+                text: e.text,
+            })
+        })
+        .collect::<Result<_, Failure>>()?;
+    Ok(Outcome {
+        units,
+        ids: analysis.ids,
+        num_tags,
+        emissions: analysis.emissions,
+        tags,
+        entities,
+        ..Default::default()
+    })
+}
+
 /// Deliberately broken behaviour, for the conformance harness's self-test:
 /// a harness that cannot see these bugs cannot be trusted to see real ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -200,17 +233,20 @@ impl Fault {
 pub enum Loaded {
     /// A text classifier, evaluated natively by the core.
     Classifier(Box<TextClassifier>),
-    /// A sequence tagger (task name kept): the core has no tagger yet, so requests fail.
-    Tagger(String),
+    /// A sequence tagger, its emissions from the core's native BiLSTM evaluator.
+    Tagger(Box<TextTagger>),
 }
 
 /// The Response `loaded` gives for `text`. Never panics on any text.
 pub fn answer(loaded: &Loaded, text: &str) -> Response {
+    answer_with(loaded, text, &mut TaggerScratch::default())
+}
+
+/// [`answer`] with a tagger's buffers from `scratch`.
+pub fn answer_with(loaded: &Loaded, text: &str, scratch: &mut TaggerScratch) -> Response {
     response(match loaded {
         Loaded::Classifier(classifier) => classifier_outcome(classifier, text),
-        Loaded::Tagger(task) => Err(internal(format!(
-            "{task}: this runtime does not evaluate sequence taggers yet (cerebellum-core has no tagger; issue #12)"
-        ))),
+        Loaded::Tagger(tagger) => tagger_outcome(tagger, text, scratch),
     })
 }
 
@@ -245,7 +281,9 @@ pub fn from_bundle(bundle: Bundle<'_>) -> Result<Loaded, Failure> {
         BundleKind::Classifier => TextClassifier::new(bundle)
             .map(|classifier| Loaded::Classifier(Box::new(classifier)))
             .map_err(|e| core_failure(&e)),
-        BundleKind::Tagger => Ok(Loaded::Tagger(bundle.task().to_owned())),
+        BundleKind::Tagger => TextTagger::new(bundle)
+            .map(|tagger| Loaded::Tagger(Box::new(tagger)))
+            .map_err(|e| core_failure(&e)),
         _ => Err(failure(
             kind::CORRUPT,
             format!("unsupported task kind of {}", bundle.task()),
@@ -298,6 +336,8 @@ impl<R: BundleReader> Testee<R> {
             Some(fault) => fault.apply(&request.text),
             None => Cow::Borrowed(request.text.as_str()),
         };
+        // Fresh tagger buffers per request: buffers kept from a long text would hold megabytes
+        // of the firmware's heap that the next bundle's request may need.
         answer(loaded, &text)
     }
 }
@@ -438,6 +478,42 @@ mod tests {
         assert_eq!(outcome.indices.len(), outcome.values.len());
         assert_eq!(outcome.scores.len(), 2);
         assert_eq!(testee.loaded(), 1);
+    }
+
+    #[test]
+    fn a_tagger_answers_every_field() {
+        let dir = "../../runtimes/rust/cerebellum-core/bundles/tiny_tagger";
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        let files = Files(
+            std::fs::read(root.join("preprocessor.bin")).unwrap(),
+            std::fs::read(root.join("model.onnx")).unwrap(),
+        );
+        let mut testee = Testee::new(files, Limits::MICROCONTROLLER, None);
+        let request = Request {
+            bundle: "tiny_tagger".into(),
+            text: "ab  c".into(),
+        };
+        let Some(response::Result::Outcome(outcome)) = testee.respond(&request).result else {
+            panic!("no outcome")
+        };
+        assert_eq!(outcome.ids, [2, 3, 4, 1]);
+        assert_eq!(outcome.units.len(), 4);
+        assert_eq!(
+            (
+                outcome.units[2].text.as_str(),
+                outcome.units[2].start,
+                outcome.units[2].end
+            ),
+            (" ", 2, 4)
+        );
+        assert_eq!(outcome.num_tags, 3);
+        assert_eq!(outcome.emissions.len(), 4 * 3);
+        assert_eq!(outcome.tags.len(), 4);
+        // The same answer again.
+        assert_eq!(
+            testee.respond(&request).result,
+            Some(response::Result::Outcome(outcome))
+        );
     }
 
     #[test]

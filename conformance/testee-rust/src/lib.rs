@@ -41,11 +41,12 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use cerebellum::{Model, TextTagger};
-use cerebellum_testee_core::{internal, span, to_u32};
+use cerebellum::Model;
+use cerebellum_core::TaggerScratch;
+use cerebellum_testee_core::internal;
 use prost::Message;
 
-use proto::{response, Entity, Failure, Outcome, Request, Response};
+use proto::{response, Failure, Request, Response};
 
 pub use cerebellum_testee_core::{failure_response, kind, Fault, MAX_FRAME_LEN, MAX_VARINT_LEN};
 
@@ -71,41 +72,6 @@ pub fn runtime_failure(error: cerebellum::Error) -> Failure {
     cerebellum_testee_core::failure(error_kind(&error), error.to_string())
 }
 
-fn tagger_outcome(tagger: &TextTagger, text: &str) -> Result<Outcome, Failure> {
-    // One model run gives every field; tag(), tag_ids() and emissions() are
-    // thin views of analyze(), and running the LSTM once keeps long inputs
-    // affordable under qemu.
-    let analysis = tagger.analyze(text).map_err(runtime_failure)?;
-    let units = analysis.units.iter().map(span).collect::<Result<_, _>>()?;
-    let num_tags = to_u32(tagger.tags().len(), "tag count")?;
-    let tags = analysis
-        .path
-        .into_iter()
-        .map(|t| to_u32(t, "tag index"))
-        .collect::<Result<_, _>>()?;
-    let entities = analysis
-        .entities
-        .into_iter()
-        .map(|e| {
-            Ok(Entity {
-                r#type: e.kind,
-                start: to_u32(e.start, "offset")?,
-                end: to_u32(e.end, "offset")?,
-                text: e.text,
-            })
-        })
-        .collect::<Result<_, Failure>>()?;
-    Ok(Outcome {
-        units,
-        ids: analysis.ids,
-        num_tags,
-        emissions: analysis.emissions,
-        tags,
-        entities,
-        ..Default::default()
-    })
-}
-
 /// Everything `model` answers for `text`, through the runtime's public API.
 ///
 /// Classifiers fill `tokens` (`tokenize`), `indices` and `values`
@@ -117,7 +83,9 @@ fn tagger_outcome(tagger: &TextTagger, text: &str) -> Result<Outcome, Failure> {
 pub fn answer(model: &Model, text: &str) -> Response {
     let result = match model {
         Model::Classifier(classifier) => cerebellum_testee_core::classifier_outcome(classifier.as_core(), text),
-        Model::Tagger(tagger) => tagger_outcome(tagger, text),
+        Model::Tagger(tagger) => {
+            cerebellum_testee_core::tagger_outcome(tagger.as_core(), text, &mut TaggerScratch::default())
+        }
     };
     Response {
         result: Some(match result {

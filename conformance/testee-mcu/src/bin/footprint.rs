@@ -1,7 +1,7 @@
-//! A classifier firmware with its bundle in flash (`MCU_BUNDLE=dir` at build time), as an
-//! application would ship it, measuring what the README's footprint table reports: the heap
-//! the loaded model keeps and needs at its peak, the stack, and emulated instructions to load
-//! it and per classify call. Prints one line of `key=value` fields; run it under
+//! A classifier or tagger firmware with its bundle in flash (`MCU_BUNDLE=dir` at build time),
+//! as an application would ship it, measuring what the README's footprint table reports: the
+//! heap the loaded model keeps and needs at its peak, the stack, and emulated instructions to
+//! load it, per call (`predict_with`, `tag_with`) and per character of the texts. Prints one line of `key=value` fields; run it under
 //! `-icount shift=0` for the instruction counts (conformance/mcu.sh footprint).
 
 #![no_std]
@@ -12,7 +12,7 @@ extern crate alloc;
 use core::fmt::Write;
 use core::hint::black_box;
 
-use cerebellum_core::{Bundle, Limits, Scratch};
+use cerebellum_core::{Bundle, Limits, Scratch, TaggerScratch};
 use cerebellum_testee_core::{from_bundle, Loaded};
 use cerebellum_testee_mcu::semihosting::{exit, Console};
 use cerebellum_testee_mcu::{counter, heap, stack};
@@ -34,6 +34,8 @@ const TEXTS: [&str; 8] = [
 ];
 /// Rounds over [`TEXTS`]: enough calls that the counter's resolution does not matter.
 const ROUNDS: usize = 25;
+/// Rounds for a tagger, whose calls cost a hundred times more.
+const TAGGER_ROUNDS: usize = 3;
 const STACK_WINDOW: usize = 64 << 10;
 
 #[cfg_attr(target_arch = "arm", cortex_m_rt::entry)]
@@ -63,16 +65,8 @@ fn main() -> ! {
         .and_then(from_bundle);
     let load_counts = counter::raw() - start;
     let (kept, load_peak) = (heap::used() - baseline, heap::peak() - baseline);
-    let classifier = match loaded {
-        Ok(Loaded::Classifier(classifier)) => classifier,
-        Ok(_) => {
-            let _ = writeln!(
-                out,
-                "footprint bundle={BUNDLE} kind=tagger flash_bundle={} note=the-core-has-no-tagger-yet",
-                PREPROCESSOR.len() + MODEL.len()
-            );
-            exit(0)
-        }
+    let loaded = match loaded {
+        Ok(loaded) => loaded,
         Err(failure) => {
             let _ = writeln!(
                 Console::stderr(),
@@ -84,12 +78,24 @@ fn main() -> ! {
     };
 
     heap::reset_peak();
-    let mut scratch = Scratch::default();
+    let (kind, rounds) = match &loaded {
+        Loaded::Classifier(_) => ("classifier", ROUNDS),
+        _ => ("tagger", TAGGER_ROUNDS),
+    };
+    let (mut scratch, mut tagger_scratch) = (Scratch::default(), TaggerScratch::default());
     let (mut calls, mut chars) = (0u64, 0u64);
     let start = counter::raw();
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         for text in TEXTS {
-            let _ = black_box(classifier.predict_with(black_box(text), &mut scratch));
+            match &loaded {
+                Loaded::Classifier(classifier) => {
+                    let _ = black_box(classifier.predict_with(black_box(text), &mut scratch));
+                }
+                Loaded::Tagger(tagger) => {
+                    let _ = black_box(tagger.tag_with(black_box(text), &mut tagger_scratch));
+                }
+                _ => {}
+            }
             calls += 1;
             chars += text.chars().count() as u64;
         }
@@ -97,18 +103,21 @@ fn main() -> ! {
     let call_counts = counter::raw() - start;
     let call_peak = heap::peak() - baseline;
     let instructions = |counts: u64| (counts as f64 * per_count) as u64;
+    // Per call for a classifier (its cost hardly depends on the length), per character for a
+    // tagger (one BiLSTM step per unit).
+    let per_call = instructions(call_counts) / calls;
+    let per_char = instructions(call_counts) / chars.max(1);
     let _ = writeln!(
         out,
-        "footprint bundle={BUNDLE} kind=classifier flash_bundle={} heap_parsed={parsed} heap_kept={kept} \
+        "footprint bundle={BUNDLE} kind={kind} flash_bundle={} heap_parsed={parsed} heap_kept={kept} \
          heap_peak_load={load_peak} \
-         heap_peak_calls={call_peak} stack_peak={} load_instructions={} classify_instructions={} \
-         chars_per_call={} instructions_per_count={per_count:.3}",
+         heap_peak_calls={call_peak} stack_peak={} load_instructions={} call_instructions={per_call} \
+         char_instructions={per_char} chars_per_call={} instructions_per_count={per_count:.3}",
         PREPROCESSOR.len() + MODEL.len(),
         painted.used(),
         instructions(load_counts),
-        instructions(call_counts) / calls,
         chars / calls,
     );
-    drop(black_box(classifier));
+    drop(black_box(loaded));
     exit(0)
 }

@@ -37,7 +37,7 @@ pub const PREPROCESSOR_FILE: &str = "preprocessor.bin";
 pub enum BundleKind {
     /// A text classifier ([`crate::TextClassifier`]).
     Classifier,
-    /// A sequence tagger (evaluated by the `cerebellum` crate for now).
+    /// A sequence tagger ([`crate::TextTagger`]).
     Tagger,
 }
 

@@ -327,13 +327,7 @@ impl TextClassifier {
         if let Some(spec) = preprocessor.tfidf.as_mut() {
             (spec.vocabulary, spec.idf) = self.tfidf.expanded();
         }
-        if crate::packed::names_builtin_table(&preprocessor) {
-            if let (Some(table), Ok(builtin)) =
-                (preprocessor.char_table.as_mut(), crate::packed::builtin_table_message())
-            {
-                *table = builtin;
-            }
-        }
+        crate::packed::expand_builtin_table(&mut preprocessor);
         prost::Message::encode_to_vec(&preprocessor)
     }
 

@@ -271,6 +271,7 @@ pub struct BiLstmEmitter {
     /// The emission bias, zero in the padding.
     output_bias: Vec<f32>,
     /// Whether this CPU runs AVX instructions (the same arithmetic, twice as wide).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     avx: bool,
 }
 

@@ -481,3 +481,13 @@ fn varint(data: &[u8], at: &mut usize, file: BundleFile) -> Result<usize> {
         )),
     }
 }
+
+/// The carried character table a bundle names (`chartable-by-name`), put in place of the
+/// name, as `expand` does: what `preprocessor_bytes` shows of a compact bundle.
+pub(crate) fn expand_builtin_table(preprocessor: &mut proto::Preprocessor) {
+    if names_builtin_table(preprocessor) {
+        if let (Some(table), Ok(builtin)) = (preprocessor.char_table.as_mut(), builtin_table_message()) {
+            *table = builtin;
+        }
+    }
+}

@@ -8,28 +8,6 @@ use cerebellum_core::{Bundle, BundleFile, Limits, MODEL_FILE, PREPROCESSOR_FILE}
 
 use crate::error::{Error, Locations, Result};
 
-/// A checked bundle taken apart for the tagger: the parsed preprocessor and the ONNX bytes.
-#[cfg(feature = "tract")]
-pub(crate) struct BundleData<'a> {
-    pub(crate) preprocessor: crate::proto::Preprocessor,
-    pub(crate) model: Cow<'a, [u8]>,
-    pub(crate) preprocessor_path: PathBuf,
-    pub(crate) model_path: PathBuf,
-}
-
-#[cfg(feature = "tract")]
-impl<'a> BundleData<'a> {
-    pub(crate) fn new(bundle: Bundle<'a>, at: &Locations) -> Result<Self> {
-        let (preprocessor, model) = bundle.into_parts().map_err(|e| Error::located(e, at))?;
-        Ok(BundleData {
-            preprocessor,
-            model,
-            preprocessor_path: at.preprocessor.clone(),
-            model_path: at.model.clone(),
-        })
-    }
-}
-
 fn read(path: &Path, file: BundleFile, limit: usize, at: &Locations) -> Result<Vec<u8>> {
     // The size is checked before a byte is read, so a huge file costs nothing.
     if let Ok(meta) = std::fs::metadata(path) {

@@ -213,20 +213,11 @@ mod tract {
         fn run(&self, vectors: &[SparseVector]) -> cerebellum_core::Result<(Vec<f32>, Vec<f32>)> {
             // Every error of a run is an inference error: it names no file.
             self.run_tract(vectors)
-                .map_err(|e| cerebellum_core::Error::Inference(inference_message(e)))
+                .map_err(|e| cerebellum_core::Error::Inference(crate::error::inference_message(e)))
         }
 
         fn name(&self) -> &str {
             "tract"
-        }
-    }
-
-    /// The message of an inference error without the "inference failed: " its `Display` adds,
-    /// so that the core's `Inference` shows it once.
-    fn inference_message(error: Error) -> String {
-        match error {
-            Error::Inference(message) => message,
-            other => other.to_string(),
         }
     }
 }

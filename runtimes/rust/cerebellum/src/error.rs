@@ -181,3 +181,13 @@ impl Error {
         }
     }
 }
+
+/// The message of an inference error without the "inference failed: " its `Display` adds,
+/// so that the core's `Inference` (which an engine's errors become) shows it once.
+#[cfg(feature = "tract")]
+pub(crate) fn inference_message(error: Error) -> String {
+    match error {
+        Error::Inference(message) => message,
+        other => other.to_string(),
+    }
+}

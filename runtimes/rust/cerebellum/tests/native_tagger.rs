@@ -331,3 +331,97 @@ fn a_native_graph_still_has_to_fit_the_preprocessor() {
     assert!(matches!(error, cerebellum::Error::Mismatch { .. }), "{error:?}");
     assert!(error.to_string().contains("outside the embedding"), "{error}");
 }
+
+/// `cerebellum-core/bundles/tiny_tagger/`: the forge's form with `weights(42)`, the character
+/// table given by name: a tagger bundle of a few KB that the core's docs and the firmware
+/// tests load. Run with CEREBELLUM_BLESS=1 to rewrite it after changing the graph.
+#[test]
+fn the_cores_example_tagger_is_the_forges_form() {
+    let model = graph(&weights(42), Form::Forge);
+    let (pre, model) = common::tagger_bundle_with(model);
+    use prost::Message;
+    let envelope = common::proto::PreprocessorFile::decode(pre.as_slice()).unwrap();
+    let mut payload = common::proto::Preprocessor::decode(envelope.preprocessor.as_slice()).unwrap();
+    payload.task = "tiny_tagger".into();
+    common::char_table_by_name(&mut payload);
+    let bundle = (common::wrap(&payload), model);
+    let directory = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../cerebellum-core/bundles/tiny_tagger");
+    if std::env::var_os("CEREBELLUM_BLESS").is_some() {
+        common::write_bundle(&directory, &bundle);
+    }
+    let read = |name: &str| std::fs::read(directory.join(name)).unwrap_or_default();
+    assert!(
+        read(cerebellum::PREPROCESSOR_FILE) == bundle.0 && read(cerebellum::MODEL_FILE) == bundle.1,
+        "{} is stale: run CEREBELLUM_BLESS=1 cargo test -p cerebellum --test native_tagger",
+        directory.display()
+    );
+}
+
+/// The core's tagger is the one the std crate wraps: the same answers, bit for bit, without
+/// tract; a graph the native evaluator does not know is `Unsupported` there unless an
+/// engine is given.
+#[test]
+fn the_core_tags_without_an_engine() {
+    use cerebellum_core::{Bundle, TaggerScratch};
+    let (pre, onnx) = common::tagger_bundle_with(graph(&weights(42), Form::Forge));
+    let bundle = Bundle::parse(&pre, &onnx, &Limits::MICROCONTROLLER).unwrap();
+    let core = cerebellum_core::TextTagger::new(bundle).expect("natively");
+    assert_eq!(core.evaluator(), "native BiLSTM");
+    let std_tagger = tagger(Form::Forge, Evaluator::Auto);
+    let mut scratch = TaggerScratch::default();
+    for text in TEXTS {
+        let analysis = core.analyze_with(text, &mut scratch).unwrap();
+        let reference = std_tagger.analyze(text).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&analysis.emissions), bits(&reference.emissions), "{text:?}");
+        assert_eq!(analysis, reference, "{text:?}");
+        assert_eq!(core.tag_with(text, &mut scratch).unwrap(), reference.entities);
+        assert_eq!(core.tag_tokens(text).unwrap(), std_tagger.tag_tokens(text).unwrap());
+    }
+
+    let (pre, onnx) = common::tagger_bundle_with(graph(&weights(42), Form::Clipped));
+    let bundle = Bundle::parse(&pre, &onnx, &Limits::default()).unwrap();
+    match cerebellum_core::TextTagger::new(bundle) {
+        Err(cerebellum_core::Error::Unsupported { file, problem }) => {
+            assert_eq!(file, cerebellum_core::BundleFile::Model);
+            assert!(problem.contains("no ONNX engine"), "{problem}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// An engine stands in for graphs the native evaluator does not know; its output is checked
+/// like the native one's (here: emissions that are not finite).
+#[test]
+fn the_core_takes_an_engine_for_other_graphs() {
+    use cerebellum_core::{Bundle, TaggerEngine};
+    struct Constant(f32);
+    impl TaggerEngine for Constant {
+        fn emissions(&self, ids: &[i64]) -> cerebellum_core::Result<Vec<f32>> {
+            Ok(vec![self.0; ids.len() * TAGS])
+        }
+        fn name(&self) -> &str {
+            "constant"
+        }
+    }
+    let (pre, onnx) = common::tagger_bundle();
+    let load = |value: f32| {
+        let bundle = Bundle::parse(&pre, &onnx, &Limits::default()).unwrap();
+        cerebellum_core::TextTagger::with_engine(bundle, true, |request| {
+            assert_eq!((request.ids_input, request.emissions_output), ("ids", "emissions"));
+            Ok::<_, cerebellum_core::Error>(Box::new(Constant(value)) as Box<dyn TaggerEngine>)
+        })
+    };
+    let tagger = load(0.5).unwrap();
+    assert_eq!(tagger.evaluator(), "constant");
+    assert!(format!("{tagger:?}").contains("evaluator: \"constant\""));
+    // Ties go to the lowest tag index: all O.
+    assert_eq!(tagger.tag_ids("ab a").unwrap(), vec![0; 4]);
+    match load(f32::NAN) {
+        Err(cerebellum_core::Error::Mismatch { file, problem }) => {
+            assert_eq!(file, cerebellum_core::BundleFile::Model);
+            assert!(problem.contains("non-finite"), "{problem}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,15 +1,20 @@
 //! Character units, the input of sequence taggers (spec section 7).
 
+use alloc::string::String;
+use alloc::vec::Vec;
+
 use crate::chartable::{CharClass, CharTable};
 use crate::tokenizer::Token;
 
-/// One unit per input character, keyed by its folded form; separator runs
-/// between units become one `" "` unit; characters that fold to nothing
-/// widen the unit (or separator run) before them.
-pub fn char_units(table: &CharTable, text: &str) -> Vec<Token> {
-    let mut units: Vec<Token> = Vec::new();
+/// The units of `text` into `units` (cleared first), with `key` as the buffer of one
+/// character's folded form.
+///
+/// One unit per input character, keyed by its folded form; separator runs between
+/// units become one `" "` unit; characters that fold to nothing widen the unit (or
+/// separator run) before them.
+pub(crate) fn char_units_into(table: &CharTable, text: &str, key: &mut String, units: &mut Vec<Token>) {
+    units.clear();
     let mut gap: Option<(usize, usize)> = None;
-    let mut key = String::new();
     for (i, ch) in text.chars().enumerate() {
         key.clear();
         let mut all_separators = true;
@@ -33,7 +38,7 @@ pub fn char_units(table: &CharTable, text: &str) -> Vec<Token> {
         }
         if let Some((start, end)) = gap.take() {
             units.push(Token {
-                text: " ".to_owned(),
+                text: String::from(" "),
                 start,
                 end,
             });
@@ -44,5 +49,4 @@ pub fn char_units(table: &CharTable, text: &str) -> Vec<Token> {
             end: i + 1,
         });
     }
-    units
 }
