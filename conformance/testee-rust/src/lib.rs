@@ -43,7 +43,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use cerebellum::Model;
 use cerebellum_core::TaggerScratch;
-use cerebellum_testee_core::internal;
+use cerebellum_testee_core::{internal, response_frame};
 use prost::Message;
 
 use proto::{response, Failure, Request, Response};
@@ -297,15 +297,7 @@ pub fn write_message(writer: &mut impl Write, message: &impl Message) -> Result<
 pub fn serve(reader: &mut impl Read, writer: &mut impl Write, testee: &mut Testee) -> Result<u64, FrameError> {
     let mut answered = 0u64;
     while let Some(request) = read_message::<Request>(reader)? {
-        let mut payload = testee.respond(&request).encode_to_vec();
-        if payload.len() > MAX_FRAME_LEN {
-            let failure = internal(format!(
-                "the response of {} bytes exceeds the frame limit of {MAX_FRAME_LEN} bytes",
-                payload.len()
-            ));
-            payload = failure_response(failure).encode_to_vec();
-        }
-        write_frame(writer, &payload)?;
+        writer.write_all(&response_frame(&testee.respond(&request)))?;
         writer.flush()?;
         answered += 1;
     }

@@ -133,28 +133,11 @@ impl<'a> Bundle<'a> {
         &self.model
     }
 
-    /// The parsed preprocessor, compact sections expanded, and the model bytes, for
-    /// evaluators outside this crate.
-    #[doc(hidden)]
-    pub fn into_parts(self) -> Result<(proto::Preprocessor, Cow<'a, [u8]>)> {
-        let mut preprocessor = self.preprocessor;
-        crate::packed::expand(&mut preprocessor, &self.limits)?;
-        Ok((preprocessor, self.model))
-    }
-
     /// The preprocessor with its packed sections as stored (checked: read them through
     /// [`crate::packed`]), the model bytes, and the limits the bundle was checked against
     /// (they bound what packed sections expand to).
     pub(crate) fn into_compact_parts(self) -> (proto::Preprocessor, Cow<'a, [u8]>, Limits) {
         (self.preprocessor, self.model, self.limits)
-    }
-
-    /// A copy of the preprocessor with its compact sections expanded to the plain fields.
-    #[allow(dead_code)] // for evaluators that want the plain form (the tagger's move, issue #12)
-    pub(crate) fn expanded_preprocessor(&self) -> Result<proto::Preprocessor> {
-        let mut preprocessor = self.preprocessor.clone();
-        crate::packed::expand(&mut preprocessor, &self.limits)?;
-        Ok(preprocessor)
     }
 }
 

@@ -323,7 +323,7 @@ impl TextClassifier {
     /// sections expanded: parse it with any protobuf library and that schema.
     pub fn preprocessor_bytes(&self) -> Vec<u8> {
         let mut preprocessor = self.preprocessor.clone();
-        // What `packed::expand` makes of the bundle's compact sections.
+        // The plain fields the bundle's compact sections stand for.
         if let Some(spec) = preprocessor.tfidf.as_mut() {
             (spec.vocabulary, spec.idf) = self.tfidf.expanded();
         }

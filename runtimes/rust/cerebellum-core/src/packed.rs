@@ -1,12 +1,13 @@
-//! Compact forms of a preprocessor's largest fields, expanded at load (spec sections 2 and 5).
+//! Compact forms of a preprocessor's largest fields (spec sections 2 and 5), checked at load
+//! and read in place.
 //!
 //! A bundle listing `chartable-by-name` names a character table the runtime carries instead of
 //! carrying its 34 KB; one listing `tfidf-packed` front-codes its terms and stores each distinct
 //! idf value once, and one listing `tfidf-token-trie` stores its terms as a trie of token ids (an
-//! n-gram costs a byte or two instead of its text) with the same idf palette. [`expand`] turns both into the plain fields, so everything after loading sees
-//! one form and computes the same bits.
+//! n-gram costs a byte or two instead of its text) with the same idf palette. The classifier reads
+//! the terms straight from either form ([`for_each_packed_term`]) and computes the same bits as
+//! from the plain fields.
 
-use alloc::borrow::ToOwned;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
@@ -59,9 +60,8 @@ fn by_name(pre: &proto::Preprocessor) -> bool {
     pre.required_features.iter().any(|f| f == CHARTABLE_BY_NAME)
 }
 
-/// Check the compact fields of `pre` as [`expand`] would, without expanding them: a bundle
-/// keeps its compact form until a caller needs the plain one, and a classifier reads its
-/// vocabulary straight from the compact form.
+/// Check the compact fields of `pre` without expanding them: a bundle keeps its compact
+/// form, and a classifier reads its vocabulary straight from it.
 pub(crate) fn check(pre: &proto::Preprocessor, limits: &Limits) -> Result<()> {
     let file = BundleFile::Preprocessor;
     let coding = coding_of(pre)?;
@@ -81,34 +81,6 @@ pub(crate) fn check(pre: &proto::Preprocessor, limits: &Limits) -> Result<()> {
             }
         }
     }
-    Ok(())
-}
-
-/// Replace the compact fields of `pre` by the plain ones they stand for.
-pub(crate) fn expand(pre: &mut proto::Preprocessor, limits: &Limits) -> Result<()> {
-    check(pre, limits)?;
-    let coding = coding_of(pre)?;
-    if by_name(pre) {
-        if let Some(table) = pre.char_table.as_mut() {
-            *table = builtin_table_message()?;
-        }
-    }
-    let (Some(tfidf), Some(coding)) = (pre.tfidf.as_mut(), coding) else {
-        return Ok(());
-    };
-    let mut vocabulary = Vec::new();
-    if tfidf.hash_buckets == 0 {
-        vocabulary.reserve(tfidf.idf_index.len());
-        for_each_packed_term(tfidf, coding, limits, |term| {
-            vocabulary.push(term.to_owned());
-            Ok(())
-        })?;
-    }
-    tfidf.idf = packed_idf(tfidf)?;
-    tfidf.vocabulary = vocabulary;
-    tfidf.packed_vocabulary = Vec::new();
-    tfidf.idf_palette = Vec::new();
-    tfidf.idf_index = Vec::new();
     Ok(())
 }
 
@@ -211,20 +183,6 @@ fn check_tfidf(spec: &proto::TfidfSpec, coding: Option<Coding>, file: BundleFile
         return Err(Error::corrupt(file, "tfidf: a hashed vocabulary lists no terms"));
     }
     Ok(())
-}
-
-/// The idf values of a checked packed section, one per column.
-fn packed_idf(spec: &proto::TfidfSpec) -> Result<Vec<f32>> {
-    spec.idf_index
-        .iter()
-        .map(|&i| spec.idf_palette.get(i as usize).copied())
-        .collect::<Option<Vec<f32>>>()
-        .ok_or_else(|| {
-            Error::corrupt(
-                BundleFile::Preprocessor,
-                "tfidf: an idf_index entry is beyond the palette",
-            )
-        })
 }
 
 /// Calls `f` with each term of a packed vocabulary (not hashed), in column order: as many
@@ -483,7 +441,7 @@ fn varint(data: &[u8], at: &mut usize, file: BundleFile) -> Result<usize> {
 }
 
 /// The carried character table a bundle names (`chartable-by-name`), put in place of the
-/// name, as `expand` does: what `preprocessor_bytes` shows of a compact bundle.
+/// name: what `preprocessor_bytes` shows of a compact bundle.
 pub(crate) fn expand_builtin_table(preprocessor: &mut proto::Preprocessor) {
     if names_builtin_table(preprocessor) {
         if let (Some(table), Ok(builtin)) = (preprocessor.char_table.as_mut(), builtin_table_message()) {

@@ -32,24 +32,29 @@ impl SparseVector {
     }
 }
 
-/// FNV-1a, 64 bits: the hash of a hashed vocabulary (spec section 5).
-pub(crate) fn fnv1a64(data: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+/// FNV-1a's 64-bit offset basis: the hash of no bytes.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a, 64 bits, continued from `h` over `data`.
+fn fnv1a64_extend(mut h: u64, data: &[u8]) -> u64 {
     for &byte in data {
         h = (h ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
     }
     h
 }
 
+/// FNV-1a, 64 bits: the hash of a hashed vocabulary (spec section 5).
+pub(crate) fn fnv1a64(data: &[u8]) -> u64 {
+    fnv1a64_extend(FNV_OFFSET, data)
+}
+
 /// FNV-1a as a `Hasher`: terms are short, and SipHash's flood resistance buys nothing for a
-/// read-only table built from the bundle. (The classifier's vocabulary is no hash map any
-/// more; the tagger's word ids are.)
-#[allow(dead_code)]
+/// read-only table built from the bundle (the tagger's unit ids).
 pub(crate) struct Fnv(u64);
 
 impl Default for Fnv {
     fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
+        Fnv(FNV_OFFSET)
     }
 }
 
@@ -59,11 +64,7 @@ impl core::hash::Hasher for Fnv {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = self.0;
-        for &byte in bytes {
-            h = (h ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
+        self.0 = fnv1a64_extend(self.0, bytes);
     }
 }
 

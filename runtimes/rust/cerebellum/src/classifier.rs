@@ -145,14 +145,8 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
-/// `f` with this thread's scratch buffers, or with fresh ones when those are in use
-/// (a nested call) or gone (the thread is exiting).
-fn with_scratch<T>(mut f: impl FnMut(&mut Scratch) -> T) -> T {
-    SCRATCH
-        .try_with(|cell| cell.try_borrow_mut().ok().map(|mut scratch| f(&mut scratch)))
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| f(&mut Scratch::default()))
+fn with_scratch<T>(f: impl FnMut(&mut Scratch) -> T) -> T {
+    crate::scratch::with_thread_scratch(&SCRATCH, f)
 }
 
 /// tract as the core's engine for classifier graphs it does not evaluate natively.

@@ -36,6 +36,7 @@ mod classifier;
 #[cfg(feature = "tract")]
 mod engine;
 mod error;
+mod scratch;
 mod tagger;
 mod viterbi;
 

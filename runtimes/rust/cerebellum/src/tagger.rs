@@ -138,14 +138,8 @@ thread_local! {
     static SCRATCH: RefCell<TaggerScratch> = RefCell::new(TaggerScratch::default());
 }
 
-/// `f` with this thread's buffers, or with fresh ones when those are in use (a nested call)
-/// or gone (the thread is exiting).
-fn with_scratch<T>(mut f: impl FnMut(&mut TaggerScratch) -> T) -> T {
-    SCRATCH
-        .try_with(|cell| cell.try_borrow_mut().ok().map(|mut scratch| f(&mut scratch)))
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| f(&mut TaggerScratch::default()))
+fn with_scratch<T>(f: impl FnMut(&mut TaggerScratch) -> T) -> T {
+    crate::scratch::with_thread_scratch(&SCRATCH, f)
 }
 
 /// tract as the core's engine for tagger graphs the native evaluator does not know.
