@@ -171,14 +171,17 @@ conformance: rust-module
 	$(BIN)/conformance run --models models --runtime rust --runtime rust-testee --runtime rust-tract \
 		--runtime python-onnx --examples $(CONFORMANCE_EXAMPLES)
 
-conformance-aarch64: $(STAMP)
-	$(BIN)/conformance run --models models --runtime aarch64 --examples $(CONFORMANCE_EXAMPLES)
+# rust (this machine's native evaluator) runs beside the emulated runtimes: their tagger
+# emissions must be its bits (the report's emission_bits check).
+conformance-aarch64: rust-module
+	$(BIN)/conformance run --models models --runtime rust --runtime aarch64 --examples $(CONFORMANCE_EXAMPLES)
 
 # The firmware testees under QEMU (classifiers and the tagger): 5,000 inputs per bundle unless
 # CONFORMANCE_EXAMPLES is given (make conformance-mcu CONFORMANCE_EXAMPLES=300).
 MCU_CONFORMANCE_EXAMPLES ?= $(if $(filter command line environment,$(origin CONFORMANCE_EXAMPLES)),$(CONFORMANCE_EXAMPLES),5000)
-conformance-mcu: $(STAMP)
-	$(BIN)/conformance run --models models --runtime cortex-m4 --runtime riscv32 --examples $(MCU_CONFORMANCE_EXAMPLES)
+conformance-mcu: rust-module
+	$(BIN)/conformance run --models models --runtime rust --runtime cortex-m4 --runtime riscv32 \
+		--examples $(MCU_CONFORMANCE_EXAMPLES)
 
 golden: $(STAMP)
 	$(BIN)/conformance export --models models --bundle is_question --bundle confirmation \

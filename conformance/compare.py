@@ -30,6 +30,7 @@ CHECKS = (
     "ids",
     "tags",
     "emissions",
+    "emission_bits",  # a native tagger's emissions, bit for bit against the run's first native runtime
     "entities",
 )
 
@@ -119,6 +120,17 @@ def near_threshold(response: pb.Response, rule: DeferRule | None, tolerance: flo
         return False
     reach = tolerance * (2 if rule.measure == MARGIN else 1)
     return abs(rule.measure_of(list(response.outcome.scores)) - rule.threshold) <= reach
+
+
+def same_emission_bits(anchor: pb.Response, got: pb.Response, anchor_name: str, result: CaseResult) -> None:
+    """Adds the ``emission_bits`` check: ``got``'s emissions are ``anchor``'s, bit for bit (native evaluators)."""
+    if anchor.HasField("failure") or got.HasField("failure"):
+        return  # refusals are compared against the reference already
+    result.checked.append("emission_bits")
+    a, b = float_bits(anchor.outcome.emissions), float_bits(got.outcome.emissions)
+    if a != b:
+        detail = f"not the bits of {anchor_name}: " + _first_difference(a, b)
+        result.mismatches.append(Mismatch("emission_bits", detail))
 
 
 def compare(

@@ -59,6 +59,8 @@ class RunReport:
                         f"  defer rule: {b.defer_rule}; near the threshold (within the score tolerance): "
                         f"{b.near_thresholds}"
                     )
+            if b.emission_anchor:
+                lines.append(f"  native emissions: bit for bit against {b.emission_anchor} (emission_bits)")
             for name, stats in b.runtimes.items():
                 checks = [c for c in CHECKS if stats.passes[c] or stats.fails[c]]
                 cells = ", ".join(f"{c} {stats.passes[c]}/{stats.passes[c] + stats.fails[c]}" for c in checks)
@@ -95,6 +97,7 @@ def _bundle_dict(b: BundleReport) -> dict[str, Any]:
         "near_thresholds": b.near_thresholds if b.defer_rule else None,
         "regressions_replayed": b.regressions_replayed,
         "skipped": b.skipped or None,
+        "emission_bits_anchor": b.emission_anchor or None,
         "runtimes": {
             name: {
                 "passes": {c: s.passes[c] for c in CHECKS if s.passes[c] or s.fails[c]},

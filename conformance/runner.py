@@ -34,6 +34,7 @@ from .compare import (
     compare,
     near_threshold,
     near_tie,
+    same_emission_bits,
 )
 from .protocol import ProtocolError
 from .regressions import Regression, RegressionStore
@@ -99,6 +100,7 @@ class BundleReport:
     stale_accepted: list[dict[str, str]] = field(default_factory=list)  # listed cases that now pass
     regressions_replayed: int = 0
     skipped: str = ""  # why no runtime under test ran on this bundle; "" when some did
+    emission_anchor: str = ""  # the native runtime whose emission bits the other native ones must equal
 
     @property
     def ok(self) -> bool:
@@ -140,6 +142,10 @@ def corpus_for(model: Any, examples_dir: Path | None) -> Corpus:
 
 
 EXACT_SCORES = frozenset({"rust", "rust-testee", "cortex-m4", "riscv32"})
+# Runtimes whose tagger emissions come from cerebellum-core's native BiLSTM evaluator, whose
+# arithmetic the spec pins: their emissions must be the same bits on every machine. The first
+# of them in a run (in this order) is the anchor the others are compared with.
+NATIVE_EMITTERS = ("rust", "rust-testee", "aarch64", "cortex-m4", "riscv32")
 
 
 def run_bundle(
@@ -165,15 +171,26 @@ def run_bundle(
     state: dict[str, Any] = {"shrinking": False, "strategy": "", "first": ""}
     rule = getattr(reference, "defer_rule", None)
     report.defer_rule = rule.describe() if rule is not None else ""
+    natives = [name for name in NATIVE_EMITTERS if name in report.runtimes] if kind == "tagging" else []
+    if len(natives) > 1:
+        report.emission_anchor = natives[0]
+        # the anchor answers first, so that every other native runtime has its bits to meet
+        runtimes = sorted(runtimes, key=lambda rt: rt.name != report.emission_anchor)
 
-    def against(rt: Runtime, ref: pb.Response, text: str) -> CaseResult:
+    def answer_of(
+        rt: Runtime, ref: pb.Response, text: str, anchor: pb.Response | None = None
+    ) -> tuple[CaseResult, pb.Response | None]:
+        """``rt``'s answer on ``text``, compared with the reference's (and with the anchor's emission bits)."""
         try:
             got = rt.ask(bundle, text)
         except ProtocolError as exc:  # a crash or a hang is a finding too; hypothesis shrinks it
-            return CaseResult([Mismatch("protocol", str(exc)[:300])], ["protocol"])
+            return CaseResult([Mismatch("protocol", str(exc)[:300])], ["protocol"]), None
         # The native paths of this machine's runtimes follow one arithmetic: their scores must be the same bits.
         tolerance = 0.0 if rt.name in EXACT_SCORES else config.score_tolerance
-        return compare(ref, got, tolerance, config.emission_tolerance, rule)
+        result = compare(ref, got, tolerance, config.emission_tolerance, rule)
+        if anchor is not None:
+            same_emission_bits(anchor, got, report.emission_anchor, result)
+        return result, got
 
     def check(text: str, count: bool = True) -> list[tuple[str, CaseResult]]:
         """Compare every runtime with the reference on ``text``; returns the unaccepted failures."""
@@ -182,13 +199,17 @@ def run_bundle(
             report.near_ties += near_tie(ref, config.score_tolerance)
             report.near_thresholds += near_threshold(ref, rule, config.score_tolerance)
         failing = []
+        anchor: pb.Response | None = None
         for rt in runtimes:
             limit = getattr(rt, "max_tagged_chars", None)
             if kind == "tagging" and limit is not None and len(text) > limit:
                 if count:
                     report.runtimes[rt.name].too_long += 1
                 continue
-            result = against(rt, ref, text)
+            native = rt.name in natives
+            result, got = answer_of(rt, ref, text, anchor if native else None)
+            if native and rt.name == report.emission_anchor:
+                anchor = got
             if count:
                 report.runtimes[rt.name].add(result)
             if result.ok:
@@ -205,7 +226,7 @@ def run_bundle(
         for rt in runtimes:
             if not entry.covers(task, rt.name, entry.text):
                 continue
-            result = against(rt, answer(reference, entry.text), entry.text)
+            result, _ = answer_of(rt, answer(reference, entry.text), entry.text)
             if entry.check not in {m.check for m in result.mismatches}:
                 report.stale_accepted.append({"runtime": rt.name, "text": entry.text, "check": entry.check})
     for regression in regressions.load(task):

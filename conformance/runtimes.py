@@ -21,9 +21,9 @@ RUNTIMES = ("python", "python-onnx", "rust", "rust-tract", "rust-testee", "aarch
 # The firmware testees (conformance/testee-mcu) under QEMU, by runtime name: classifiers and
 # taggers, both evaluated natively by cerebellum-core.
 MCU_RUNTIMES = ("cortex-m4", "riscv32")
-# The longest text the firmware testees are asked to tag: the native BiLSTM evaluator keeps about
-# 1.7 KB per character (the input projections and states of every step, the emissions, the
-# Viterbi back pointers), and mps2-an386's heap is 16 MiB, so 9,000 characters no longer fit.
+# The longest text the firmware testees are asked to tag, so that a conformance run under QEMU
+# stays within minutes (the firmware's cost per character: README, "Microcontrollers"). Every
+# longer input is counted as too_long in the report, never passed silently.
 MCU_MAX_TAGGED_CHARS = 5_000
 
 

@@ -14,7 +14,7 @@ import pytest
 from conformance._proto import testee_pb2 as pb
 from conformance.accepted import AcceptedListError, load_accepted
 from conformance.cli import main as conformance_main
-from conformance.compare import compare, ulps
+from conformance.compare import compare, same_emission_bits, ulps
 
 from .conftest import REPO
 
@@ -46,6 +46,28 @@ def test_compare_is_exact_on_bits_and_tolerant_on_scores() -> None:
     refused = pb.Response(failure=pb.Failure(kind="corrupt", message="bad"))
     assert [m.check for m in compare(ref, refused).mismatches] == ["refusals"]
     assert compare(refused, refused).ok
+
+
+def _tagged(emissions: list[float]) -> pb.Response:
+    return pb.Response(outcome=pb.Outcome(ids=[2, 3], tags=[0, 0], num_tags=2, emissions=emissions))
+
+
+def test_native_emissions_must_be_the_anchors_bits_not_merely_close() -> None:
+    anchor = _tagged([0.5, -1.25, 3.0, 0.0])
+    one_ulp_up = struct.unpack("<f", struct.pack("<I", struct.unpack("<I", struct.pack("<f", 3.0))[0] + 1))[0]
+    close = _tagged([0.5, -1.25, one_ulp_up, 0.0])
+    assert compare(anchor, close).ok  # within the tolerance used against ONNX engines
+    result = compare(anchor, close)
+    same_emission_bits(anchor, close, "rust", result)
+    assert [m.check for m in result.mismatches] == ["emission_bits"]
+    assert "rust" in result.mismatches[0].detail and "at 2" in result.mismatches[0].detail
+    result = compare(anchor, anchor)
+    same_emission_bits(anchor, _tagged([0.5, -1.25, 3.0, 0.0]), "rust", result)
+    assert result.ok and "emission_bits" in result.checked
+    # -0.0 and 0.0 are different bits
+    result = compare(anchor, anchor)
+    same_emission_bits(anchor, _tagged([0.5, -1.25, 3.0, -0.0]), "rust", result)
+    assert not result.ok
 
 
 def test_failure_list_needs_a_reason_and_a_known_check(tmp_path: Path) -> None:
@@ -106,6 +128,11 @@ def test_built_in_bundles_conform_in_process_and_through_the_testee(
             assert sum(stats["passes"].values()) > 2000 * 4  # every applicable check ran on every input
             assert stats["max_score_abs"] <= report["score_tolerance"]
             assert stats["max_emission_abs"] <= report["emission_tolerance"]
+        if bundle["kind"] == "tagging":
+            # the testee process computes the in-process module's emission bits
+            assert bundle["emission_bits_anchor"] == "rust"
+            assert bundle["runtimes"]["rust-testee"]["passes"]["emission_bits"] == 2000
+            assert "emission_bits" not in bundle["runtimes"]["rust-tract"]["passes"]
 
 
 @pytest.mark.slow
@@ -196,9 +223,12 @@ def test_the_aarch64_testee_under_qemu_conforms(tmp_path: Path, tiny_bundle: Pat
     models = tmp_path / "models"
     shutil.copytree(tiny_bundle, models / "tiny")
     shutil.copytree(tiny_tagger_workspace / "models" / "tiny_ner", models / "tiny_ner")
-    code, report = _run(tmp_path, models, "--runtime=aarch64", "--examples=500", "--no-save")
+    code, report = _run(tmp_path, models, "--runtime=rust", "--runtime=aarch64", "--examples=500", "--no-save")
     assert code == 0, report
     assert all(b["examples_total"] == 500 and not b["failures"] for b in report["bundles"])
+    (tagger,) = [b for b in report["bundles"] if b["kind"] == "tagging"]
+    assert tagger["emission_bits_anchor"] == "rust"
+    assert tagger["runtimes"]["aarch64"]["passes"]["emission_bits"] == 500
 
 
 MCU_RUNTIMES = ("cortex-m4", "riscv32")
@@ -226,25 +256,28 @@ def test_the_firmware_testees_under_qemu_conform_bit_for_bit(
     tmp_path: Path, builtin_workspace: Path, builtin_sentiment_workspace: Path, tiny_tagger_workspace: Path
 ) -> None:
     """The CI run of the MCU tier: the classifier bundles and a tagger on Cortex-M4F and RISC-V firmware
-    under QEMU, every field the same as the reference, scores to the bit, emissions within the tolerance;
-    texts longer than the firmware can tag are counted, not sent."""
+    under QEMU, every field the same as the reference, scores to the bit, emissions the bits of this
+    machine's native evaluator; texts longer than the firmware can tag are counted, not sent."""
     models, data = tmp_path / "models", tmp_path / "processed"
     for workspace in (builtin_workspace, builtin_sentiment_workspace, tiny_tagger_workspace):
         shutil.copytree(workspace / "datasets" / "processed", data, dirs_exist_ok=True)
         for bundle in (workspace / "models").iterdir():
             shutil.copytree(bundle, models / bundle.name)
-    runtimes = [f"--runtime={runtime}" for runtime in MCU_RUNTIMES]
+    runtimes = [f"--runtime={runtime}" for runtime in ("rust", *MCU_RUNTIMES)]
     code, report = _run(tmp_path, models, *runtimes, "--examples=300", f"--data={data}", "--no-save")
     assert code == 0, report
     assert {b["task"] for b in report["bundles"]} == {"is_question", "confirmation", "sentiment", "tiny_ner"}
     for bundle in report["bundles"]:
         assert bundle["examples_total"] == 300 and bundle["failures"] == []
-        assert set(bundle["runtimes"]) == set(MCU_RUNTIMES)
-        for stats in bundle["runtimes"].values():
+        assert set(bundle["runtimes"]) == {"rust", *MCU_RUNTIMES}
+        for name in MCU_RUNTIMES:
+            stats = bundle["runtimes"][name]
             assert not stats["fails"]
             if bundle["kind"] == "tagging":
+                assert bundle["emission_bits_anchor"] == "rust"
                 assert stats["passes"]["tags"] + stats["too_long"] == 300
                 assert stats["passes"]["entities"] == stats["passes"]["tags"]
+                assert stats["passes"]["emission_bits"] == stats["passes"]["tags"]
             else:
                 assert stats["passes"]["scores"] == 300 and stats["too_long"] == 0
                 assert stats["max_score_abs"] == 0

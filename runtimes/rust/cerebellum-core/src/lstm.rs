@@ -36,6 +36,9 @@ use crate::onnx;
 
 /// Gates computed together: a tile of outputs whose accumulators stay in registers.
 const GATE_TILE: usize = 32;
+/// Gate tiles whose recurrent weights are stored interleaved, row by row, so that the
+/// widest path reads one stream per group (see [`grouped`]).
+const GROUP_TILES: usize = 2;
 /// Emission columns computed together.
 const TAG_TILE: usize = 8;
 /// Sequence lengths the data-movement nodes are checked with.
@@ -120,74 +123,53 @@ fn cell(i: f32, o: f32, f: f32, g: f32, c: f32) -> (f32, f32) {
     (c, (ec - 1.0) / ((1.0 + eo) * (ec + 1.0)))
 }
 
-/// `acc[l] += x[k] * tile[k][l]` for `k` ascending: every lane's sum runs in the order of `xs`.
+/// `acc[l] += xs[k] * tile[k][l]` for `k` ascending: every lane's sum runs in the order of `xs`.
 #[inline(always)]
 fn accumulate<const W: usize>(acc: &mut [f32; W], xs: &[f32], tile: &[f32]) {
     for (&x, row) in xs.iter().zip(tile.chunks_exact(W)) {
-        for (a, &w) in acc.iter_mut().zip(row) {
-            *a += x * w;
+        if let Some(row) = row.first_chunk::<W>() {
+            multiply_add(acc, x, row);
         }
     }
 }
 
-/// [`accumulate`] of two inputs into their own sums with the same tile: each weight is loaded once.
+/// `acc[i][l] += xs[k] * group[k][first + i][l]` for `k` ascending, with `group` laid out
+/// `[k][GROUP_TILES][lane]` (see [`grouped`]).
 #[inline(always)]
-fn accumulate_rows<const W: usize>(acc: &mut [[f32; W]; 2], xs: [&[f32]; 2], tile: &[f32]) {
-    let [first, second] = acc;
-    for ((&x0, &x1), row) in xs[0].iter().zip(xs[1]).zip(tile.chunks_exact(W)) {
-        for ((a, b), &w) in first.iter_mut().zip(second.iter_mut()).zip(row) {
-            *a += x0 * w;
-            *b += x1 * w;
+fn accumulate_grouped<const W: usize, const N: usize>(
+    acc: &mut [[f32; W]; N],
+    xs: &[f32],
+    group: &[f32],
+    first: usize,
+) {
+    for (&x, rows) in xs.iter().zip(group.chunks_exact(GROUP_TILES * W)) {
+        for (i, acc) in acc.iter_mut().enumerate() {
+            if let Some(row) = rows.get((first + i) * W..).and_then(<[f32]>::first_chunk::<W>) {
+                multiply_add(acc, x, row);
+            }
         }
     }
 }
 
-/// [`accumulate`] on two tiles at once: more independent sums in flight, the same order in each.
+/// `acc[b][l] += xs[k][b] * tile[k][l]` for `k` ascending, with `xs` laid out `[k][B]`:
+/// the sums of `B` inputs through one tile, each weight read once for all of them.
 #[inline(always)]
-fn accumulate_pair<const W: usize>(acc: &mut [[f32; W]; 2], xs: &[f32], tiles: [&[f32]; 2]) {
-    let [first, second] = acc;
-    for ((&x, row0), row1) in xs.iter().zip(tiles[0].chunks_exact(W)).zip(tiles[1].chunks_exact(W)) {
-        for ((a, b), (&w0, &w1)) in first.iter_mut().zip(second.iter_mut()).zip(row0.iter().zip(row1)) {
-            *a += x * w0;
-            *b += x * w1;
+fn accumulate_block<const W: usize, const B: usize>(acc: &mut [[f32; W]; B], xs: &[f32], tile: &[f32]) {
+    for (xs, row) in xs.chunks_exact(B).zip(tile.chunks_exact(W)) {
+        let (Some(xs), Some(row)) = (xs.first_chunk::<B>(), row.first_chunk::<W>()) else {
+            return;
+        };
+        for b in 0..B {
+            multiply_add(&mut acc[b], xs[b], row);
         }
     }
 }
 
-/// `out[g] = init[g] + x[0] * m[g][0] + x[1] * m[g][1] + ...`, added left to right, for `m`
-/// tiled by [`GATE_TILE`] rows. `PAIRS` takes the tiles two at a time, for registers wide
-/// enough to hold both (the result is the same).
+/// `acc[l] += x * row[l]` for every lane.
 #[inline(always)]
-fn product<const PAIRS: bool>(init: &[f32], xs: &[f32], tiled: &[f32], out: &mut [f32]) {
-    let tile = xs.len() * GATE_TILE;
-    let mut weights = tiled.chunks_exact(tile);
-    let mut init = init.chunks_exact(GATE_TILE);
-    let mut out = out.chunks_exact_mut(GATE_TILE);
-    if PAIRS {
-        while weights.len() >= 2 {
-            let (Some(w0), Some(w1), Some(i0), Some(i1), Some(o0), Some(o1)) = (
-                weights.next(),
-                weights.next(),
-                init.next(),
-                init.next(),
-                out.next(),
-                out.next(),
-            ) else {
-                return;
-            };
-            let mut acc = [[0.0; GATE_TILE]; 2];
-            acc[0].copy_from_slice(i0);
-            acc[1].copy_from_slice(i1);
-            accumulate_pair(&mut acc, xs, [w0, w1]);
-            o0.copy_from_slice(&acc[0]);
-            o1.copy_from_slice(&acc[1]);
-        }
-    }
-    for ((w, i), o) in weights.zip(init).zip(out) {
-        let mut acc = [0.0; GATE_TILE];
-        acc.copy_from_slice(i);
-        accumulate(&mut acc, xs, w);
-        o.copy_from_slice(&acc);
+fn multiply_add<const W: usize>(acc: &mut [f32; W], x: f32, row: &[f32; W]) {
+    for (a, &w) in acc.iter_mut().zip(row) {
+        *a += x * w;
     }
 }
 
@@ -203,6 +185,19 @@ fn tiled<const W: usize>(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     out
 }
 
+/// `rows x cols` row-major `m` as groups of [`GROUP_TILES`] tiles of `W` rows, interleaved
+/// column by column: `[group][col][tile in group][lane]`, padding rows zero.
+fn grouped<const W: usize>(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let group = GROUP_TILES * W;
+    let mut out = vec![0.0; rows.div_ceil(group) * cols * group];
+    for (g, row) in m.chunks_exact(cols).take(rows).enumerate() {
+        for (k, &v) in row.iter().enumerate() {
+            out[((g / group) * cols + k) * group + g % group] = v;
+        }
+    }
+    out
+}
+
 /// `values` padded with zeros to a multiple of `W`.
 fn padded<const W: usize>(values: &[f32]) -> Vec<f32> {
     let mut out = values.to_vec();
@@ -212,11 +207,12 @@ fn padded<const W: usize>(values: &[f32]) -> Vec<f32> {
 
 /// One direction's LSTM weights, ready for [`accumulate`].
 struct Direction {
-    /// `Wb[g] + Rb[g]` per gate (ONNX order i, o, f, c), zero in the padding.
+    /// `Wb[g] + Rb[g]` per gate (ONNX order i, o, f, c), zero in the padding up to whole groups.
     bias: Vec<f32>,
     /// `W[g][k]` tiled by [`GATE_TILE`] gates: `[tile][input][lane]`.
     input: Vec<f32>,
-    /// `R[g][k]` tiled by [`GATE_TILE`] gates: `[tile][hidden][lane]`.
+    /// `R[g][k]` in groups of [`GROUP_TILES`] tiles of [`GATE_TILE`] gates:
+    /// `[group][hidden][tile in group][lane]`.
     recurrent: Vec<f32>,
 }
 
@@ -232,7 +228,7 @@ pub struct IdOutOfRange {
 impl fmt::Debug for Scratch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scratch")
-            .field("capacity", &self.projected.capacity())
+            .field("capacity", &self.states.capacity())
             .finish()
     }
 }
@@ -247,10 +243,13 @@ impl fmt::Display for IdOutOfRange {
 #[derive(Default)]
 pub struct Scratch {
     rows: Vec<usize>,
-    /// One direction's input projections with biases, `[step][gate]`.
+    /// The embedding rows of one block of steps, `[input][step]`.
+    block: Vec<f32>,
+    /// The input projections (with biases) of one block of steps, `[step][gate]`.
     projected: Vec<f32>,
     /// The LSTM output, `[step][forward h, backward h]`.
     states: Vec<f32>,
+    /// One step's gate sums.
     gates: Vec<f32>,
     h: Vec<f32>,
     c: Vec<f32>,
@@ -273,6 +272,11 @@ pub struct BiLstmEmitter {
     /// Whether this CPU runs AVX instructions (the same arithmetic, twice as wide).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     avx: bool,
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    avx512: bool,
+    /// The input projection (bias, then W·x) of every embedding row, `[row][direction][gate]`,
+    /// once [`BiLstmEmitter::tabulate_projections`] made it.
+    projections: Option<Vec<f32>>,
 }
 
 impl fmt::Debug for BiLstmEmitter {
@@ -741,9 +745,13 @@ impl BiLstmEmitter {
             let rb = b.get(d * 2 * gates + gates..(d + 1) * 2 * gates)?;
             let bias: Vec<f32> = wb.iter().zip(rb).map(|(&w, &r)| w + r).collect();
             Some(Direction {
-                bias: padded::<GATE_TILE>(&bias),
-                input: tiled::<GATE_TILE>(w.get(d * gates * input..(d + 1) * gates * input)?, gates, input),
-                recurrent: tiled::<GATE_TILE>(r.get(d * gates * hidden..(d + 1) * gates * hidden)?, gates, hidden),
+                bias: padded::<{ GROUP_TILES * GATE_TILE }>(&bias),
+                input: tiled::<GATE_TILE>(
+                    w.get(d * gates * input..(d + 1) * gates * input)?,
+                    gates.next_multiple_of(GROUP_TILES * GATE_TILE),
+                    input,
+                ),
+                recurrent: grouped::<GATE_TILE>(r.get(d * gates * hidden..(d + 1) * gates * hidden)?, gates, hidden),
             })
         };
         Some(BiLstmEmitter {
@@ -756,6 +764,8 @@ impl BiLstmEmitter {
             output: tiled::<TAG_TILE>(&output_by_tag, tags, 2 * hidden),
             output_bias: padded::<TAG_TILE>(&output_bias),
             avx: avx_usable(),
+            avx512: avx512_usable(),
+            projections: None,
         })
     }
 
@@ -876,6 +886,71 @@ impl BiLstmEmitter {
         Some((by_tag, bias, tags, rows_shape))
     }
 
+    /// Computes the input projection of every embedding row once, so that evaluations
+    /// start each step from a table row instead of the `input x 4 * hidden` products (the
+    /// same sums, so the same bits). Costs `rows x 8 x hidden x 4` bytes: for the forge's
+    /// tagger (3,884 rows, 64 hidden units), 7.9 MB.
+    pub fn tabulate_projections(&mut self) {
+        #[cfg(target_arch = "x86_64")]
+        if self.avx512 {
+            // SAFETY: `avx512` is true only when the CPU and the OS support AVX-512F.
+            self.projections = Some(unsafe { self.projection_table_avx512() });
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if self.avx {
+            // SAFETY: `avx` is true only when the CPU and the OS support AVX.
+            self.projections = Some(unsafe { self.projection_table_avx() });
+            return;
+        }
+        self.projections = Some(self.projection_table::<2>());
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx")]
+    fn projection_table_avx(&self) -> Vec<f32> {
+        self.projection_table::<2>()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn projection_table_avx512(&self) -> Vec<f32> {
+        self.projection_table::<2>()
+    }
+
+    /// The input projections of every embedding row, `ROWS` rows at a time.
+    #[inline(always)]
+    fn projection_table<const ROWS: usize>(&self) -> Vec<f32> {
+        let width = self.directions[0].bias.len();
+        let mut table = vec![0.0; self.rows * 2 * width];
+        let (mut block, mut projected) = (Vec::new(), vec![0.0; ROWS * width]);
+        let all: Vec<usize> = (0..self.rows).collect();
+        for (first, chunk) in (0..self.rows).step_by(ROWS).zip(table.chunks_mut(ROWS * 2 * width)) {
+            for (d, direction) in self.directions.iter().enumerate() {
+                self.project::<ROWS>(
+                    direction,
+                    &all,
+                    first..self.rows.min(first + ROWS),
+                    &mut block,
+                    &mut projected,
+                );
+                for (row, sums) in chunk.chunks_exact_mut(2 * width).zip(projected.chunks_exact(width)) {
+                    if let Some(target) = row.get_mut(d * width..(d + 1) * width) {
+                        target.copy_from_slice(sums);
+                    }
+                }
+            }
+        }
+        table
+    }
+
+    /// Bytes of the table [`Self::tabulate_projections`] made, 0 without one.
+    pub fn projection_table_bytes(&self) -> usize {
+        self.projections
+            .as_ref()
+            .map_or(0, |t| t.len() * core::mem::size_of::<f32>())
+    }
+
     /// Number of emission columns (tags).
     pub fn tags(&self) -> usize {
         self.tags
@@ -898,12 +973,18 @@ impl BiLstmEmitter {
             }
         }
         #[cfg(target_arch = "x86_64")]
+        if self.avx512 {
+            // SAFETY: `avx512` is true only when the CPU and the OS support AVX-512F.
+            unsafe { self.evaluate_avx512(scratch, out) };
+            return Ok(());
+        }
+        #[cfg(target_arch = "x86_64")]
         if self.avx {
             // SAFETY: `avx` is true only when the CPU and the OS support AVX (`avx_usable`).
             unsafe { self.evaluate_avx(scratch, out) };
             return Ok(());
         }
-        self.evaluate::<false>(scratch, out);
+        self.evaluate::<1, 2>(scratch, out);
         Ok(())
     }
 
@@ -911,81 +992,77 @@ impl BiLstmEmitter {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx")]
     fn evaluate_avx(&self, scratch: &mut Scratch, out: &mut Vec<f32>) {
-        self.evaluate::<true>(scratch, out);
+        self.evaluate::<2, 2>(scratch, out);
     }
 
-    /// The emissions of `scratch.rows` (embedding rows) into `out`.
+    /// [`Self::evaluate`] compiled for AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn evaluate_avx512(&self, scratch: &mut Scratch, out: &mut Vec<f32>) {
+        self.evaluate::<2, 2>(scratch, out);
+    }
+
+    /// The emissions of `scratch.rows` (embedding rows) into `out`: the recurrence sums
+    /// `N` gate tiles at once (1, 2 or 4) and the input projections of `B` steps are summed
+    /// together, so that each weight is read once for all of them. The sums and their order
+    /// are the same for every `N` and `B`.
     #[inline(always)]
-    fn evaluate<const PAIRS: bool>(&self, scratch: &mut Scratch, out: &mut Vec<f32>) {
+    fn evaluate<const N: usize, const B: usize>(&self, scratch: &mut Scratch, out: &mut Vec<f32>) {
         let Scratch {
             rows,
+            block,
             projected,
             states,
-            gates: step_gates,
+            gates,
             h,
             c,
         } = scratch;
-        let (n, hidden, input) = (rows.len(), self.hidden, self.input);
-        let gates = self.directions[0].bias.len();
+        let (n, hidden) = (rows.len(), self.hidden);
+        let width = self.directions[0].bias.len();
         projected.clear();
-        projected.resize(n * gates, 0.0);
+        projected.resize(B * width, 0.0);
         states.clear();
         states.resize(n * 2 * hidden, 0.0);
-        step_gates.clear();
-        step_gates.resize(gates, 0.0);
+        gates.clear();
+        gates.resize(width, 0.0);
         for (d, direction) in self.directions.iter().enumerate() {
-            // Input projections of every step: bias, then W·x in ascending input order.
-            let embedding = |row: usize| &self.embedding[row * input..(row + 1) * input];
-            for (tile, (weights, bias)) in direction
-                .input
-                .chunks_exact(input * GATE_TILE)
-                .zip(direction.bias.chunks_exact(GATE_TILE))
-                .enumerate()
-            {
-                let lanes = |t: usize| t * gates + tile * GATE_TILE..t * gates + (tile + 1) * GATE_TILE;
-                let mut t = 0;
-                if PAIRS {
-                    while t + 2 <= n {
-                        let mut acc = [[0.0; GATE_TILE]; 2];
-                        acc[0].copy_from_slice(bias);
-                        acc[1].copy_from_slice(bias);
-                        accumulate_rows(&mut acc, [embedding(rows[t]), embedding(rows[t + 1])], weights);
-                        projected[lanes(t)].copy_from_slice(&acc[0]);
-                        projected[lanes(t + 1)].copy_from_slice(&acc[1]);
-                        t += 2;
-                    }
-                }
-                for t in t..n {
-                    let mut acc = [0.0; GATE_TILE];
-                    acc.copy_from_slice(bias);
-                    accumulate(&mut acc, embedding(rows[t]), weights);
-                    projected[lanes(t)].copy_from_slice(&acc);
-                }
-            }
-            // The recurrence: forward from the first step, reverse from the last.
+            // forward from the first step, reverse from the last
+            let order = |step: usize| if d == 0 { step } else { n - 1 - step };
             h.clear();
             h.resize(hidden, 0.0);
             c.clear();
             c.resize(hidden, 0.0);
             for step in 0..n {
-                let t = if d == 0 { step } else { n - 1 - step };
-                product::<PAIRS>(
-                    &projected[t * gates..(t + 1) * gates],
-                    h,
-                    &direction.recurrent,
-                    step_gates,
-                );
-                let (i, rest) = step_gates.split_at(hidden);
+                let init = match &self.projections {
+                    Some(table) => {
+                        let at = (rows.get(order(step)).copied().unwrap_or(0) * 2 + d) * width;
+                        table.get(at..at + width).unwrap_or(&[])
+                    }
+                    None => {
+                        let slot = step % B;
+                        if slot == 0 {
+                            self.project::<B>(direction, rows, (step..n.min(step + B)).map(order), block, projected);
+                        }
+                        projected.get(slot * width..(slot + 1) * width).unwrap_or(&[])
+                    }
+                };
+                // Every other step walks the groups backwards: the weights read last are
+                // still in the cache when the next step starts.
+                Self::recur::<N>(direction, init, h, gates, hidden, step % 2 == 1);
+                let (i, rest) = gates.split_at(hidden);
                 let (o, rest) = rest.split_at(hidden);
                 let (f, rest) = rest.split_at(hidden);
                 let g = &rest[..hidden];
                 for (((((h, c), &i), &o), &f), &g) in h.iter_mut().zip(c.iter_mut()).zip(i).zip(o).zip(f).zip(g) {
                     (*c, *h) = cell(i, o, f, g, *c);
                 }
-                let at = t * 2 * hidden + d * hidden;
-                states[at..at + hidden].copy_from_slice(h);
+                let at = order(step) * 2 * hidden + d * hidden;
+                if let Some(state) = states.get_mut(at..at + hidden) {
+                    state.copy_from_slice(h);
+                }
             }
         }
+        // Emissions: bias, then y·Wout in ascending order of y = [forward h, backward h].
         // Emissions: bias, then y·Wout in ascending order of y = [forward h, backward h].
         out.clear();
         out.reserve(n * self.tags);
@@ -1004,30 +1081,158 @@ impl BiLstmEmitter {
             }
         }
     }
+
+    /// The input projections (bias, then W·x in ascending input order) of up to `B` steps,
+    /// the embedding rows at `steps` of `rows`, into `projected` (`[step][gate]`).
+    #[inline(always)]
+    fn project<const B: usize>(
+        &self,
+        direction: &Direction,
+        rows: &[usize],
+        steps: impl Iterator<Item = usize>,
+        block: &mut Vec<f32>,
+        projected: &mut [f32],
+    ) {
+        let input = self.input;
+        // the inputs as `[k][step]`; a short last block repeats its last step, whose
+        // extra sums are not stored
+        block.clear();
+        block.resize(input * B, 0.0);
+        let mut count = 0;
+        for (b, t) in steps.take(B).enumerate() {
+            let row = rows.get(t).copied().unwrap_or(0);
+            for (k, &x) in self
+                .embedding
+                .get(row * input..(row + 1) * input)
+                .unwrap_or(&[])
+                .iter()
+                .enumerate()
+            {
+                for slot in b..B {
+                    if let Some(v) = block.get_mut(k * B + slot) {
+                        *v = x;
+                    }
+                }
+            }
+            count = b + 1;
+        }
+        let width = direction.bias.len();
+        for (tile, (weights, bias)) in direction
+            .input
+            .chunks_exact(input * GATE_TILE)
+            .zip(direction.bias.chunks_exact(GATE_TILE))
+            .enumerate()
+        {
+            let mut acc = [[0.0; GATE_TILE]; B];
+            for a in &mut acc {
+                a.copy_from_slice(bias);
+            }
+            accumulate_block(&mut acc, block, weights);
+            for (b, sums) in acc.iter().take(count).enumerate() {
+                let at = b * width + tile * GATE_TILE;
+                if let Some(target) = projected.get_mut(at..at + GATE_TILE) {
+                    target.copy_from_slice(sums);
+                }
+            }
+        }
+    }
+
+    /// One step's gate sums: `init` (the input projection), then R·h in ascending order,
+    /// into `gates`, `N` tiles at a time, the groups in reverse when `backwards`.
+    #[inline(always)]
+    fn recur<const N: usize>(
+        direction: &Direction,
+        init: &[f32],
+        h: &[f32],
+        gates: &mut [f32],
+        hidden: usize,
+        backwards: bool,
+    ) {
+        // no closures here: they would not inherit the caller's target features
+        let group = GROUP_TILES * GATE_TILE;
+        let count = gates.len() / group;
+        for g in 0..count {
+            let g = if backwards { count - 1 - g } else { g };
+            let (Some(weights), Some(init), Some(gates)) = (
+                direction.recurrent.get(g * hidden * group..(g + 1) * hidden * group),
+                init.get(g * group..(g + 1) * group),
+                gates.get_mut(g * group..(g + 1) * group),
+            ) else {
+                return;
+            };
+            for first in (0..GROUP_TILES).step_by(N) {
+                let mut acc = [[0.0; GATE_TILE]; N];
+                for (i, a) in acc.iter_mut().enumerate() {
+                    if let Some(init) = init
+                        .get((first + i) * GATE_TILE..)
+                        .and_then(<[f32]>::first_chunk::<GATE_TILE>)
+                    {
+                        *a = *init;
+                    }
+                }
+                accumulate_grouped(&mut acc, h, weights, first);
+                for (i, sums) in acc.iter().enumerate() {
+                    if let Some(target) = gates.get_mut((first + i) * GATE_TILE..(first + i + 1) * GATE_TILE) {
+                        target.copy_from_slice(sums);
+                    }
+                }
+            }
+        }
+    }
 }
 
-/// Whether the CPU has AVX and the operating system saves its registers (what
-/// `is_x86_feature_detected!("avx")` checks, without `std`).
+/// XCR0, the register that says which register states the operating system saves; 0 when
+/// the CPU lacks `xgetbv` (OSXSAVE clear).
 #[cfg(target_arch = "x86_64")]
-fn avx_usable() -> bool {
+fn xcr0() -> u64 {
     use core::arch::x86_64::__cpuid;
-    /// XCR0, the register that says which register states the operating system saves.
     #[target_feature(enable = "xsave")]
-    fn xcr0() -> u64 {
+    fn xgetbv() -> u64 {
         // SAFETY: `xgetbv` is available: the caller checked the OSXSAVE bit.
         unsafe { core::arch::x86_64::_xgetbv(0) }
     }
     // SAFETY: every x86_64 CPU has `cpuid` (a safe function from Rust 1.94 on; unsafe for
     // the crate's minimum Rust version).
     #[allow(unused_unsafe)]
-    let features = unsafe { __cpuid(1) }.ecx;
-    let (osxsave, avx) = (features & (1 << 27) != 0, features & (1 << 28) != 0);
+    let osxsave = unsafe { __cpuid(1) }.ecx & (1 << 27) != 0;
     // SAFETY: OSXSAVE set means the OS enabled XSAVE and `xgetbv` runs.
-    osxsave && avx && unsafe { xcr0() } & 0b110 == 0b110
+    if osxsave {
+        unsafe { xgetbv() }
+    } else {
+        0
+    }
+}
+
+/// Whether the CPU has AVX and the operating system saves its registers (what
+/// `is_x86_feature_detected!("avx")` checks, without `std`).
+#[cfg(target_arch = "x86_64")]
+fn avx_usable() -> bool {
+    // SAFETY: as in `xcr0`
+    #[allow(unused_unsafe)]
+    let avx = unsafe { core::arch::x86_64::__cpuid(1) }.ecx & (1 << 28) != 0;
+    avx && xcr0() & 0b110 == 0b110
+}
+
+/// Whether the CPU has AVX-512F and the operating system saves the vector, upper-ZMM and
+/// mask registers (what `is_x86_feature_detected!("avx512f")` checks, without `std`).
+#[cfg(target_arch = "x86_64")]
+fn avx512_usable() -> bool {
+    use core::arch::x86_64::__cpuid_count;
+    // SAFETY: as in `xcr0`; leaf 7 exists when leaf 0 says so.
+    #[allow(unused_unsafe)]
+    let max_leaf = unsafe { core::arch::x86_64::__cpuid(0) }.eax;
+    #[allow(unused_unsafe)]
+    let avx512f = max_leaf >= 7 && unsafe { __cpuid_count(7, 0) }.ebx & (1 << 16) != 0;
+    avx512f && avx_usable() && xcr0() & 0b1110_0110 == 0b1110_0110
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 fn avx_usable() -> bool {
+    false
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn avx512_usable() -> bool {
     false
 }
 
@@ -1177,41 +1382,73 @@ mod tests {
     fn every_code_path_computes_the_plain_reference_bits() {
         // sizes that fill whole tiles and sizes that leave padding, odd and even lengths
         for (seed, rows, input, hidden, tags) in [(7, 11, 32, 64, 7), (8, 5, 3, 5, 2), (9, 4, 9, 24, 9)] {
-            let (weights, model) = random_model(seed, rows, input, hidden, tags);
-            for n in [1usize, 2, 5, 8] {
-                let ids: Vec<usize> = (0..n).map(|t| (t * 7 + 3) % rows).collect();
-                let want: Vec<u32> = reference(&weights, &ids).iter().map(|v| v.to_bits()).collect();
-                let mut scratch = Scratch {
-                    rows: ids.clone(),
-                    ..Scratch::default()
-                };
-                let mut out = Vec::new();
-                model.evaluate::<false>(&mut scratch, &mut out);
-                assert_eq!(
-                    out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                    want,
-                    "{n} steps, baseline"
-                );
-                model.evaluate::<true>(&mut scratch, &mut out);
-                assert_eq!(
-                    out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                    want,
-                    "{n} steps, pairs"
-                );
-                if model.avx {
-                    // SAFETY: the model found AVX usable
-                    unsafe { model.evaluate_avx(&mut scratch, &mut out) };
+            let (weights, mut model) = random_model(seed, rows, input, hidden, tags);
+            assert_eq!(model.projection_table_bytes(), 0);
+            for tabulated in [false, true] {
+                if tabulated {
+                    model.tabulate_projections();
+                    assert_eq!(
+                        model.projection_table_bytes(),
+                        rows * 2 * (4 * hidden).next_multiple_of(super::GROUP_TILES * super::GATE_TILE) * 4
+                    );
+                }
+                for n in [1usize, 2, 5, 8, 11, 17] {
+                    let ids: Vec<usize> = (0..n).map(|t| (t * 7 + 3) % rows).collect();
+                    let want: Vec<u32> = reference(&weights, &ids).iter().map(|v| v.to_bits()).collect();
+                    let mut scratch = Scratch {
+                        rows: ids.clone(),
+                        ..Scratch::default()
+                    };
+                    let mut out = Vec::new();
+                    model.evaluate::<1, 1>(&mut scratch, &mut out);
                     assert_eq!(
                         out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                         want,
-                        "{n} steps, AVX"
+                        "{n} steps, one tile, tabulated: {tabulated}"
                     );
+                    model.evaluate::<2, 2>(&mut scratch, &mut out);
+                    assert_eq!(
+                        out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        want,
+                        "{n} steps, baseline"
+                    );
+                    model.evaluate::<2, 8>(&mut scratch, &mut out);
+                    assert_eq!(
+                        out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        want,
+                        "{n} steps, pairs"
+                    );
+                    if model.avx {
+                        // SAFETY: the model found AVX usable
+                        unsafe { model.evaluate_avx(&mut scratch, &mut out) };
+                        assert_eq!(
+                            out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                            want,
+                            "{n} steps, AVX"
+                        );
+                    }
+                    if model.avx512 {
+                        // SAFETY: the model found AVX-512F usable
+                        unsafe { model.evaluate_avx512(&mut scratch, &mut out) };
+                        assert_eq!(
+                            out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                            want,
+                            "{n} steps, AVX-512"
+                        );
+                    }
+                    let ids: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+                    model.emissions_into(&ids, &mut scratch, &mut out).unwrap();
+                    assert_eq!(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "{n} steps");
                 }
-                let ids: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
-                model.emissions_into(&ids, &mut scratch, &mut out).unwrap();
-                assert_eq!(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "{n} steps");
             }
         }
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_feature_checks_agree_with_std() {
+        assert_eq!(super::avx_usable(), std::is_x86_feature_detected!("avx"));
+        assert_eq!(super::avx512_usable(), std::is_x86_feature_detected!("avx512f"));
     }
 
     #[test]
