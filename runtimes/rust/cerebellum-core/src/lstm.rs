@@ -272,6 +272,7 @@ pub struct BiLstmEmitter {
     /// Whether this CPU runs AVX instructions (the same arithmetic, twice as wide).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     avx: bool,
+    /// Whether this CPU runs AVX-512F instructions (the same arithmetic, twice as wide again).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     avx512: bool,
     /// The input projection (bias, then W·x) of every embedding row, `[row][direction][gate]`,
@@ -1003,9 +1004,10 @@ impl BiLstmEmitter {
     }
 
     /// The emissions of `scratch.rows` (embedding rows) into `out`: the recurrence sums
-    /// `N` gate tiles at once (1, 2 or 4) and the input projections of `B` steps are summed
-    /// together, so that each weight is read once for all of them. The sums and their order
-    /// are the same for every `N` and `B`.
+    /// `N` gate tiles at once (`N` divides [`GROUP_TILES`]) and, without a projection
+    /// table, the input projections of `B` steps are summed together, so that each weight
+    /// is read once for all of them. The sums and their order are the same for every `N`
+    /// and `B`.
     #[inline(always)]
     fn evaluate<const N: usize, const B: usize>(&self, scratch: &mut Scratch, out: &mut Vec<f32>) {
         let Scratch {
@@ -1400,24 +1402,25 @@ mod tests {
                         ..Scratch::default()
                     };
                     let mut out = Vec::new();
-                    model.evaluate::<1, 1>(&mut scratch, &mut out);
-                    assert_eq!(
-                        out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                        want,
-                        "{n} steps, one tile, tabulated: {tabulated}"
-                    );
-                    model.evaluate::<2, 2>(&mut scratch, &mut out);
-                    assert_eq!(
-                        out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                        want,
-                        "{n} steps, baseline"
-                    );
-                    model.evaluate::<2, 8>(&mut scratch, &mut out);
-                    assert_eq!(
-                        out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                        want,
-                        "{n} steps, pairs"
-                    );
+                    for (path, evaluate) in [
+                        (
+                            "one tile, one step",
+                            BiLstmEmitter::evaluate::<1, 1> as fn(&_, &mut _, &mut _),
+                        ),
+                        (
+                            "one tile, blocks of two steps (firmware)",
+                            BiLstmEmitter::evaluate::<1, 2>,
+                        ),
+                        ("two tiles, blocks of two steps", BiLstmEmitter::evaluate::<2, 2>),
+                        ("two tiles, blocks of eight steps", BiLstmEmitter::evaluate::<2, 8>),
+                    ] {
+                        evaluate(&model, &mut scratch, &mut out);
+                        assert_eq!(
+                            out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                            want,
+                            "{n} steps, {path}, tabulated: {tabulated}"
+                        );
+                    }
                     if model.avx {
                         // SAFETY: the model found AVX usable
                         unsafe { model.evaluate_avx(&mut scratch, &mut out) };
