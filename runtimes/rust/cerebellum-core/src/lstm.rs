@@ -925,12 +925,10 @@ impl BiLstmEmitter {
         let width = self.directions[0].bias.len();
         let mut table = vec![0.0; self.rows * 2 * width];
         let (mut block, mut projected) = (Vec::new(), vec![0.0; ROWS * width]);
-        let all: Vec<usize> = (0..self.rows).collect();
         for (first, chunk) in (0..self.rows).step_by(ROWS).zip(table.chunks_mut(ROWS * 2 * width)) {
             for (d, direction) in self.directions.iter().enumerate() {
                 self.project::<ROWS>(
                     direction,
-                    &all,
                     first..self.rows.min(first + ROWS),
                     &mut block,
                     &mut projected,
@@ -1043,7 +1041,8 @@ impl BiLstmEmitter {
                     None => {
                         let slot = step % B;
                         if slot == 0 {
-                            self.project::<B>(direction, rows, (step..n.min(step + B)).map(order), block, projected);
+                            let block_rows = (step..n.min(step + B)).map(|t| rows.get(order(t)).copied().unwrap_or(0));
+                            self.project::<B>(direction, block_rows, block, projected);
                         }
                         projected.get(slot * width..(slot + 1) * width).unwrap_or(&[])
                     }
@@ -1085,13 +1084,12 @@ impl BiLstmEmitter {
     }
 
     /// The input projections (bias, then W·x in ascending input order) of up to `B` steps,
-    /// the embedding rows at `steps` of `rows`, into `projected` (`[step][gate]`).
+    /// whose embedding rows are `rows`, into `projected` (`[step][gate]`).
     #[inline(always)]
     fn project<const B: usize>(
         &self,
         direction: &Direction,
-        rows: &[usize],
-        steps: impl Iterator<Item = usize>,
+        rows: impl Iterator<Item = usize>,
         block: &mut Vec<f32>,
         projected: &mut [f32],
     ) {
@@ -1101,8 +1099,7 @@ impl BiLstmEmitter {
         block.clear();
         block.resize(input * B, 0.0);
         let mut count = 0;
-        for (b, t) in steps.take(B).enumerate() {
-            let row = rows.get(t).copied().unwrap_or(0);
+        for (b, row) in rows.take(B).enumerate() {
             for (k, &x) in self
                 .embedding
                 .get(row * input..(row + 1) * input)
@@ -1380,6 +1377,10 @@ mod tests {
         out
     }
 
+    fn bits(values: &[f32]) -> Vec<u32> {
+        values.iter().map(|v| v.to_bits()).collect()
+    }
+
     #[test]
     fn every_code_path_computes_the_plain_reference_bits() {
         // sizes that fill whole tiles and sizes that leave padding, odd and even lengths
@@ -1396,7 +1397,7 @@ mod tests {
                 }
                 for n in [1usize, 2, 5, 8, 11, 17] {
                     let ids: Vec<usize> = (0..n).map(|t| (t * 7 + 3) % rows).collect();
-                    let want: Vec<u32> = reference(&weights, &ids).iter().map(|v| v.to_bits()).collect();
+                    let want = bits(&reference(&weights, &ids));
                     let mut scratch = Scratch {
                         rows: ids.clone(),
                         ..Scratch::default()
@@ -1415,33 +1416,21 @@ mod tests {
                         ("two tiles, blocks of eight steps", BiLstmEmitter::evaluate::<2, 8>),
                     ] {
                         evaluate(&model, &mut scratch, &mut out);
-                        assert_eq!(
-                            out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                            want,
-                            "{n} steps, {path}, tabulated: {tabulated}"
-                        );
+                        assert_eq!(bits(&out), want, "{n} steps, {path}, tabulated: {tabulated}");
                     }
                     if model.avx {
                         // SAFETY: the model found AVX usable
                         unsafe { model.evaluate_avx(&mut scratch, &mut out) };
-                        assert_eq!(
-                            out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                            want,
-                            "{n} steps, AVX"
-                        );
+                        assert_eq!(bits(&out), want, "{n} steps, AVX");
                     }
                     if model.avx512 {
                         // SAFETY: the model found AVX-512F usable
                         unsafe { model.evaluate_avx512(&mut scratch, &mut out) };
-                        assert_eq!(
-                            out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                            want,
-                            "{n} steps, AVX-512"
-                        );
+                        assert_eq!(bits(&out), want, "{n} steps, AVX-512");
                     }
                     let ids: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
                     model.emissions_into(&ids, &mut scratch, &mut out).unwrap();
-                    assert_eq!(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "{n} steps");
+                    assert_eq!(bits(&out), want, "{n} steps");
                 }
             }
         }
