@@ -202,6 +202,7 @@ def evaluate_command(
         str, typer.Option("--strip-trailing", help='Characters cut from the end of every text, e.g. "?".')
     ] = "",
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Score only the first N rows.")] = None,
+    skip: Annotated[int, typer.Option("--skip", min=0, help="Pass over the first N rows (before --limit).")] = 0,
 ) -> None:
     import cerebellum
 
@@ -221,7 +222,7 @@ def evaluate_command(
         raise typer.Exit(1) from None
     missing = False
     for path in files:
-        check = RealTextCheck(path.stem, path.resolve(), mapping, strip_trailing, limit)
+        check = RealTextCheck(path.stem, path.resolve(), mapping, strip_trailing, limit, skip)
         result = run_check(bundle, check)
         missing |= "missing" in result
         console.print(summary_line(result), markup=False)

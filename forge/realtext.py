@@ -34,17 +34,25 @@ class RealTextCheck:
     label_map: dict[str, str] = field(default_factory=dict)
     strip_trailing: str = ""  # characters cut from the end of every text (speech-style input: "?")
     limit: int | None = None  # score only the first rows of a big file
+    # Rows passed over before scoring starts: read the first rows while improving
+    # a model and keep a second check on the rest, which nothing was shaped after.
+    skip: int = 0
 
     @classmethod
     def from_config(cls, raw: dict[str, Any], directory: Path, where: str) -> RealTextCheck:
-        name, path, label_map = labelled_file(raw, {"strip_trailing", "limit"}, directory, where)
-        limit = raw.get("limit")
+        name, path, label_map = labelled_file(raw, {"strip_trailing", "limit", "skip"}, directory, where)
+        limit, skip = raw.get("limit"), raw.get("skip", 0)
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise ValueError(f"{where}: limit must be a whole number of rows, at least 1; got {limit!r}")
+        if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
+            raise ValueError(f"{where}: skip must be a whole number of rows, at least 0; got {skip!r}")
         return cls(
             name=name,
             path=path,
             label_map=label_map,
             strip_trailing=str(raw.get("strip_trailing", "")),
-            limit=int(limit) if limit is not None else None,
+            limit=limit,
+            skip=skip,
         )
 
 
@@ -65,7 +73,9 @@ def labelled_file(
 
 def _rows(check: RealTextCheck) -> list[dict[str, Any]]:
     rows = []
-    for row in iter_jsonl(check.path):
+    for number, row in enumerate(iter_jsonl(check.path)):
+        if number < check.skip:
+            continue
         rows.append(row)
         if check.limit is not None and len(rows) >= check.limit:
             break

@@ -309,6 +309,25 @@ def test_real_text_checks_classifier(tiny_bundle: Path, tmp_path: Path) -> None:
     assert "gone: skipped, file not found" in table
 
 
+def test_real_text_check_skip_and_limit_choose_the_rows(tiny_bundle: Path, tmp_path: Path) -> None:
+    model = cerebellum.load(tiny_bundle)
+    path = tmp_path / "rows.jsonl"
+    # Every row says Question; the tiny model calls "turn on music" (rows 0-2 and 5) a Statement.
+    music, ask = "turn on music", "how is the weather?"
+    texts = [music, music, music, ask, "how is dinner?", music]
+    _jsonl(path, [{"text": t, "label": "Question"} for t in texts])
+    assert run_check(model, RealTextCheck("all", path))["accuracy"] == 2 / 6
+    middle = run_check(model, RealTextCheck("middle", path, skip=3, limit=2))
+    assert middle["rows"] == 2 and middle["accuracy"] == 1.0
+    assert run_check(model, RealTextCheck("past", path, skip=6))["rows"] == 0
+    directory = tmp_path / "bp"
+    check = RealTextCheck.from_config({"path": "../rows.jsonl", "skip": 3}, directory, "realtext")
+    assert check.skip == 3 and check.limit is None
+    for bad in ({"skip": -1}, {"skip": "3"}, {"limit": 0}, {"limit": True}):
+        with pytest.raises(ValueError, match="whole number of rows"):
+            RealTextCheck.from_config({"path": "../rows.jsonl", **bad}, directory, "realtext")
+
+
 def test_real_text_checks_tagger_with_label_map(tiny_tagger_workspace: Path, tmp_path: Path) -> None:
     model = cerebellum.load(tiny_tagger_workspace / "models" / "tiny_ner")
     path = tmp_path / "news.jsonl"
