@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -41,19 +42,22 @@ class RealTextCheck:
     @classmethod
     def from_config(cls, raw: dict[str, Any], directory: Path, where: str) -> RealTextCheck:
         name, path, label_map = labelled_file(raw, {"strip_trailing", "limit", "skip"}, directory, where)
-        limit, skip = raw.get("limit"), raw.get("skip", 0)
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-            raise ValueError(f"{where}: limit must be a whole number of rows, at least 1; got {limit!r}")
-        if not isinstance(skip, int) or isinstance(skip, bool) or skip < 0:
-            raise ValueError(f"{where}: skip must be a whole number of rows, at least 0; got {skip!r}")
+        limit = raw.get("limit")
         return cls(
             name=name,
             path=path,
             label_map=label_map,
             strip_trailing=str(raw.get("strip_trailing", "")),
-            limit=limit,
-            skip=skip,
+            limit=None if limit is None else _row_count(limit, "limit", 1, where),
+            skip=_row_count(raw.get("skip", 0), "skip", 0, where),
         )
+
+
+def _row_count(value: Any, key: str, least: int, where: str) -> int:
+    # TOML's true is an int to Python; a row count is not a boolean.
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise ValueError(f"{where}: {key} must be a whole number of rows, at least {least}; got {value!r}")
+    return value
 
 
 def labelled_file(
@@ -72,14 +76,8 @@ def labelled_file(
 
 
 def _rows(check: RealTextCheck) -> list[dict[str, Any]]:
-    rows = []
-    for number, row in enumerate(iter_jsonl(check.path)):
-        if number < check.skip:
-            continue
-        rows.append(row)
-        if check.limit is not None and len(rows) >= check.limit:
-            break
-    return rows
+    stop = None if check.limit is None else check.skip + check.limit
+    return list(islice(iter_jsonl(check.path), check.skip, stop))
 
 
 def _text(check: RealTextCheck, text: str) -> str:
