@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .augment import AugmentConfig, AugmentError
+from .grammar import is_grammar
 from .names import UnsafeNameError, check_name
 from .realtext import RealTextCheck
 from .sources import ExtraSource
@@ -52,11 +53,16 @@ class TaskSpec:
     description: str = ""
     constitution: Path | None = None
     offline: tuple[Path, ...] = ()  # curated .jsonl rows and .grammar.json/.templates.json grammars
+    # a grammar's share of the generated rows, relative to the task's other grammars (default 1)
+    offline_weights: dict[Path, float] = field(default_factory=dict)
     # text -> expected label (classification) or ["TYPE:entity text", ...] (tagging)
     canaries: dict[str, str | list[str]] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)  # blueprint [train] merged with the task's own
     realtext: tuple[RealTextCheck, ...] = ()  # files of real text scored after verify
     sources: tuple[ExtraSource, ...] = ()  # labelled files trained on beside the generated rows
+
+    def grammar_weight(self, path: Path) -> float:
+        return self.offline_weights.get(path, 1.0)
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,42 @@ def _paths(directory: Path, value: Any, where: str) -> tuple[Path, ...]:
     return tuple(p for i, v in enumerate(values) if (p := _optional_path(directory, v, f"{where}[{i}]")))
 
 
+def _required_path(directory: Path, value: Any, where: str) -> Path:
+    path = _optional_path(directory, value, where)
+    if path is None:
+        raise BlueprintError(f'{where}: expected a path such as "offline/FILE"')
+    return path
+
+
+def _offline(directory: Path, value: Any, where: str) -> tuple[tuple[Path, ...], dict[Path, float]]:
+    """The offline sources: paths, or ``{ path = "...", weight = W }`` tables for grammars
+    that should get W times the rows of a grammar without a weight."""
+    if value is None:
+        return (), {}
+    paths: list[Path] = []
+    weights: dict[Path, float] = {}
+    for i, item in enumerate(value if isinstance(value, list) else [value]):
+        at = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            paths.append(_required_path(directory, item, at))
+            continue
+        unknown = sorted(set(item) - {"path", "weight"})
+        if unknown:
+            raise BlueprintError(f"{at}: unknown keys {unknown}; an offline table has path and weight")
+        path = _required_path(directory, item.get("path"), f"{at} path")
+        weight = item.get("weight", 1.0)
+        # bool is an int in Python; `weight = true` is a slip, not a weight of 1
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight < float("inf"):
+            raise BlueprintError(f"{at} weight: expected a positive number, got {weight!r}")
+        if not is_grammar(path):
+            raise BlueprintError(
+                f"{at} weight: {path.name} holds curated rows, which are all kept; only grammars take a weight"
+            )
+        paths.append(path)
+        weights[path] = float(weight)
+    return tuple(paths), weights
+
+
 def _tables(kind: Any, directory: Path, value: Any, where: str) -> tuple[Any, ...]:
     """An array of tables (``[[tasks.NAME.realtext]]``, ``[[tasks.NAME.sources]]``), each read by ``kind``."""
     out = []
@@ -184,12 +226,14 @@ def parse_blueprint(name: str, directory: Path, config: dict[str, Any]) -> Bluep
                     f"{at} canaries: {text!r} expects {expected!r}; use labels from {list(labels)}"
                     + (' as "TYPE:text"' if kind == "tagging" else "")
                 )
+        offline, offline_weights = _offline(directory, raw.get("offline"), f"{at} offline")
         tasks[task_name] = TaskSpec(
             name=task_name,
             labels=labels,
             description=raw.get("description", ""),
             constitution=_optional_path(directory, raw.get("constitution"), f"{at} constitution"),
-            offline=_paths(directory, raw.get("offline"), f"{at} offline"),
+            offline=offline,
+            offline_weights=offline_weights,
             canaries=dict(canaries),
             train={**train_defaults, **_expect(raw.get("train", {}), dict, f"{at} train")},
             realtext=_tables(RealTextCheck, directory, raw.get("realtext", []), f"{at} realtext"),

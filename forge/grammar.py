@@ -32,11 +32,17 @@ from pathlib import Path
 from typing import Any
 
 MAX_DEPTH = 24
+GRAMMAR_SUFFIXES = (".grammar.json", ".templates.json")
 REJECT_TRIES = 8  # draws of an entity slot before a rejected word is kept after all
 
 
 class GrammarError(ValueError):
     """A grammar file is malformed or refers to what it does not define."""
+
+
+def is_grammar(path: Path) -> bool:
+    """Whether an offline source is a grammar (expanded into rows) rather than curated rows."""
+    return path.name.endswith(GRAMMAR_SUFFIXES)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from forge.realtext import RealTextCheck, markdown, run_check
 from forge.textnorm import dedupe_key
 from forge.workspace import Workspace
 
-from .conftest import TINY_CONFIG, write_tiny_blueprint
+from .conftest import TINY_CONFIG, tiny_rows, write_tiny_blueprint
 
 runner = CliRunner()
 
@@ -258,6 +258,48 @@ def test_extra_sources_map_labels_cap_weight_and_are_counted(tmp_path: Path) -> 
     assert len({r["text"] for r in from_extra}) <= 50  # cap
     report = (processed / "quality_report.md").read_text(encoding="utf-8")
     assert "## Rows by source" in report and "| reviews | 50 |" in report and "| generated | 120 |" in report
+
+
+def test_offline_grammar_weights_share_the_generated_rows(tmp_path: Path) -> None:
+    from forge.providers.offline import OfflineProvider, shares
+
+    assert shares(10, [1, 1, 1]) == [4, 3, 3]  # what equal shares always gave: the earlier grammars get the rest
+    assert shares(47, [1, 1, 0.25]) == [21, 21, 5] and sum(shares(47, [1, 1, 0.25])) == 47
+    assert shares(0, [1, 2]) == [0, 0]
+    directory = write_tiny_blueprint(tmp_path)
+    for name, word in (("a", "lights"), ("b", "fan")):
+        spec = {
+            "slots": {"n": [str(i) for i in range(400)]},
+            "templates": {"Question": [f"is the {word} {{n}} on?"], "Statement": [f"turn on the {word} {{n}}"]},
+        }
+        (directory / "offline" / f"{name}.grammar.json").write_text(json.dumps(spec), encoding="utf-8")
+
+    total = len(tiny_rows()) + 200  # 200 generated rows: even shares, as labels are balanced within a grammar
+
+    def rows(offline: str) -> list[dict]:
+        config = TINY_CONFIG.replace('offline = "offline/tiny.jsonl"', f"offline = {offline}")
+        (directory / "blueprint.toml").write_text(config, encoding="utf-8")
+        blueprint = load_blueprint("tiny", Workspace(tmp_path).blueprints)
+        return OfflineProvider().rows(blueprint, blueprint.tasks["tiny"], total, blueprint.seed)
+
+    plain = rows('["offline/tiny.jsonl", "offline/a.grammar.json", "offline/b.grammar.json"]')
+    weighted = rows(
+        '["offline/tiny.jsonl", "offline/a.grammar.json", { path = "offline/b.grammar.json", weight = 0.25 }]'
+    )
+    for got, fan in ((plain, 100), (weighted, 40)):  # 200 x 0.25 / 1.25
+        assert len(got) == total and sum("fan" in r["text"] for r in got) == fan
+    blueprint = load_blueprint("tiny", Workspace(tmp_path).blueprints)
+    fingerprint = OfflineProvider().fingerprint(blueprint, blueprint.tasks["tiny"])
+    assert "weight=0.25" in fingerprint  # a new weight makes new rows, so the data is generated again
+    for bad, message in (
+        ('{ path = "offline/a.grammar.json", weight = 0 }', "positive number"),
+        ('{ path = "offline/a.grammar.json", weight = true }', "positive number"),
+        ('{ path = "offline/tiny.jsonl", weight = 2 }', "only grammars take a weight"),
+        ('{ path = "offline/a.grammar.json", share = 2 }', "unknown keys"),
+        ("{ weight = 2 }", "expected a path"),
+    ):
+        with pytest.raises(BlueprintError, match=message):
+            rows(f"[{bad}]")
 
 
 def test_extra_tagging_source_maps_entity_types(tmp_path: Path) -> None:

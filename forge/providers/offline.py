@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 import random
-from pathlib import Path
+from fractions import Fraction
 from typing import Any
 
 from ..blueprint import Blueprint, TaskSpec
 from ..files import iter_jsonl, sha256_file, write_jsonl
-from ..grammar import expand_grammar, library_versions, load_grammar
+from ..grammar import expand_grammar, is_grammar, library_versions, load_grammar
 from . import GenerationJob, ProviderError
 
 Row = dict[str, Any]
-GRAMMAR_SUFFIXES = (".grammar.json", ".templates.json")
-
-
-def is_grammar(path: Path) -> bool:
-    return path.name.endswith(GRAMMAR_SUFFIXES)
 
 
 class OfflineProvider:
@@ -31,6 +27,8 @@ class OfflineProvider:
         for path in task.offline:
             parts.append(sha256_file(path))
             if is_grammar(path):
+                if path in task.offline_weights:  # unweighted grammars keep the fingerprints they had
+                    parts.append(f"weight={task.offline_weights[path]!r}")
                 versions = library_versions(json.loads(path.read_text(encoding="utf-8")))
                 parts += [f"{k}={v}" for k, v in sorted(versions.items())]
         return f"offline:{':'.join(parts)}:rows={blueprint.generate.get('rows')}:seed={blueprint.seed}"
@@ -41,7 +39,8 @@ class OfflineProvider:
         return f"{len(rows)} rows from the blueprint's offline examples and grammars"
 
     def rows(self, blueprint: Blueprint, task: TaskSpec, rows: int, seed: int) -> list[Row]:
-        """Every curated row, then grammar rows up to ``rows`` in all, shared among the grammars."""
+        """Every curated row, then grammar rows up to ``rows`` in all, shared among the grammars
+        in proportion to their weights."""
         if not task.offline:
             raise ProviderError(
                 f'task {task.name!r} has no offline examples: set `offline = "offline/{task.name}.jsonl"` '
@@ -52,12 +51,24 @@ class OfflineProvider:
         out = list(curated)
         if grammars:
             wanted = max(rows - len(curated), 0)
-            for i, path in enumerate(grammars):
-                share = wanted // len(grammars) + (1 if i < wanted % len(grammars) else 0)
-                out += expand_grammar(load_grammar(path, seed), share, seed + i, task.labels)
+            counts = shares(wanted, [task.grammar_weight(path) for path in grammars])
+            for i, (path, count) in enumerate(zip(grammars, counts, strict=True)):
+                out += expand_grammar(load_grammar(path, seed), count, seed + i, task.labels)
         # A seeded shuffle, so that rows are not grouped by how they were written.
         random.Random(seed).shuffle(out)
         return out
+
+
+def shares(total: int, weights: list[float]) -> list[int]:
+    """``total`` split in proportion to ``weights``: the floors of the exact shares, then one
+    more for the largest remainders (the earlier source on a tie), so equal weights give the
+    earlier sources the extra rows and every count is the same on every machine."""
+    exact = [Fraction(total) * Fraction(w) / sum(map(Fraction, weights)) for w in weights]
+    counts = [math.floor(x) for x in exact]
+    by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] - counts[i]), i))
+    for i in by_remainder[: total - sum(counts)]:
+        counts[i] += 1
+    return counts
 
 
 def sample_rows(task: TaskSpec, seed: int, count: int) -> list[Row]:
