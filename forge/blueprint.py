@@ -122,14 +122,6 @@ def _optional_path(directory: Path, value: Any, where: str) -> Path | None:
     return path
 
 
-def _paths(directory: Path, value: Any, where: str) -> tuple[Path, ...]:
-    """One path or a list of them, each relative to the blueprint folder and required to exist."""
-    if value is None:
-        return ()
-    values = value if isinstance(value, list) else [value]
-    return tuple(p for i, v in enumerate(values) if (p := _optional_path(directory, v, f"{where}[{i}]")))
-
-
 def _required_path(directory: Path, value: Any, where: str) -> Path:
     path = _optional_path(directory, value, where)
     if path is None:
@@ -153,17 +145,23 @@ def _offline(directory: Path, value: Any, where: str) -> tuple[tuple[Path, ...],
         if unknown:
             raise BlueprintError(f"{at}: unknown keys {unknown}; an offline table has path and weight")
         path = _required_path(directory, item.get("path"), f"{at} path")
-        weight = item.get("weight", 1.0)
-        # bool is an int in Python; `weight = true` is a slip, not a weight of 1
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight < float("inf"):
-            raise BlueprintError(f"{at} weight: expected a positive number, got {weight!r}")
         if not is_grammar(path):
             raise BlueprintError(
                 f"{at} weight: {path.name} holds curated rows, which are all kept; only grammars take a weight"
             )
         paths.append(path)
-        weights[path] = float(weight)
+        weights[path] = _weight(item.get("weight", 1.0), f"{at} weight")
+    repeated = sorted({p.name for p in paths if paths.count(p) > 1})
+    if repeated:  # one file listed twice would be read twice, with one weight for both
+        raise BlueprintError(f"{where}: {', '.join(repeated)} listed more than once")
     return tuple(paths), weights
+
+
+def _weight(value: Any, where: str) -> float:
+    # bool is an int in Python: `weight = true` is a slip, not a weight of 1; TOML also allows inf and nan
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+        raise BlueprintError(f"{where}: expected a positive number, got {value!r}")
+    return float(value)
 
 
 def _tables(kind: Any, directory: Path, value: Any, where: str) -> tuple[Any, ...]:

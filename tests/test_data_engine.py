@@ -266,6 +266,7 @@ def test_offline_grammar_weights_share_the_generated_rows(tmp_path: Path) -> Non
     assert shares(10, [1, 1, 1]) == [4, 3, 3]  # what equal shares always gave: the earlier grammars get the rest
     assert shares(47, [1, 1, 0.25]) == [21, 21, 5] and sum(shares(47, [1, 1, 0.25])) == 47
     assert shares(0, [1, 2]) == [0, 0]
+    assert shares(6, [0.1, 1.1]) == [1, 5]  # 0.6 and 5.4 as written, not as binary fractions
     directory = write_tiny_blueprint(tmp_path)
     for name, word in (("a", "lights"), ("b", "fan")):
         spec = {
@@ -291,9 +292,19 @@ def test_offline_grammar_weights_share_the_generated_rows(tmp_path: Path) -> Non
     blueprint = load_blueprint("tiny", Workspace(tmp_path).blueprints)
     fingerprint = OfflineProvider().fingerprint(blueprint, blueprint.tasks["tiny"])
     assert "weight=0.25" in fingerprint  # a new weight makes new rows, so the data is generated again
+    plain_fingerprints = []
+    for listed in ('"offline/a.grammar.json"', '{ path = "offline/a.grammar.json", weight = 1 }'):
+        rows(f"[{listed}]")
+        blueprint = load_blueprint("tiny", Workspace(tmp_path).blueprints)
+        plain_fingerprints.append(OfflineProvider().fingerprint(blueprint, blueprint.tasks["tiny"]))
+    assert plain_fingerprints[0] == plain_fingerprints[1]  # weight 1 is no weight: the rows are the same
     for bad, message in (
         ('{ path = "offline/a.grammar.json", weight = 0 }', "positive number"),
         ('{ path = "offline/a.grammar.json", weight = true }', "positive number"),
+        ('{ path = "offline/a.grammar.json", weight = -1 }', "positive number"),
+        ('{ path = "offline/a.grammar.json", weight = inf }', "positive number"),
+        ('{ path = "offline/a.grammar.json", weight = nan }', "positive number"),
+        ('"offline/a.grammar.json", { path = "offline/a.grammar.json", weight = 2 }', "more than once"),
         ('{ path = "offline/tiny.jsonl", weight = 2 }', "only grammars take a weight"),
         ('{ path = "offline/a.grammar.json", share = 2 }', "unknown keys"),
         ("{ weight = 2 }", "expected a path"),

@@ -27,8 +27,8 @@ class OfflineProvider:
         for path in task.offline:
             parts.append(sha256_file(path))
             if is_grammar(path):
-                if path in task.offline_weights:  # unweighted grammars keep the fingerprints they had
-                    parts.append(f"weight={task.offline_weights[path]!r}")
+                if task.grammar_weight(path) != 1.0:  # unweighted grammars keep the fingerprints they had
+                    parts.append(f"weight={task.grammar_weight(path)!r}")
                 versions = library_versions(json.loads(path.read_text(encoding="utf-8")))
                 parts += [f"{k}={v}" for k, v in sorted(versions.items())]
         return f"offline:{':'.join(parts)}:rows={blueprint.generate.get('rows')}:seed={blueprint.seed}"
@@ -63,7 +63,10 @@ def shares(total: int, weights: list[float]) -> list[int]:
     """``total`` split in proportion to ``weights``: the floors of the exact shares, then one
     more for the largest remainders (the earlier source on a tie), so equal weights give the
     earlier sources the extra rows and every count is the same on every machine."""
-    exact = [Fraction(total) * Fraction(w) / sum(map(Fraction, weights)) for w in weights]
+    # weights as written (0.1 is 1/10, not its binary neighbour), so that ties written as ties stay ties
+    written = [Fraction(repr(w)) for w in weights]
+    whole = sum(written)
+    exact = [total * w / whole for w in written]
     counts = [math.floor(x) for x in exact]
     by_remainder = sorted(range(len(weights)), key=lambda i: (-(exact[i] - counts[i]), i))
     for i in by_remainder[: total - sum(counts)]:
