@@ -18,6 +18,7 @@ from typing import Any
 
 from .evaluation import span_metrics
 from .files import DataFileError, iter_jsonl
+from .intervals import bootstrap_f1, span, wilson
 from .tagging_data import Repairs, TaggingDataError, tokens_to_spans
 
 BATCH = 256
@@ -120,6 +121,7 @@ def score_classifier(model: Any, check: RealTextCheck) -> dict[str, Any]:
         "rows": len(texts),
         "skipped": skipped,
         "accuracy": correct / len(texts) if texts else 0.0,
+        "accuracy_interval": list(wilson(correct, len(texts))),
         "recall": recall,
         "predicted_outside": {label: n / len(texts) for label, n in sorted(outside.items())},
     }
@@ -153,7 +155,20 @@ def score_tagger(model: Any, check: RealTextCheck) -> dict[str, Any]:
         gold.append([tuple(s) for s in spans])
         predicted.append([(e.start, e.end, e.type) for e in model.tag(text) if e.type in scored])
     metrics = span_metrics(gold, predicted, scored)
+    for entry in metrics["per_type"]:
+        entry["f1_interval"] = list(_f1_interval(gold, predicted, entry["label"]))
     return {"kind": "tagging", "rows": len(gold), "skipped": skipped, **metrics}
+
+
+def _f1_interval(gold: list[list[tuple]], predicted: list[list[tuple]], kind: str) -> tuple[float, float]:
+    right, found, wanted = [], [], []  # per sentence, for a bootstrap that draws whole sentences
+    for g, p in zip(gold, predicted, strict=True):
+        g_set = {s for s in g if s[2] == kind}
+        p_set = {s for s in p if s[2] == kind}
+        right.append(len(g_set & p_set))
+        found.append(len(p_set))
+        wanted.append(len(g_set))
+    return bootstrap_f1(right, found, wanted)
 
 
 def run_check(model: Any, check: RealTextCheck) -> dict[str, Any]:
@@ -174,7 +189,9 @@ def markdown(results: list[dict[str, Any]]) -> list[str]:
         "## Real-text checks",
         "",
         "Scored on files of real human text that are not in the training data or its sources (their own table, "
-        "apart from the held-out split above).",
+        "apart from the held-out split above). In brackets: the 95% interval of the score on text of the "
+        "file's kind (Wilson for accuracy, a bootstrap over sentences for F1); checks of a few hundred rows "
+        "cannot tell apart models a point or two apart.",
         "",
     ]
     if not results:
@@ -188,7 +205,8 @@ def markdown(results: list[dict[str, Any]]) -> list[str]:
             recall = ", ".join(f"{k} {v:.1%}" for k, v in r["recall"].items())
             outside = ", ".join(f"{k} {v:.1%}" for k, v in r["predicted_outside"].items()) or "none"
             lines.append(
-                f"| {r['name']} | `{r['file']}` | {r['rows']:,} | **{r['accuracy']:.1%}** | {recall} | {outside} |"
+                f"| {r['name']} | `{r['file']}` | {r['rows']:,} | **{r['accuracy']:.1%}** "
+                f"({span(r['accuracy_interval'])}) | {recall} | {outside} |"
             )
         lines += [
             f"\n- {r['name']} with the defer rule: {r['answered']:.1%} of rows answered, "
@@ -202,7 +220,7 @@ def markdown(results: list[dict[str, Any]]) -> list[str]:
             for t in r["per_type"]:
                 lines.append(
                     f"| {r['name']} | `{r['file']}` | {r['rows']:,} | {t['label']} | {t['precision']:.1%} | "
-                    f"{t['recall']:.1%} | **{t['f1']:.1%}** |"
+                    f"{t['recall']:.1%} | **{t['f1']:.1%}** ({span(t['f1_interval'])}) |"
                 )
     for r in results:
         if "missing" in r:
@@ -215,7 +233,8 @@ def summary_line(result: dict[str, Any]) -> str:
         return f"{result['name']}: skipped ({result['missing']}: {result['path']})"
     if result["kind"] == "tagging":
         parts = ", ".join(
-            f"{t['label']} P {t['precision']:.1%} R {t['recall']:.1%} F1 {t['f1']:.1%}" for t in result["per_type"]
+            f"{t['label']} P {t['precision']:.1%} R {t['recall']:.1%} F1 {t['f1']:.1%} (95% {span(t['f1_interval'])})"
+            for t in result["per_type"]
         )
         return f"{result['name']} ({result['rows']:,} sentences): {parts}"
     recall = ", ".join(f"{k} {v:.1%}" for k, v in result["recall"].items())
@@ -226,6 +245,6 @@ def summary_line(result: dict[str, Any]) -> str:
         else ""
     )
     return (
-        f"{result['name']} ({result['rows']:,} rows): accuracy {result['accuracy']:.1%} (recall {recall}{outside})"
-        + deferred
+        f"{result['name']} ({result['rows']:,} rows): accuracy {result['accuracy']:.1%} "
+        f"(95% {span(result['accuracy_interval'])}; recall {recall}{outside})" + deferred
     )

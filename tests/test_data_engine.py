@@ -358,7 +358,8 @@ def test_real_text_checks_classifier(tiny_bundle: Path, tmp_path: Path) -> None:
     missing = run_check(model, RealTextCheck("gone", tmp_path / "gone.jsonl"))
     assert missing["missing"] == "file not found"
     table = "\n".join(markdown([result, missing]))
-    assert "| q | `q.jsonl` | 1 | **0.0%** | Question 0.0% | Statement 100.0% |" in table
+    # One row says little: 0 of 1 right is anything from 0% to 79% on text of its kind.
+    assert "| q | `q.jsonl` | 1 | **0.0%** (0.0-79.3%) | Question 0.0% | Statement 100.0% |" in table
     assert "gone: skipped, file not found" in table
 
 
@@ -397,6 +398,8 @@ def test_real_text_checks_tagger_with_label_map(tiny_tagger_workspace: Path, tmp
     (pers,) = result["per_type"]
     assert any(e.type == "PERS" for e in found), found  # 王总 is one of the tiny tagger's names
     assert pers["label"] == "PERS" and pers["support"] >= 1 and pers["f1"] == 1.0
+    assert pers["f1_interval"] == [1.0, 1.0]  # every resample of one perfect sentence is perfect
+    assert "| PERS | 100.0% | 100.0% | **100.0%** (100.0-100.0%) |" in "\n".join(markdown([result]))
 
 
 def test_build_puts_real_text_table_in_model_card(tmp_path: Path) -> None:
