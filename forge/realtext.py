@@ -18,7 +18,7 @@ from typing import Any
 
 from .evaluation import span_metrics
 from .files import DataFileError, iter_jsonl
-from .intervals import bootstrap_f1, span, wilson
+from .intervals import percent_range, span_f1_interval, wilson
 from .tagging_data import Repairs, TaggingDataError, tokens_to_spans
 
 BATCH = 256
@@ -156,19 +156,8 @@ def score_tagger(model: Any, check: RealTextCheck) -> dict[str, Any]:
         predicted.append([(e.start, e.end, e.type) for e in model.tag(text) if e.type in scored])
     metrics = span_metrics(gold, predicted, scored)
     for entry in metrics["per_type"]:
-        entry["f1_interval"] = list(_f1_interval(gold, predicted, entry["label"]))
+        entry["f1_interval"] = list(span_f1_interval(gold, predicted, entry["label"]))
     return {"kind": "tagging", "rows": len(gold), "skipped": skipped, **metrics}
-
-
-def _f1_interval(gold: list[list[tuple]], predicted: list[list[tuple]], kind: str) -> tuple[float, float]:
-    right, found, wanted = [], [], []  # per sentence, for a bootstrap that draws whole sentences
-    for g, p in zip(gold, predicted, strict=True):
-        g_set = {s for s in g if s[2] == kind}
-        p_set = {s for s in p if s[2] == kind}
-        right.append(len(g_set & p_set))
-        found.append(len(p_set))
-        wanted.append(len(g_set))
-    return bootstrap_f1(right, found, wanted)
 
 
 def run_check(model: Any, check: RealTextCheck) -> dict[str, Any]:
@@ -189,9 +178,9 @@ def markdown(results: list[dict[str, Any]]) -> list[str]:
         "## Real-text checks",
         "",
         "Scored on files of real human text that are not in the training data or its sources (their own table, "
-        "apart from the held-out split above). In brackets: the 95% interval of the score on text of the "
-        "file's kind (Wilson for accuracy, a bootstrap over sentences for F1); checks of a few hundred rows "
-        "cannot tell apart models a point or two apart.",
+        "apart from the held-out split above). In brackets: the 95% interval of this model's accuracy or F1 on "
+        "text of the file's kind (Wilson for accuracy, a bootstrap over sentences for F1). Two models scored on "
+        "the same file are compared row by row, not by whether these intervals overlap.",
         "",
     ]
     if not results:
@@ -206,7 +195,7 @@ def markdown(results: list[dict[str, Any]]) -> list[str]:
             outside = ", ".join(f"{k} {v:.1%}" for k, v in r["predicted_outside"].items()) or "none"
             lines.append(
                 f"| {r['name']} | `{r['file']}` | {r['rows']:,} | **{r['accuracy']:.1%}** "
-                f"({span(r['accuracy_interval'])}) | {recall} | {outside} |"
+                f"({percent_range(r['accuracy_interval'])}) | {recall} | {outside} |"
             )
         lines += [
             f"\n- {r['name']} with the defer rule: {r['answered']:.1%} of rows answered, "
@@ -220,7 +209,7 @@ def markdown(results: list[dict[str, Any]]) -> list[str]:
             for t in r["per_type"]:
                 lines.append(
                     f"| {r['name']} | `{r['file']}` | {r['rows']:,} | {t['label']} | {t['precision']:.1%} | "
-                    f"{t['recall']:.1%} | **{t['f1']:.1%}** ({span(t['f1_interval'])}) |"
+                    f"{t['recall']:.1%} | **{t['f1']:.1%}** ({percent_range(t['f1_interval'])}) |"
                 )
     for r in results:
         if "missing" in r:
@@ -233,7 +222,8 @@ def summary_line(result: dict[str, Any]) -> str:
         return f"{result['name']}: skipped ({result['missing']}: {result['path']})"
     if result["kind"] == "tagging":
         parts = ", ".join(
-            f"{t['label']} P {t['precision']:.1%} R {t['recall']:.1%} F1 {t['f1']:.1%} (95% {span(t['f1_interval'])})"
+            f"{t['label']} P {t['precision']:.1%} R {t['recall']:.1%} "
+            f"F1 {t['f1']:.1%} (95% {percent_range(t['f1_interval'])})"
             for t in result["per_type"]
         )
         return f"{result['name']} ({result['rows']:,} sentences): {parts}"
@@ -246,5 +236,5 @@ def summary_line(result: dict[str, Any]) -> str:
     )
     return (
         f"{result['name']} ({result['rows']:,} rows): accuracy {result['accuracy']:.1%} "
-        f"(95% {span(result['accuracy_interval'])}; recall {recall}{outside})" + deferred
+        f"(95% {percent_range(result['accuracy_interval'])}; recall {recall}{outside})" + deferred
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from scipy.stats import binomtest
 
-from forge.intervals import bootstrap_f1, span, wilson
+from forge.evaluation import span_metrics
+from forge.intervals import bootstrap_f1, percent_range, span_f1_interval, wilson
 
 
 def test_wilson_matches_known_values_and_stays_in_range() -> None:
@@ -34,12 +35,29 @@ def test_bootstrap_f1_is_seeded_contains_the_score_and_narrows_with_sentences() 
     assert 0.45 < small[0] and small[1] < 0.75  # about +-0.1 for 100 sentences
     big = bootstrap_f1(right * 100, found * 100, wanted * 100)
     assert big[0] < 0.6 < big[1] and (big[1] - big[0]) < (small[1] - small[0]) / 5
+    # Two spans predicted per sentence, one of them right: precision 1/2, recall 1, F1 2/3 in every resample.
+    assert bootstrap_f1([1] * 50, [2] * 50, [1] * 50) == pytest.approx((2 / 3, 2 / 3))
     assert bootstrap_f1([1, 1], [1, 1], [1, 1]) == (1.0, 1.0)
+    # One span in 500 sentences, found: a resample without it has no F1 (not an F1 of 0).
+    assert bootstrap_f1([1] + [0] * 499, [1] + [0] * 499, [1] + [0] * 499) == (1.0, 1.0)
     assert bootstrap_f1([], [], []) == (0.0, 1.0)
     with pytest.raises(ValueError, match="one count per sentence"):
         bootstrap_f1([1], [1, 1], [1])
 
 
-def test_span_formats_percent_ranges() -> None:
-    assert span((0.81297, 0.85311)) == "81.3-85.3%"
-    assert span((0.0, 1.0)) == "0.0-100.0%"
+def test_span_f1_interval_scores_one_type_and_brackets_span_metrics() -> None:
+    # Sentences with PERS and PROJ spans; the prediction gets every PERS and half the PROJ spans right.
+    gold, predicted = [], []
+    for i in range(200):
+        gold.append([(0, 2, "PERS"), (5, 9, "PROJ")])
+        predicted.append([(0, 2, "PERS"), (5, 9 if i % 2 else 8, "PROJ")])
+    metrics = {t["label"]: t["f1"] for t in span_metrics(gold, predicted, ["PERS", "PROJ"])["per_type"]}
+    assert metrics == {"PERS": 1.0, "PROJ": 0.5}
+    assert span_f1_interval(gold, predicted, "PERS") == (1.0, 1.0)  # the other type's misses do not count
+    low, high = span_f1_interval(gold, predicted, "PROJ")
+    assert low < metrics["PROJ"] < high and high - low < 0.2
+
+
+def test_percent_range_formats_tables() -> None:
+    assert percent_range((0.81297, 0.85311)) == "81.3-85.3%"
+    assert percent_range([0.0, 1.0]) == "0.0-100.0%"
