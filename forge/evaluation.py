@@ -29,22 +29,30 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[
     }
 
 
-def span_metrics(gold: list[list[tuple]], predicted: list[list[tuple]], types: list[str]) -> dict[str, Any]:
-    """Exact span-and-type precision, recall and F1, per type and micro-averaged.
+def sentence_span_counts(
+    gold: list[list[tuple]], predicted: list[list[tuple]], types: list[str]
+) -> dict[str, np.ndarray]:
+    """Per entity type, one row per sentence: exact spans right, spans predicted, gold spans.
 
-    ``gold`` and ``predicted`` hold, per sentence, (start, end, type) spans.
+    ``gold`` and ``predicted`` hold, per sentence, (start, end, type) spans; a
+    span listed twice counts once. Types seen but not in ``types`` get rows too,
+    after the listed ones.
     """
-    tp = dict.fromkeys(types, 0)
-    n_gold = dict.fromkeys(types, 0)
-    n_pred = dict.fromkeys(types, 0)
-    for g, p in zip(gold, predicted, strict=True):
+    seen = {span[2] for sentence in (*gold, *predicted) for span in sentence}
+    kinds = list(types) + sorted(seen - set(types))
+    index = {kind: i for i, kind in enumerate(kinds)}
+    counts = np.zeros((len(kinds), len(gold), 3), np.int64)
+    for row, (g, p) in enumerate(zip(gold, predicted, strict=True)):
         g_set, p_set = set(map(tuple, g)), set(map(tuple, p))
-        for span in g_set:
-            n_gold[span[2]] = n_gold.get(span[2], 0) + 1
-        for span in p_set:
-            n_pred[span[2]] = n_pred.get(span[2], 0) + 1
-        for span in g_set & p_set:
-            tp[span[2]] = tp.get(span[2], 0) + 1
+        for column, spans in enumerate((g_set & p_set, p_set, g_set)):
+            for span in spans:
+                counts[index[span[2]], row, column] += 1
+    return {kind: counts[i] for kind, i in index.items()}
+
+
+def span_metrics_from_counts(counts: dict[str, np.ndarray], types: list[str], sentences: int) -> dict[str, Any]:
+    """Precision, recall and F1 per type in ``types``, micro-averaged over every type in ``counts``."""
+    totals = {kind: [int(x) for x in c.sum(axis=0)] for kind, c in counts.items()}
 
     def prf(t: int, p: int, g: int) -> tuple[float, float, float]:
         precision = t / p if p else 0.0
@@ -54,9 +62,15 @@ def span_metrics(gold: list[list[tuple]], predicted: list[list[tuple]], types: l
 
     per_type = []
     for kind in types:
-        precision, recall, f1 = prf(tp[kind], n_pred[kind], n_gold[kind])
-        per_type.append(
-            {"label": kind, "precision": precision, "recall": recall, "f1": f1, "support": int(n_gold[kind])}
-        )
-    precision, recall, f1 = prf(sum(tp.values()), sum(n_pred.values()), sum(n_gold.values()))
-    return {"precision": precision, "recall": recall, "f1": f1, "per_type": per_type, "sentences": len(gold)}
+        precision, recall, f1 = prf(*totals[kind])
+        per_type.append({"label": kind, "precision": precision, "recall": recall, "f1": f1, "support": totals[kind][2]})
+    precision, recall, f1 = prf(*(sum(total[i] for total in totals.values()) for i in range(3)))
+    return {"precision": precision, "recall": recall, "f1": f1, "per_type": per_type, "sentences": sentences}
+
+
+def span_metrics(gold: list[list[tuple]], predicted: list[list[tuple]], types: list[str]) -> dict[str, Any]:
+    """Exact span-and-type precision, recall and F1, per type and micro-averaged.
+
+    ``gold`` and ``predicted`` hold, per sentence, (start, end, type) spans.
+    """
+    return span_metrics_from_counts(sentence_span_counts(gold, predicted, types), types, len(gold))

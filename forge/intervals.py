@@ -56,7 +56,7 @@ def bootstrap_f1(
     if not tp.shape == pred.shape == ref.shape or tp.ndim != 1:
         raise ValueError("true_positives, predicted and gold need one count per sentence each")
     n = len(tp)
-    if n == 0 or not (pred.sum() + ref.sum()):
+    if n == 0:
         return (0.0, 1.0)
     rng = np.random.default_rng(seed)
     scores = np.empty(resamples)
@@ -65,26 +65,12 @@ def bootstrap_f1(
         rows = rng.integers(0, n, size=(min(chunk, resamples - start), n))
         t, p, g = tp[rows].sum(1), pred[rows].sum(1), ref[rows].sum(1)
         total = p + g
-        # 2TP / (predicted + gold) is 2PR / (P + R), the F1 of span_metrics.
+        # 2TP / (predicted + gold) is 2PR / (P + R), the F1 of evaluation.span_metrics.
         scores[start : start + len(rows)] = np.divide(2 * t, total, out=np.full(len(rows), np.nan), where=total > 0)
-    if np.isnan(scores).all():  # spans so rare that no resample drew one
+    if np.isnan(scores).all():  # no spans at all, or so rare that no resample drew one
         return (0.0, 1.0)
     low, high = np.nanpercentile(scores, [2.5, 97.5])
     return (float(low), float(high))
-
-
-def span_f1_interval(
-    gold: Sequence[Sequence[tuple]], predicted: Sequence[Sequence[tuple]], kind: str
-) -> tuple[float, float]:
-    """The bootstrap interval of one entity type's F1, from per-sentence (start, end, type) spans."""
-    right, found, wanted = [], [], []
-    for g, p in zip(gold, predicted, strict=True):
-        g_set = {s for s in g if s[2] == kind}
-        p_set = {s for s in p if s[2] == kind}
-        right.append(len(g_set & p_set))
-        found.append(len(p_set))
-        wanted.append(len(g_set))
-    return bootstrap_f1(right, found, wanted)
 
 
 def percent_range(interval: Sequence[float]) -> str:

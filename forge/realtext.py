@@ -16,9 +16,9 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from .evaluation import span_metrics
+from .evaluation import sentence_span_counts, span_metrics_from_counts
 from .files import DataFileError, iter_jsonl
-from .intervals import percent_range, span_f1_interval, wilson
+from .intervals import bootstrap_f1, percent_range, wilson
 from .tagging_data import Repairs, TaggingDataError, tokens_to_spans
 
 BATCH = 256
@@ -154,9 +154,10 @@ def score_tagger(model: Any, check: RealTextCheck) -> dict[str, Any]:
             continue
         gold.append([tuple(s) for s in spans])
         predicted.append([(e.start, e.end, e.type) for e in model.tag(text) if e.type in scored])
-    metrics = span_metrics(gold, predicted, scored)
+    counts = sentence_span_counts(gold, predicted, scored)
+    metrics = span_metrics_from_counts(counts, scored, len(gold))
     for entry in metrics["per_type"]:
-        entry["f1_interval"] = list(span_f1_interval(gold, predicted, entry["label"]))
+        entry["f1_interval"] = list(bootstrap_f1(*counts[entry["label"]].T))
     return {"kind": "tagging", "rows": len(gold), "skipped": skipped, **metrics}
 
 

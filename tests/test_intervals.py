@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from scipy.stats import binomtest
 
-from forge.evaluation import span_metrics
-from forge.intervals import bootstrap_f1, percent_range, span_f1_interval, wilson
+from forge.evaluation import sentence_span_counts, span_metrics
+from forge.intervals import bootstrap_f1, percent_range, wilson
 
 
 def test_wilson_matches_known_values_and_stays_in_range() -> None:
@@ -45,7 +45,7 @@ def test_bootstrap_f1_is_seeded_contains_the_score_and_narrows_with_sentences() 
         bootstrap_f1([1], [1, 1], [1])
 
 
-def test_span_f1_interval_scores_one_type_and_brackets_span_metrics() -> None:
+def test_per_type_counts_give_span_metrics_and_an_interval_around_it() -> None:
     # Sentences with PERS and PROJ spans; the prediction gets every PERS and half the PROJ spans right.
     gold, predicted = [], []
     for i in range(200):
@@ -53,8 +53,10 @@ def test_span_f1_interval_scores_one_type_and_brackets_span_metrics() -> None:
         predicted.append([(0, 2, "PERS"), (5, 9 if i % 2 else 8, "PROJ")])
     metrics = {t["label"]: t["f1"] for t in span_metrics(gold, predicted, ["PERS", "PROJ"])["per_type"]}
     assert metrics == {"PERS": 1.0, "PROJ": 0.5}
-    assert span_f1_interval(gold, predicted, "PERS") == (1.0, 1.0)  # the other type's misses do not count
-    low, high = span_f1_interval(gold, predicted, "PROJ")
+    counts = sentence_span_counts(gold, predicted, ["PERS", "PROJ"])
+    assert counts["PROJ"].sum(axis=0).tolist() == [100, 200, 200]  # right, predicted, gold
+    assert bootstrap_f1(*counts["PERS"].T) == (1.0, 1.0)  # the other type's misses do not count
+    low, high = bootstrap_f1(*counts["PROJ"].T)
     assert low < metrics["PROJ"] < high and high - low < 0.2
 
 
