@@ -10,6 +10,7 @@ use alloc::format;
 use alloc::vec::Vec;
 
 use crate::error::{BundleFile, Error, Result};
+use crate::exact::collect_exact;
 use crate::proto;
 
 /// Class of a folded code point.
@@ -105,17 +106,12 @@ impl CharTable {
                 end
             })
             .collect();
-        let targets = table
-            .fold_to
-            .iter()
-            .map(|&t| char::from_u32(t))
-            .collect::<Option<Vec<char>>>()
-            .ok_or_else(|| {
-                Error::corrupt(
-                    BundleFile::Preprocessor,
-                    "char table: a fold target is not a Unicode scalar value",
-                )
-            })?;
+        let targets = collect_exact(table.fold_to.iter().map(|&t| char::from_u32(t))).ok_or_else(|| {
+            Error::corrupt(
+                BundleFile::Preprocessor,
+                "char table: a fold target is not a Unicode scalar value",
+            )
+        })?;
         let run_starts = undelta(&table.class_start_delta, "class_start_delta")?;
         if run_starts.first() != Some(&0) {
             return Err(Error::corrupt(
@@ -129,12 +125,13 @@ impl CharTable {
                 "char table: class runs and classes differ in length",
             ));
         }
-        let run_classes = table
-            .class_of_run
-            .iter()
-            .map(|&c| u32::try_from(c).ok().and_then(class_of_code))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| Error::corrupt(BundleFile::Preprocessor, "char table: unknown character class"))?;
+        let run_classes = collect_exact(
+            table
+                .class_of_run
+                .iter()
+                .map(|&c| u32::try_from(c).ok().and_then(class_of_code)),
+        )
+        .ok_or_else(|| Error::corrupt(BundleFile::Preprocessor, "char table: unknown character class"))?;
         // A surrogate "from" can never occur in valid text: it stays in `froms`, never found.
         Ok(Self::with_ascii(CharTable {
             froms: Cow::Owned(froms),

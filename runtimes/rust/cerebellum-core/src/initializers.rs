@@ -4,6 +4,7 @@
 
 use alloc::vec::Vec;
 
+use crate::exact::collect_exact;
 use crate::onnx;
 
 /// ONNX `TensorProto.DataType` codes the native evaluators read.
@@ -21,13 +22,7 @@ pub(crate) fn little_endian<T, const N: usize>(raw: &[u8], decode: fn([u8; N]) -
     if !chunks.remainder().is_empty() {
         return None;
     }
-    // Sized up front: collecting through `Option` gives no size hint, so the buffer grows by
-    // doubling and can hold nearly twice the tensor (the tagger's 542 KiB embedding sat in 1 MiB).
-    let mut values = Vec::with_capacity(chunks.len());
-    for c in chunks {
-        values.push(decode(<[u8; N]>::try_from(c).ok()?));
-    }
-    Some(values)
+    collect_exact(chunks.map(|c| <[u8; N]>::try_from(c).ok().map(decode)))
 }
 
 /// The number of elements the dimensions declare; `None` for a negative dimension or an overflow.

@@ -48,6 +48,7 @@ mod chartable;
 mod classifier;
 mod defer;
 mod error;
+mod exact;
 mod initializers;
 mod limits;
 mod linear;

@@ -17,6 +17,7 @@ use alloc::vec::Vec;
 use prost::Message;
 
 use crate::error::{BundleFile, Error, Result};
+use crate::exact::collect_exact;
 use crate::initializers::{elements, floats, int64s, little_endian, FLOAT, FLOAT16, INT8};
 use crate::onnx;
 use crate::tfidf::SparseVector;
@@ -157,10 +158,7 @@ fn int8s(t: &onnx::TensorProto) -> Option<Vec<i8>> {
         return None;
     }
     let values: Vec<i8> = if t.raw_data.is_empty() {
-        t.int32_data
-            .iter()
-            .map(|&v| i8::try_from(v).ok())
-            .collect::<Option<_>>()?
+        collect_exact(t.int32_data.iter().map(|&v| i8::try_from(v).ok()))?
     } else {
         t.raw_data.iter().map(|&b| b as i8).collect()
     };
@@ -192,10 +190,7 @@ fn float16s(t: &onnx::TensorProto) -> Option<Vec<u16>> {
         return None;
     }
     let values: Vec<u16> = if t.raw_data.is_empty() {
-        t.int32_data
-            .iter()
-            .map(|&v| u16::try_from(v).ok())
-            .collect::<Option<_>>()?
+        collect_exact(t.int32_data.iter().map(|&v| u16::try_from(v).ok()))?
     } else {
         little_endian(&t.raw_data, u16::from_le_bytes)?
     };

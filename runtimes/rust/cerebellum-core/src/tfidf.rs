@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 use alloc::borrow::ToOwned;
 
 use crate::error::{BundleFile, Error, Result};
+use crate::exact::collect_exact;
 use crate::limits::Limits;
 use crate::packed::Coding;
 use crate::proto;
@@ -275,12 +276,7 @@ impl Tfidf {
         };
         let idf = match coding {
             None => Idf::Plain(spec.idf.clone()),
-            Some(_) => match spec
-                .idf_index
-                .iter()
-                .map(|&i| u16::try_from(i).ok())
-                .collect::<Option<Vec<u16>>>()
-            {
+            Some(_) => match collect_exact(spec.idf_index.iter().map(|&i| u16::try_from(i).ok())) {
                 Some(index) if spec.idf_palette.len() <= usize::from(u16::MAX) + 1 => Idf::Palette {
                     palette: spec.idf_palette.clone(),
                     index,
