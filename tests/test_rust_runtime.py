@@ -2,7 +2,8 @@
 
 Tokens, vector bits, labels, units, ids and tag sequences must be identical;
 scores may differ by at most SCORE_TOLERANCE (the engines sum and exponentiate
-in their own order).
+in their own order), tagger emissions by EMISSION_TOLERANCE, or by
+LONG_EMISSION_TOLERANCE over texts past LONG_TEXT characters.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ from .conftest import REPO, c_library_soname
 
 SCORE_TOLERANCE = 1e-5
 EMISSION_TOLERANCE = 1e-4
+# Over thousands of steps of one repeated character the LSTM amplifies the engines' different
+# roundings: on "x" * 3000 the built-in tagger's native and onnxruntime emissions differ by
+# 9.7e-4, each 1.3-2.3e-3 from a float64 evaluation, with the same tags.
+LONG_TEXT = 500
+LONG_EMISSION_TOLERANCE = 5e-3
 EXTRA_TEXTS = [
     "",
     "   ",
@@ -80,7 +86,7 @@ def test_native_rust_matches_python_on_every_held_out_row(bundles, rust_build: P
         python = cerebellum.load(model_dir)
         answers = _native_answers(rust_build / "examples" / "cerebellum_lines", model_dir, texts)
         assert len(answers) == len(texts)
-        diff = 0.0
+        diff = long_diff = 0.0
         for text, got in zip(texts, answers, strict=True):
             if isinstance(python, cerebellum.TextTagger):
                 assert [tuple(u) for u in got["units"]] == [tuple(u) for u in python.units(text)], text
@@ -91,9 +97,11 @@ def test_native_rust_matches_python_on_every_held_out_row(bundles, rust_build: P
                 ]
                 emissions = python.emissions(text)
                 if emissions.size:
-                    diff = max(
-                        diff, float(np.abs(np.array(got["emissions"]).reshape(emissions.shape) - emissions).max())
-                    )
+                    d = float(np.abs(np.array(got["emissions"]).reshape(emissions.shape) - emissions).max())
+                    if len(text) > LONG_TEXT:
+                        long_diff = max(long_diff, d)
+                    else:
+                        diff = max(diff, d)
             else:
                 tokens = python.tokenizer.tokenize_with_offsets(text)
                 assert [tuple(t) for t in got["tokens"]] == [tuple(t) for t in tokens], text
@@ -102,9 +110,10 @@ def test_native_rust_matches_python_on_every_held_out_row(bundles, rust_build: P
                 assert got["value_bits"] == _bits(vector.values), text
                 assert got["label"] == python.predict(text), text
                 diff = max(diff, float(np.abs(np.array(got["scores"]) - python.predict_proba(text)).max()))
-        worst[model_dir.name] = diff
+        worst[model_dir.name] = (diff, long_diff) if long_diff else diff
         limit = EMISSION_TOLERANCE if isinstance(python, cerebellum.TextTagger) else SCORE_TOLERANCE
         assert diff <= limit, (model_dir.name, diff)
+        assert long_diff <= LONG_EMISSION_TOLERANCE, (model_dir.name, long_diff)
     print("largest score/emission difference, native Rust vs Python:", worst)
 
 
