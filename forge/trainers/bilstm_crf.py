@@ -16,7 +16,7 @@ import random
 import time
 import warnings
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,15 @@ import torch
 
 from cerebellum import bundle as cb
 from cerebellum._proto import bundle_pb2 as pb
+from cerebellum.bigrams import (
+    BOUNDARY,
+    FIRST_BIGRAM,
+    TAGGER_CHAR_BIGRAMS,
+    UNKNOWN_BIGRAM,
+    bigram_ids,
+    bigram_index,
+    bigram_key,
+)
 from cerebellum.chartable import CharTable
 from cerebellum.packed import CHARTABLE_BY_NAME
 from cerebellum.tagger import PAD, UNK
@@ -47,6 +56,7 @@ WEIGHTS = "weights.npz"
 TRAIN_REPORT = "train.json"
 VERIFY_REPORT = "verify.json"
 IDS, EMISSIONS = "ids", "emissions"
+BIGRAMS_BEFORE, BIGRAMS_AFTER = "bigrams_before", "bigrams_after"
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,10 @@ class Params:
     hidden_dim: int = 64
     dropout: float = 0.2
     char_dropout: float = 0.05  # share of training units replaced by <unk>, so <unk> is learned
+    # Character bigrams: values per bigram embedding (0: none), and how often a
+    # bigram must occur in the training split to get one.
+    bigram_dim: int = 0
+    bigram_min_count: int = 20
     min_char_count: int = 2
     epochs: int = 30
     patience: int = 6  # epochs without a better dev span-F1 before stopping
@@ -79,6 +93,8 @@ class Encoded:
     ids: list[list[int]]
     tags: list[list[int]]
     units: list[list]
+    before: list[list[int]] = field(default_factory=list)  # bigram ids, when the model has bigrams
+    after: list[list[int]] = field(default_factory=list)
 
 
 def _table() -> CharTable:
@@ -95,6 +111,22 @@ def build_vocabulary(units: list[list], min_count: int) -> list[str]:
     counts = Counter(u.text for sentence in units for u in sentence)
     kept = sorted((k for k, c in counts.items() if c >= min_count), key=lambda k: (-counts[k], k))
     return [PAD, UNK, *kept]
+
+
+def build_bigram_keys(ids: list[list[int]], min_count: int) -> list[int]:
+    """Sorted keys of the bigrams of known units seen at least ``min_count`` times."""
+    counts: Counter[int] = Counter()
+    for seq in ids:
+        padded = [BOUNDARY, *seq, BOUNDARY]
+        counts.update(bigram_key(a, b) for a, b in zip(padded, padded[1:], strict=False) if UNK_ID not in (a, b))
+    return sorted(k for k, c in counts.items() if c >= min_count)
+
+
+def add_bigrams(data: Encoded, keys: list[int]) -> None:
+    index = bigram_index(keys)
+    pairs = [bigram_ids(seq, index) for seq in data.ids]
+    data.before = [b.tolist() for b, _ in pairs]
+    data.after = [a.tolist() for _, a in pairs]
 
 
 def encode(rows: list[dict[str, Any]], table: CharTable, vocab: dict[str, int], tags: list[str]) -> Encoded:
@@ -133,17 +165,32 @@ def _batches(data: Encoded, params: Params, generator: torch.Generator):
         width = max(lengths)
         ids = torch.full((len(chosen), width), PAD_ID, dtype=torch.long)
         tags = torch.zeros((len(chosen), width), dtype=torch.long)
+        bigrams = params.bigram_dim > 0
+        before = torch.full((len(chosen), width), PAD_ID, dtype=torch.long) if bigrams else None
+        after = torch.full((len(chosen), width), PAD_ID, dtype=torch.long) if bigrams else None
         for row, (k, n) in enumerate(zip(chosen, lengths, strict=True)):
             ids[row, :n] = torch.tensor(data.ids[k][:n])
             tags[row, :n] = torch.tensor(data.tags[k][:n])
+            if before is not None and after is not None:
+                before[row, :n] = torch.tensor(data.before[k][:n])
+                after[row, :n] = torch.tensor(data.after[k][:n])
         if params.char_dropout > 0:
             drop = (torch.rand(ids.shape, generator=generator) < params.char_dropout) & (ids != PAD_ID)
             ids = ids.masked_fill(drop, UNK_ID)
-        yield ids, tags, torch.tensor(lengths)
+            if before is not None and after is not None:
+                # a hidden unit hides both bigrams it is part of, wherever they are fed
+                none = torch.zeros_like(drop[:, :1])
+                hide_before = drop | torch.cat([none, drop[:, :-1]], dim=1)
+                hide_after = drop | torch.cat([drop[:, 1:], none], dim=1)
+                before = before.masked_fill(hide_before & (before != PAD_ID), UNKNOWN_BIGRAM)
+                after = after.masked_fill(hide_after & (after != PAD_ID), UNKNOWN_BIGRAM)
+        yield ids, tags, torch.tensor(lengths), before, after
 
 
 def predict_all(model: BiLstmCrf, data: Encoded) -> list[list[int]]:
     model.eval()
+    if data.before:
+        return [model.predict(*row) for row in zip(data.ids, data.before, data.after, strict=True)]
     return [model.predict(ids) for ids in data.ids]
 
 
@@ -174,7 +221,20 @@ class BiLstmCrfTrainer:
         vocabulary = build_vocabulary(train_units, params.min_char_count)
         vocab = {k: i for i, k in enumerate(vocabulary)}
         data = {s: encode(rows, table, vocab, tags) for s, rows in splits.items()}
-        model = BiLstmCrf(len(vocabulary), params.embedding_dim, params.hidden_dim, len(tags), params.dropout)
+        keys = build_bigram_keys(data["train"].ids, params.bigram_min_count) if params.bigram_dim > 0 else []
+        if params.bigram_dim > 0:
+            for encoded in data.values():
+                add_bigrams(encoded, keys)
+        n_bigrams = FIRST_BIGRAM + len(keys) if params.bigram_dim > 0 else 0
+        model = BiLstmCrf(
+            len(vocabulary),
+            params.embedding_dim,
+            params.hidden_dim,
+            len(tags),
+            params.dropout,
+            n_bigrams,
+            params.bigram_dim,
+        )
         optimizer = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
         schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=params.lr_decay)
         generator = torch.Generator().manual_seed(seed)
@@ -187,9 +247,9 @@ class BiLstmCrfTrainer:
             for epoch in range(1, params.epochs + 1):
                 model.train()
                 losses = []
-                for ids, gold, lengths in _batches(data["train"], params, generator):
+                for ids, gold, lengths, before, after in _batches(data["train"], params, generator):
                     optimizer.zero_grad()
-                    loss = model.loss(ids, gold, lengths)
+                    loss = model.loss(ids, gold, lengths, before, after)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(model.parameters(), params.clip_norm)
                     optimizer.step()
@@ -229,6 +289,7 @@ class BiLstmCrfTrainer:
             "labels": types,
             "tags": tags,
             "vocabulary": vocabulary,
+            "bigram_keys": keys,
             "params": asdict(params),
             "parameters": n_params,
             "best_epoch": best_epoch,
@@ -256,7 +317,17 @@ class BiLstmCrfTrainer:
         if not path.exists():
             raise TrainerError(f"{path} is missing: run the train step first")
         p = report["params"]
-        model = BiLstmCrf(len(report["vocabulary"]), p["embedding_dim"], p["hidden_dim"], len(report["tags"]), 0.0)
+        keys = report.get("bigram_keys", [])
+        bigrams, bigram_dim = (FIRST_BIGRAM + len(keys), p["bigram_dim"]) if p.get("bigram_dim", 0) > 0 else (0, 0)
+        model = BiLstmCrf(
+            len(report["vocabulary"]),
+            p["embedding_dim"],
+            p["hidden_dim"],
+            len(report["tags"]),
+            0.0,
+            bigrams,
+            bigram_dim,
+        )
         with np.load(path, allow_pickle=False) as weights:
             model.load_state_dict({k: torch.from_numpy(weights[k]) for k in weights.files})
         return model.eval()
@@ -266,6 +337,16 @@ class BiLstmCrfTrainer:
         model = self._model(ctx, report)
         onnx_bytes = export_emitter(model)
         crf = model.crf
+        keys = report.get("bigram_keys", []) if model.emitter.bigram_embedding is not None else []
+        features = (
+            [CHARTABLE_BY_NAME, TAGGER_CHAR_BIGRAMS]
+            if model.emitter.bigram_embedding is not None
+            else [CHARTABLE_BY_NAME]
+        )
+        signature = pb.OnnxSignature(ids_input=IDS, emissions_output=EMISSIONS)
+        if model.emitter.bigram_embedding is not None:
+            signature.bigrams_before_input = BIGRAMS_BEFORE
+            signature.bigrams_after_input = BIGRAMS_AFTER
         pre = pb.Preprocessor(
             kind=pb.TASK_KIND_SEQUENCE_TAGGING,
             task=ctx.task.name,
@@ -277,12 +358,13 @@ class BiLstmCrfTrainer:
                 transitions=crf.transitions.detach().numpy().astype(np.float32).ravel().tolist(),
                 start=crf.start.detach().numpy().astype(np.float32).tolist(),
                 end=crf.end.detach().numpy().astype(np.float32).tolist(),
+                bigram_keys=keys,
             ),
-            onnx=pb.OnnxSignature(ids_input=IDS, emissions_output=EMISSIONS),
+            onnx=signature,
             model_sha256=hashlib.sha256(onnx_bytes).digest(),
             provenance=provenance(ctx, self.name, report),
             metrics=_metrics_proto(report),
-            required_features=[CHARTABLE_BY_NAME],
+            required_features=features,
         )
         return write_bundle(ctx.model_dir, pre, onnx_bytes, render_card(pre, report, sizes=None, verification=None))
 
@@ -331,15 +413,16 @@ def export_emitter(model: BiLstmCrf) -> bytes:
 
     buffer = io.BytesIO()
     example = torch.zeros((1, 8), dtype=torch.long)
+    names = [IDS, BIGRAMS_BEFORE, BIGRAMS_AFTER] if model.emitter.bigram_embedding is not None else [IDS]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter is the one that emits an LSTM node
         torch.onnx.export(
             model.emitter,
-            (example,),
+            tuple(example for _ in names),
             buffer,
-            input_names=[IDS],
+            input_names=names,
             output_names=[EMISSIONS],
-            dynamic_axes={IDS: {1: "n"}, EMISSIONS: {1: "n"}},
+            dynamic_axes={**{name: {1: "n"} for name in names}, EMISSIONS: {1: "n"}},
             opset_version=OPSET,
             dynamo=False,
         )

@@ -12,23 +12,52 @@ PAD_ID, UNK_ID = 0, 1
 
 
 class Emitter(nn.Module):
-    """Embedding -> BiLSTM -> linear emission scores. This part goes to ONNX."""
+    """Embedding -> BiLSTM -> linear emission scores. This part goes to ONNX.
 
-    def __init__(self, vocab_size: int, embedding_dim: int, hidden_dim: int, num_tags: int, dropout: float) -> None:
+    With ``bigrams`` > 0, each unit's input also holds the embeddings of the bigram
+    that ends at it and of the one that starts at it (``bigram_dim`` values each).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int,
+        hidden_dim: int,
+        num_tags: int,
+        dropout: float,
+        bigrams: int = 0,
+        bigram_dim: int = 0,
+    ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
-        self.lstm = nn.LSTM(embedding_dim, hidden_dim, batch_first=True, bidirectional=True)
+        self.bigram_embedding = nn.Embedding(bigrams, bigram_dim, padding_idx=PAD_ID) if bigrams else None
+        inputs = embedding_dim + (2 * bigram_dim if bigrams else 0)
+        self.lstm = nn.LSTM(inputs, hidden_dim, batch_first=True, bidirectional=True)
         self.dropout = nn.Dropout(dropout)
         self.linear = nn.Linear(2 * hidden_dim, num_tags)
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+    def _inputs(self, ids: torch.Tensor, before: torch.Tensor | None, after: torch.Tensor | None) -> torch.Tensor:
+        if self.bigram_embedding is None:
+            return self.embedding(ids)
+        assert before is not None and after is not None
+        return torch.cat([self.embedding(ids), self.bigram_embedding(before), self.bigram_embedding(after)], dim=-1)
+
+    def forward(
+        self, ids: torch.Tensor, before: torch.Tensor | None = None, after: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Emissions for one unpadded sequence batch [b, n] (what the exported graph computes)."""
-        hidden, _ = self.lstm(self.embedding(ids))
+        hidden, _ = self.lstm(self._inputs(ids, before, after))
         return self.linear(hidden)
 
-    def forward_padded(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward_padded(
+        self,
+        ids: torch.Tensor,
+        lengths: torch.Tensor,
+        before: torch.Tensor | None = None,
+        after: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Emissions for a padded batch; packing keeps padding out of both directions."""
-        embedded = self.dropout(self.embedding(ids))
+        embedded = self.dropout(self._inputs(ids, before, after))
         packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
         hidden, _ = self.lstm(packed)
         hidden, _ = pad_packed_sequence(hidden, batch_first=True, total_length=ids.shape[1])
@@ -67,20 +96,37 @@ class CRF(nn.Module):
 
 
 class BiLstmCrf(nn.Module):
-    def __init__(self, vocab_size: int, embedding_dim: int, hidden_dim: int, num_tags: int, dropout: float) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int,
+        hidden_dim: int,
+        num_tags: int,
+        dropout: float,
+        bigrams: int = 0,
+        bigram_dim: int = 0,
+    ) -> None:
         super().__init__()
-        self.emitter = Emitter(vocab_size, embedding_dim, hidden_dim, num_tags, dropout)
+        self.emitter = Emitter(vocab_size, embedding_dim, hidden_dim, num_tags, dropout, bigrams, bigram_dim)
         self.crf = CRF(num_tags)
 
-    def loss(self, ids: torch.Tensor, tags: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self,
+        ids: torch.Tensor,
+        tags: torch.Tensor,
+        lengths: torch.Tensor,
+        before: torch.Tensor | None = None,
+        after: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         mask = ids != PAD_ID
-        return self.crf.neg_log_likelihood(self.emitter.forward_padded(ids, lengths), tags, mask)
+        return self.crf.neg_log_likelihood(self.emitter.forward_padded(ids, lengths, before, after), tags, mask)
 
     @torch.no_grad()
-    def predict(self, ids: list[int]) -> list[int]:
+    def predict(self, ids: list[int], before: list[int] | None = None, after: list[int] | None = None) -> list[int]:
         """The runtime's own float32 Viterbi (spec section 8) over this model's emissions."""
         if not ids:
             return []
-        emissions = self.emitter(torch.tensor([ids], dtype=torch.long))[0].numpy()
+        as_batch = lambda xs: None if xs is None else torch.tensor([xs], dtype=torch.long)  # noqa: E731
+        emissions = self.emitter(as_batch(ids), as_batch(before), as_batch(after))[0].numpy()
         crf = self.crf
         return viterbi(emissions, *(p.detach().numpy() for p in (crf.transitions, crf.start, crf.end)))

@@ -13,6 +13,7 @@ from google.protobuf.message import DecodeError, Message
 
 from . import limits, packed
 from ._proto import bundle_pb2 as pb
+from .bigrams import TAGGER_CHAR_BIGRAMS
 from .defer import DEFER_RULE
 from .errors import (
     BundleCorruptError,
@@ -89,6 +90,7 @@ FEATURES = (
     packed.TFIDF_PACKED,
     packed.TFIDF_TOKEN_TRIE,
     DEFER_RULE,
+    TAGGER_CHAR_BIGRAMS,
 )
 
 

@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .bigrams import TAGGER_CHAR_BIGRAMS, bigram_ids, bigram_index
 from .bundle import BundleData
 from .chartable import CharTable
 from .defer import DeferRule
@@ -102,6 +103,15 @@ class TextTagger:
         if len(self.ids) != len(vocabulary):
             raise BundleCorruptError(path, "tagger vocabulary holds a key twice")
         self.vocabulary = vocabulary
+        keys = list(spec.bigram_keys)
+        self.has_bigrams = TAGGER_CHAR_BIGRAMS in pre.required_features
+        if keys and not self.has_bigrams:
+            raise BundleCorruptError(
+                path, f"bigram_keys are set but required_features does not list {TAGGER_CHAR_BIGRAMS!r}"
+            )
+        if any(a >= b for a, b in zip(keys, keys[1:], strict=False)):
+            raise BundleCorruptError(path, "tagger bigram_keys must be strictly ascending")
+        self.bigram_index = bigram_index(keys)
         self.table = CharTable(pre.char_table, path)
         self._signature = pre.onnx
         self._session = create_session(bundle.model, bundle.model_path)
@@ -110,8 +120,11 @@ class TextTagger:
     def _check_signature(self, path: Path) -> None:
         sig = self._signature
         inputs = {i.name: i.type for i in self._session.get_inputs()}
-        if inputs != {sig.ids_input: "tensor(int64)"}:
-            raise BundleMismatchError(path, f"model inputs {inputs} differ from the preprocessor's {sig.ids_input!r}")
+        names = [sig.ids_input]
+        if self.has_bigrams:
+            names += [sig.bigrams_before_input, sig.bigrams_after_input]
+        if inputs != dict.fromkeys(names, "tensor(int64)"):
+            raise BundleMismatchError(path, f"model inputs {inputs} differ from the preprocessor's {names}")
         if sig.emissions_output not in {o.name for o in self._session.get_outputs()}:
             raise BundleMismatchError(path, f"model lacks output {sig.emissions_output!r}")
         try:
@@ -125,7 +138,12 @@ class TextTagger:
 
     def _emissions(self, ids: np.ndarray) -> np.ndarray:
         sig = self._signature
-        emissions = self._session.run([sig.emissions_output], {sig.ids_input: ids[None, :]})[0][0]
+        feeds = {sig.ids_input: ids[None, :]}
+        if self.has_bigrams:
+            before, after = bigram_ids(ids.tolist(), self.bigram_index)
+            feeds[sig.bigrams_before_input] = before[None, :]
+            feeds[sig.bigrams_after_input] = after[None, :]
+        emissions = self._session.run([sig.emissions_output], feeds)[0][0]
         if not np.isfinite(emissions).all():
             raise CerebellumError(f"{self.task}: the model produced non-finite emission scores")
         return emissions

@@ -23,6 +23,7 @@ pub const FEATURES: &[&str] = &[
     crate::packed::TFIDF_PACKED,
     crate::packed::TFIDF_TOKEN_TRIE,
     crate::defer::DEFER_RULE,
+    crate::bigrams::TAGGER_CHAR_BIGRAMS,
 ];
 /// Magic string of `preprocessor.bin`.
 pub const MAGIC: &str = "cerebellum.preprocessor";

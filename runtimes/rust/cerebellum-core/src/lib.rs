@@ -43,6 +43,7 @@ extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+mod bigrams;
 mod bundle;
 mod chartable;
 mod classifier;
@@ -68,6 +69,7 @@ pub(crate) mod onnx {
 
 use internal::proto;
 
+pub use bigrams::TAGGER_CHAR_BIGRAMS;
 pub use bundle::{
     valid_task_name, Bundle, BundleKind, FEATURES, FORMAT_VERSION, HASHED_VOCABULARY, MAGIC, MODEL_FILE,
     PREPROCESSOR_FILE, TASK_NAME_RULE,

@@ -239,10 +239,25 @@ impl fmt::Display for IdOutOfRange {
     }
 }
 
+/// The row of `id` in a table of `rows` rows; negative ids count from the end, as in ONNX
+/// `Gather`.
+fn row_of(id: i64, rows: usize) -> Result<usize, IdOutOfRange> {
+    let row = if id < 0 {
+        i64::try_from(rows).ok().map(|r| id + r)
+    } else {
+        Some(id)
+    };
+    row.and_then(|r| usize::try_from(r).ok())
+        .filter(|&r| r < rows)
+        .ok_or(IdOutOfRange { id, rows })
+}
+
 /// The buffers one evaluation needs, reused from call to call.
 #[derive(Default)]
 pub struct Scratch {
     rows: Vec<usize>,
+    /// With bigrams, each step's whole input, `[step][input]` (`rows` then index it).
+    inputs: Vec<f32>,
     /// The embedding rows of one block of steps, `[input][step]`.
     block: Vec<f32>,
     /// The input projections (with biases) of one block of steps, `[step][gate]`.
@@ -255,12 +270,22 @@ pub struct Scratch {
     c: Vec<f32>,
 }
 
+/// The bigram embedding of a tagger with character bigrams: `[rows][width]`, read twice
+/// per unit (the bigram that ends at it, then the one that starts at it).
+struct BigramTable {
+    values: Vec<f32>,
+    rows: usize,
+    width: usize,
+}
+
 /// The embedding, BiLSTM and linear layer of a recognised tagger graph.
 pub struct BiLstmEmitter {
-    /// `[rows][input]`, as stored.
+    /// `[rows][input]`, as stored (`[rows][input - 2 * bigram width]` with bigrams).
     embedding: Vec<f32>,
     rows: usize,
+    /// The LSTM's input width: the unit embedding, then the two bigram embeddings, if any.
     input: usize,
+    bigrams: Option<BigramTable>,
     hidden: usize,
     tags: usize,
     /// Forward, then reverse.
@@ -537,7 +562,7 @@ impl<'a> Chain<'a> {
 
 /// One default-domain opset, recent enough; the ids the only input; the emissions an output;
 /// every value produced once and by one node.
-fn graph_fits(model: &onnx::ModelProto, graph: &onnx::GraphProto, ids: &str, emissions: &str) -> bool {
+fn graph_fits(model: &onnx::ModelProto, graph: &onnx::GraphProto, inputs_wanted: &[&str], emissions: &str) -> bool {
     let mut opsets = model
         .opset_import
         .iter()
@@ -547,12 +572,16 @@ fn graph_fits(model: &onnx::ModelProto, graph: &onnx::GraphProto, ids: &str, emi
         _ => return false,
     }
     let initializers: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
-    let mut inputs = graph
+    let mut inputs: Vec<&str> = graph
         .input
         .iter()
         .map(|i| i.name.as_str())
-        .filter(|n| !initializers.contains(n));
-    if inputs.next() != Some(ids) || inputs.next().is_some() {
+        .filter(|n| !initializers.contains(n))
+        .collect();
+    let mut wanted = inputs_wanted.to_vec();
+    inputs.sort_unstable();
+    wanted.sort_unstable();
+    if inputs != wanted {
         return false;
     }
     if !graph.output.iter().any(|o| o.name == emissions) {
@@ -565,7 +594,10 @@ fn graph_fits(model: &onnx::ModelProto, graph: &onnx::GraphProto, ids: &str, emi
         .map(String::as_str)
         .filter(|o| !o.is_empty())
         .collect();
-    if produced.iter().any(|o| *o == ids || initializers.contains(o)) {
+    if produced
+        .iter()
+        .any(|o| inputs_wanted.contains(o) || initializers.contains(o))
+    {
         return false;
     }
     let count = produced.len();
@@ -579,6 +611,7 @@ fn graph_fits(model: &onnx::ModelProto, graph: &onnx::GraphProto, ids: &str, emi
 /// `B [2, 8H]` with gates in the order i, o, f, c), the linear layer's as `[tags][2H]`.
 struct OnnxWeights {
     embedding: Vec<f32>,
+    bigrams: Option<BigramTable>,
     input: usize,
     hidden: usize,
     w: Vec<f32>,
@@ -638,10 +671,18 @@ fn lstm_weights(
 
 impl BiLstmEmitter {
     /// The emission network of `model`, or `None` when the graph is not the form this evaluator knows.
-    pub fn recognize(model: &[u8], ids: &str, emissions: &str) -> Option<Self> {
+    ///
+    /// `bigrams` names the inputs of the bigrams that end and start at each unit, for a
+    /// tagger with character bigrams: their `Gather`s from one bigram embedding follow the
+    /// unit `Gather`, and a `Concat` on the last axis joins the three.
+    pub fn recognize(model: &[u8], ids: &str, bigrams: Option<(&str, &str)>, emissions: &str) -> Option<Self> {
         let parsed = onnx::ModelProto::decode(model).ok()?;
         let graph = parsed.graph.as_ref()?;
-        if !graph_fits(&parsed, graph, ids, emissions) {
+        let wanted: Vec<&str> = match bigrams {
+            Some((before, after)) => vec![ids, before, after],
+            None => vec![ids],
+        };
+        if !graph_fits(&parsed, graph, &wanted, emissions) {
             return None;
         }
         let mut chain = Chain {
@@ -670,12 +711,22 @@ impl BiLstmEmitter {
         let [rows, input] = embedding_dims.as_slice() else {
             return None;
         };
-        let (rows, input) = (usize::try_from(*rows).ok()?, usize::try_from(*input).ok()?);
+        let (rows, mut input) = (usize::try_from(*rows).ok()?, usize::try_from(*input).ok()?);
         if rows == 0 || input == 0 {
             return None;
         }
         chain.at = 1;
         chain.current = gather.output.first().map(String::as_str)?;
+        let bigrams = match bigrams {
+            None => None,
+            Some((before, after)) => {
+                let (table, joined) = Self::bigram_inputs(&chain, graph, before, after)?;
+                input += 2 * table.width;
+                chain.at = 4;
+                chain.current = joined;
+                Some(table)
+            }
+        };
 
         // ... moved to the LSTM's [n, 1, input] ...
         let moves = chain.movements();
@@ -706,6 +757,7 @@ impl BiLstmEmitter {
         }
         Self::new(OnnxWeights {
             embedding,
+            bigrams,
             input,
             hidden,
             w,
@@ -716,10 +768,59 @@ impl BiLstmEmitter {
         })
     }
 
+    /// After the unit `Gather` (node 0): `Gather(B, before)`, `Gather(B, after)` and
+    /// `Concat(units, before, after)` on the last axis. Gives the bigram table and the
+    /// name of the joined input.
+    fn bigram_inputs<'g>(
+        chain: &Chain<'g>,
+        graph: &'g onnx::GraphProto,
+        before: &str,
+        after: &str,
+    ) -> Option<(BigramTable, &'g str)> {
+        let [units, first, second, concat, ..] = graph.node.as_slice() else {
+            return None;
+        };
+        let domain_ok = |n: &onnx::NodeProto| n.domain.is_empty() || n.domain == "ai.onnx";
+        let gather_of = |n: &'g onnx::NodeProto, ids: &str| -> Option<(&'g str, &'g str)> {
+            let [table, read] = n.input.as_slice() else { return None };
+            let [out] = n.output.as_slice() else { return None };
+            let fits = n.op_type == "Gather"
+                && domain_ok(n)
+                && read == ids
+                && attributes_within(n, &["axis"])
+                && int_attribute(n, "axis", 0)? == 0;
+            fits.then_some((table.as_str(), out.as_str()))
+        };
+        let (table, before_out) = gather_of(first, before)?;
+        let (same_table, after_out) = gather_of(second, after)?;
+        let (values, dims) = chain.floats(table, None)?;
+        let [rows, width] = dims.as_slice() else { return None };
+        let (rows, width) = (usize::try_from(*rows).ok()?, usize::try_from(*width).ok()?);
+        let [joined] = concat.output.as_slice() else {
+            return None;
+        };
+        let axis = int_attribute(concat, "axis", 0)?;
+        let units_out = units.output.first()?;
+        let fits = same_table == table
+            && rows > 0
+            && width > 0
+            && concat.op_type == "Concat"
+            && domain_ok(concat)
+            && attributes_within(concat, &["axis"])
+            && (axis == -1 || axis == 2)
+            && concat
+                .input
+                .iter()
+                .map(String::as_str)
+                .eq([units_out.as_str(), before_out, after_out]);
+        fits.then_some((BigramTable { values, rows, width }, joined.as_str()))
+    }
+
     /// The evaluator of these weights, laid out for [`accumulate`]; `None` when their sizes disagree.
     fn new(weights: OnnxWeights) -> Option<Self> {
         let OnnxWeights {
             embedding,
+            bigrams,
             input,
             hidden,
             w,
@@ -730,10 +831,13 @@ impl BiLstmEmitter {
         } = weights;
         let gates = 4 * hidden;
         let tags = output_bias.len();
+        let unit_width = input.checked_sub(bigrams.as_ref().map_or(0, |b| 2 * b.width))?;
         if input == 0
+            || unit_width == 0
             || hidden == 0
             || tags == 0
-            || embedding.len() % input != 0
+            || embedding.len() % unit_width != 0
+            || bigrams.as_ref().is_some_and(|b| b.values.len() != b.rows * b.width)
             || w.len() != 2 * gates * input
             || r.len() != 2 * gates * hidden
             || b.len() != 2 * 2 * gates
@@ -756,9 +860,10 @@ impl BiLstmEmitter {
             })
         };
         Some(BiLstmEmitter {
-            rows: embedding.len() / input,
+            rows: embedding.len() / unit_width,
             embedding,
             input,
+            bigrams,
             hidden,
             tags,
             directions: [direction(0)?, direction(1)?],
@@ -891,7 +996,11 @@ impl BiLstmEmitter {
     /// start each step from a table row instead of the `input x 4 * hidden` products (the
     /// same sums, so the same bits). Costs `rows x 8 x hidden x 4` bytes: for the forge's
     /// tagger (3,908 rows, 64 hidden units), 8.0 MB.
+    /// A tagger with bigrams has no table: its inputs are not one embedding row each.
     pub fn tabulate_projections(&mut self) {
+        if self.bigrams.is_some() {
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         if self.avx512 {
             // SAFETY: `avx512` is true only when the CPU and the OS support AVX-512F.
@@ -929,6 +1038,7 @@ impl BiLstmEmitter {
             for (d, direction) in self.directions.iter().enumerate() {
                 self.project::<ROWS>(
                     direction,
+                    &self.embedding,
                     first..self.rows.min(first + ROWS),
                     &mut block,
                     &mut projected,
@@ -958,18 +1068,46 @@ impl BiLstmEmitter {
     /// Emission scores of `ids`, row-major `[ids.len(), tags]`, into `out` (spec: "Native
     /// evaluation of the BiLSTM emissions"). Negative ids count from the end of the
     /// embedding, as in ONNX `Gather`.
-    pub fn emissions_into(&self, ids: &[i64], scratch: &mut Scratch, out: &mut Vec<f32>) -> Result<(), IdOutOfRange> {
+    ///
+    /// A tagger with character bigrams also reads `bigrams`: the ids of the bigram that ends
+    /// and of the one that starts at each unit (as many as `ids`); one without ignores them.
+    pub fn emissions_into(
+        &self,
+        ids: &[i64],
+        bigrams: Option<(&[i64], &[i64])>,
+        scratch: &mut Scratch,
+        out: &mut Vec<f32>,
+    ) -> Result<(), IdOutOfRange> {
         scratch.rows.clear();
         for &id in ids {
-            let row = if id < 0 {
-                i64::try_from(self.rows).ok().map(|r| id + r)
-            } else {
-                Some(id)
-            };
-            match row.and_then(|r| usize::try_from(r).ok()).filter(|&r| r < self.rows) {
-                Some(r) => scratch.rows.push(r),
-                None => return Err(IdOutOfRange { id, rows: self.rows }),
+            scratch.rows.push(row_of(id, self.rows)?);
+        }
+        if let Some(table) = &self.bigrams {
+            // each step's input, [unit embedding, bigram before, bigram after], in `inputs`
+            let (before, after) = bigrams.unwrap_or((&[], &[]));
+            scratch.inputs.clear();
+            scratch.inputs.reserve(ids.len() * self.input);
+            let unit_width = self.input - 2 * table.width;
+            for (step, &row) in scratch.rows.iter().enumerate() {
+                scratch.inputs.extend_from_slice(
+                    self.embedding
+                        .get(row * unit_width..(row + 1) * unit_width)
+                        .unwrap_or(&[]),
+                );
+                for side in [before, after] {
+                    let id = side.get(step).copied().ok_or(IdOutOfRange {
+                        id: -1,
+                        rows: table.rows,
+                    })?;
+                    let b = row_of(id, table.rows)?;
+                    scratch
+                        .inputs
+                        .extend_from_slice(table.values.get(b * table.width..(b + 1) * table.width).unwrap_or(&[]));
+                }
             }
+            let n = scratch.rows.len();
+            scratch.rows.clear();
+            scratch.rows.extend(0..n);
         }
         #[cfg(target_arch = "x86_64")]
         if self.avx512 {
@@ -1010,6 +1148,7 @@ impl BiLstmEmitter {
     fn evaluate<const N: usize, const B: usize>(&self, scratch: &mut Scratch, out: &mut Vec<f32>) {
         let Scratch {
             rows,
+            inputs,
             block,
             projected,
             states,
@@ -1017,6 +1156,12 @@ impl BiLstmEmitter {
             h,
             c,
         } = scratch;
+        // the vectors `rows` index: embedding rows, or with bigrams each step's whole input
+        let source: &[f32] = if self.bigrams.is_some() {
+            inputs
+        } else {
+            &self.embedding
+        };
         let (n, hidden) = (rows.len(), self.hidden);
         let width = self.directions[0].bias.len();
         projected.clear();
@@ -1033,7 +1178,7 @@ impl BiLstmEmitter {
             c.clear();
             c.resize(hidden, 0.0);
             for step in 0..n {
-                let init = match &self.projections {
+                let init = match self.projections.as_ref().filter(|_| self.bigrams.is_none()) {
                     Some(table) => {
                         let at = (rows.get(order(step)).copied().unwrap_or(0) * 2 + d) * width;
                         table.get(at..at + width).unwrap_or(&[])
@@ -1042,7 +1187,7 @@ impl BiLstmEmitter {
                         let slot = step % B;
                         if slot == 0 {
                             let block_rows = (step..n.min(step + B)).map(|t| rows.get(order(t)).copied().unwrap_or(0));
-                            self.project::<B>(direction, block_rows, block, projected);
+                            self.project::<B>(direction, source, block_rows, block, projected);
                         }
                         projected.get(slot * width..(slot + 1) * width).unwrap_or(&[])
                     }
@@ -1089,6 +1234,7 @@ impl BiLstmEmitter {
     fn project<const B: usize>(
         &self,
         direction: &Direction,
+        source: &[f32],
         rows: impl Iterator<Item = usize>,
         block: &mut Vec<f32>,
         projected: &mut [f32],
@@ -1100,8 +1246,7 @@ impl BiLstmEmitter {
         block.resize(input * B, 0.0);
         let mut count = 0;
         for (b, row) in rows.take(B).enumerate() {
-            for (k, &x) in self
-                .embedding
+            for (k, &x) in source
                 .get(row * input..(row + 1) * input)
                 .unwrap_or(&[])
                 .iter()
@@ -1238,7 +1383,7 @@ fn avx512_usable() -> bool {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::{cell, exp, BiLstmEmitter, IdOutOfRange, Layout, OnnxWeights, Scratch};
+    use super::{cell, exp, BiLstmEmitter, BigramTable, IdOutOfRange, Layout, OnnxWeights, Scratch};
     use alloc::vec;
     use alloc::vec::Vec;
 
@@ -1316,6 +1461,7 @@ mod tests {
         };
         let weights = OnnxWeights {
             embedding: values(rows * input, 2.0),
+            bigrams: None,
             input,
             hidden,
             w: values(2 * 4 * hidden * input, 1.0),
@@ -1326,6 +1472,7 @@ mod tests {
         };
         let copy = OnnxWeights {
             embedding: weights.embedding.clone(),
+            bigrams: None,
             w: weights.w.clone(),
             r: weights.r.clone(),
             b: weights.b.clone(),
@@ -1382,6 +1529,62 @@ mod tests {
     }
 
     #[test]
+    fn bigram_inputs_give_the_reference_bits_of_the_joined_vectors() {
+        let (e, w, rows, bigram_rows, hidden, tags) = (5, 3, 6, 4, 24, 5);
+        let input = e + 2 * w;
+        let (plain, _) = random_model(21, rows, input, hidden, tags);
+        let units: Vec<f32> = (0..rows * e).map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0).collect();
+        let table: Vec<f32> = (0..bigram_rows * w)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0)
+            .collect();
+        let weights = |embedding: Vec<f32>, bigrams: Option<BigramTable>| OnnxWeights {
+            embedding,
+            bigrams,
+            input,
+            hidden,
+            w: plain.w.clone(),
+            r: plain.r.clone(),
+            b: plain.b.clone(),
+            output_by_tag: plain.output_by_tag.clone(),
+            output_bias: plain.output_bias.clone(),
+        };
+        let bigrams = BigramTable {
+            values: table.clone(),
+            rows: bigram_rows,
+            width: w,
+        };
+        let mut model = BiLstmEmitter::new(weights(units.clone(), Some(bigrams))).unwrap();
+        model.tabulate_projections();
+        assert_eq!(model.projection_table_bytes(), 0);
+        let (ids, before, after) = ([2i64, 0, 5, 1, 3], [1i64, 3, 0, 2, 1], [3i64, 0, 2, 1, -1]);
+        // the reference reads each step's joined vector as an embedding row of its own
+        let mut joined = Vec::new();
+        for t in 0..ids.len() {
+            let row = |values: &[f32], id: i64, width: usize, rows: usize| {
+                let r = if id < 0 { rows as i64 + id } else { id } as usize;
+                values[r * width..(r + 1) * width].to_vec()
+            };
+            joined.extend(row(&units, ids[t], e, rows));
+            joined.extend(row(&table, before[t], w, bigram_rows));
+            joined.extend(row(&table, after[t], w, bigram_rows));
+        }
+        let expected = reference(&weights(joined, None), &(0..ids.len()).collect::<Vec<_>>());
+        let (mut scratch, mut out) = (Scratch::default(), Vec::new());
+        model
+            .emissions_into(&ids, Some((&before, &after)), &mut scratch, &mut out)
+            .unwrap();
+        assert_eq!(bits(&out), bits(&expected));
+        let outside = [0i64, 0, 0, 0, 4];
+        assert!(model
+            .emissions_into(&ids, Some((&before, &outside)), &mut scratch, &mut out)
+            .is_err());
+        assert!(model.emissions_into(&ids, None, &mut scratch, &mut out).is_err());
+        assert!(model
+            .emissions_into(&ids, Some((&before[..2], &after)), &mut scratch, &mut out)
+            .is_err());
+    }
+
+    #[test]
     fn every_code_path_computes_the_plain_reference_bits() {
         // sizes that fill whole tiles and sizes that leave padding, odd and even lengths
         for (seed, rows, input, hidden, tags) in [(7, 11, 32, 64, 7), (8, 5, 3, 5, 2), (9, 4, 9, 24, 9)] {
@@ -1429,7 +1632,7 @@ mod tests {
                         assert_eq!(bits(&out), want, "{n} steps, AVX-512");
                     }
                     let ids: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
-                    model.emissions_into(&ids, &mut scratch, &mut out).unwrap();
+                    model.emissions_into(&ids, None, &mut scratch, &mut out).unwrap();
                     assert_eq!(bits(&out), want, "{n} steps");
                 }
             }
@@ -1448,12 +1651,12 @@ mod tests {
         let (_, model) = random_model(3, 4, 3, 2, 2);
         let (mut scratch, mut out, mut last) = (Scratch::default(), Vec::new(), Vec::new());
         assert_eq!(
-            model.emissions_into(&[0, 4], &mut scratch, &mut out),
+            model.emissions_into(&[0, 4], None, &mut scratch, &mut out),
             Err(IdOutOfRange { id: 4, rows: 4 })
         );
-        assert!(model.emissions_into(&[-5], &mut scratch, &mut out).is_err());
-        model.emissions_into(&[-1], &mut scratch, &mut out).unwrap();
-        model.emissions_into(&[3], &mut scratch, &mut last).unwrap();
+        assert!(model.emissions_into(&[-5], None, &mut scratch, &mut out).is_err());
+        model.emissions_into(&[-1], None, &mut scratch, &mut out).unwrap();
+        model.emissions_into(&[3], None, &mut scratch, &mut last).unwrap();
         assert_eq!(out, last);
     }
 

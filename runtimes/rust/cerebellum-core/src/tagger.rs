@@ -9,6 +9,7 @@ use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
+use crate::bigrams::BigramIndex;
 use crate::bundle::Bundle;
 use crate::chartable::CharTable;
 use crate::defer::DeferRule;
@@ -77,8 +78,10 @@ pub struct Analysis {
 /// (the `cerebellum` crate's tract). Errors of [`TaggerEngine::emissions`] are
 /// [`Error::Inference`].
 pub trait TaggerEngine: Send + Sync {
-    /// Emission scores of `ids` (one sequence), row-major `[ids.len(), tags]`.
-    fn emissions(&self, ids: &[i64]) -> Result<Vec<f32>>;
+    /// Emission scores of `ids` (one sequence), row-major `[ids.len(), tags]`. A tagger
+    /// with character bigrams also gives the ids of the bigram that ends and of the one
+    /// that starts at each unit, for the inputs [`TaggerEngineRequest::bigram_inputs`] names.
+    fn emissions(&self, ids: &[i64], bigrams: Option<(&[i64], &[i64])>) -> Result<Vec<f32>>;
 
     /// The engine's name, for `Debug` output.
     fn name(&self) -> &str;
@@ -95,6 +98,9 @@ pub struct TaggerEngineRequest<'a> {
     pub ids_input: &'a str,
     /// The float32 `[1, units, tags]` output of emission scores.
     pub emissions_output: &'a str,
+    /// With character bigrams, the int64 `[1, units]` inputs of the bigrams that end and
+    /// that start at each unit.
+    pub bigram_inputs: Option<(&'a str, &'a str)>,
 }
 
 /// The buffers one tagging call needs: keep one per thread (or task) and pass it to the
@@ -104,6 +110,8 @@ pub struct TaggerScratch {
     key: String,
     units: Vec<Token>,
     ids: Vec<i64>,
+    before: Vec<i64>,
+    after: Vec<i64>,
     emissions: Vec<f32>,
     path: Vec<usize>,
     lstm: lstm::Scratch,
@@ -149,6 +157,7 @@ pub struct TextTagger {
     table: CharTable,
     ids: IdMap,
     vocabulary_len: usize,
+    bigrams: Option<BigramIndex>,
     transitions: Vec<f32>,
     start: Vec<f32>,
     end: Vec<f32>,
@@ -264,10 +273,14 @@ impl TextTagger {
                 return Err(Error::corrupt(file, "tagger vocabulary holds a key twice").into());
             }
         }
+        let bigrams = BigramIndex::of(pre, spec)?;
         let table = CharTable::of_preprocessor(pre)?;
         let sig = pre.onnx.clone().unwrap_or_default();
+        let bigram_inputs = bigrams
+            .as_ref()
+            .map(|_| (sig.bigrams_before_input.as_str(), sig.bigrams_after_input.as_str()));
         let recognized = match native {
-            true => BiLstmEmitter::recognize(&model, &sig.ids_input, &sig.emissions_output),
+            true => BiLstmEmitter::recognize(&model, &sig.ids_input, bigram_inputs, &sig.emissions_output),
             false => None,
         };
         let emitter = match recognized {
@@ -276,6 +289,7 @@ impl TextTagger {
                 model: &model,
                 ids_input: &sig.ids_input,
                 emissions_output: &sig.emissions_output,
+                bigram_inputs,
             })?),
         };
         let transitions = spec.transitions.clone();
@@ -288,6 +302,7 @@ impl TextTagger {
             table,
             ids,
             vocabulary_len,
+            bigrams,
             transitions,
             start,
             end,
@@ -304,8 +319,23 @@ impl TextTagger {
         let file = BundleFile::Model;
         let last = i64::try_from(self.vocabulary_len).unwrap_or(i64::MAX) - 1;
         let mut emissions = Vec::new();
-        self.run(&[last, 0], &mut lstm::Scratch::default(), &mut emissions)
+        let (mut before, mut after) = (Vec::new(), Vec::new());
+        let ids = [last, 0];
+        let bigrams = self.bigram_ids(&ids, &mut before, &mut after);
+        self.run(&ids, bigrams, &mut lstm::Scratch::default(), &mut emissions)
             .map_err(|e| Error::mismatch(file, format!("model rejects the preprocessor's unit ids: {e}")))?;
+        if let Some(index) = &self.bigrams {
+            // the largest bigram id too
+            let top = i64::try_from(index.len()).unwrap_or(i64::MAX) - 1;
+            self.run(
+                &[0],
+                Some((&[top], &[1])),
+                &mut lstm::Scratch::default(),
+                &mut emissions,
+            )
+            .map_err(|e| Error::mismatch(file, format!("model rejects the preprocessor's bigram ids: {e}")))?;
+            self.run(&ids, bigrams, &mut lstm::Scratch::default(), &mut emissions)?;
+        }
         if emissions.len() != 2 * self.tags.len() {
             return Err(Error::mismatch(
                 file,
@@ -325,18 +355,36 @@ impl TextTagger {
         Ok(())
     }
 
-    /// The emissions of `ids` into `out` (replacing what it held).
-    fn run(&self, ids: &[i64], scratch: &mut lstm::Scratch, out: &mut Vec<f32>) -> Result<()> {
+    /// The bigram ids of `ids` into `before` and `after`, when the tagger has bigrams.
+    fn bigram_ids<'b>(
+        &self,
+        ids: &[i64],
+        before: &'b mut Vec<i64>,
+        after: &'b mut Vec<i64>,
+    ) -> Option<(&'b [i64], &'b [i64])> {
+        let index = self.bigrams.as_ref()?;
+        index.ids_into(ids, before, after);
+        Some((before.as_slice(), after.as_slice()))
+    }
+
+    /// The emissions of `ids` (and their bigram ids) into `out` (replacing what it held).
+    fn run(
+        &self,
+        ids: &[i64],
+        bigrams: Option<(&[i64], &[i64])>,
+        scratch: &mut lstm::Scratch,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
         match &self.emitter {
             Emitter::Native(native) => {
                 out.clear();
                 out.reserve(ids.len() * native.tags());
                 native
-                    .emissions_into(ids, scratch, out)
+                    .emissions_into(ids, bigrams, scratch, out)
                     .map_err(|e| Error::Inference(e.to_string()))
             }
             Emitter::Engine(engine) => {
-                *out = engine.emissions(ids)?;
+                *out = engine.emissions(ids, bigrams)?;
                 Ok(())
             }
         }
@@ -346,7 +394,7 @@ impl TextTagger {
     /// of every vocabulary unit now (`vocabulary x 8 x hidden x 4` bytes, 8.0 MB for the
     /// forge's tagger) instead of in every call, about a third of a call's arithmetic. The
     /// emissions keep their bits. Returns the table's size in bytes; 0 (and nothing done)
-    /// when an engine computes the emissions. Firmware leaves this off.
+    /// when an engine computes the emissions or the tagger reads character bigrams. Firmware leaves this off.
     pub fn tabulate_projections(&mut self) -> usize {
         match &mut self.emitter {
             Emitter::Native(emitter) => {
@@ -436,6 +484,8 @@ impl TextTagger {
             key,
             units,
             ids,
+            before,
+            after,
             emissions,
             path,
             lstm,
@@ -447,7 +497,8 @@ impl TextTagger {
         if ids.is_empty() {
             return Ok(());
         }
-        self.run(ids, lstm, emissions)?;
+        let bigrams = self.bigram_ids(ids, before, after);
+        self.run(ids, bigrams, lstm, emissions)?;
         if emissions.iter().any(|v| !v.is_finite()) {
             return Err(Error::NonFinite(format!(
                 "{}: the model produced non-finite emission scores",

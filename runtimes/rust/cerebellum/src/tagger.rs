@@ -161,19 +161,26 @@ mod tract {
 
     impl TractTagger {
         pub(super) fn load(request: &TaggerEngineRequest<'_>, model_path: &Path) -> Result<Box<dyn TaggerEngine>> {
-            let engine = Engine::load(
-                request.model,
-                &[request.ids_input],
-                &[request.emissions_output],
-                model_path,
-            )?;
+            let mut inputs = vec![request.ids_input];
+            if let Some((before, after)) = request.bigram_inputs {
+                inputs.extend([before, after]);
+            }
+            let engine = Engine::load(request.model, &inputs, &[request.emissions_output], model_path)?;
             Ok(Box::new(TractTagger(engine)))
         }
 
-        fn run(&self, ids: &[i64]) -> Result<Vec<f32>> {
+        fn run(&self, ids: &[i64], bigrams: Option<(&[i64], &[i64])>) -> Result<Vec<f32>> {
             let n = ids.len();
             let mut inputs = TVec::new();
             inputs.push(int64_tensor(&[1, n], ids.to_vec())?);
+            if let Some((before, after)) = bigrams {
+                for side in [before, after] {
+                    if side.len() != n {
+                        return Err(Error::Inference(format!("{} bigram ids for {n} units", side.len())));
+                    }
+                    inputs.push(int64_tensor(&[1, n], side.to_vec())?);
+                }
+            }
             let outputs = self.0.run(inputs)?;
             let (shape, data) = floats(&outputs[0])?;
             if shape.len() != 3 || shape[0] != 1 || shape[1] != n {
@@ -184,9 +191,9 @@ mod tract {
     }
 
     impl TaggerEngine for TractTagger {
-        fn emissions(&self, ids: &[i64]) -> cerebellum_core::Result<Vec<f32>> {
+        fn emissions(&self, ids: &[i64], bigrams: Option<(&[i64], &[i64])>) -> cerebellum_core::Result<Vec<f32>> {
             // Every error of a run is an inference error: it names no file.
-            self.run(ids)
+            self.run(ids, bigrams)
                 .map_err(|e| cerebellum_core::Error::Inference(crate::error::inference_message(e)))
         }
 

@@ -266,6 +266,12 @@ pub struct TaggerSpec {
     pub start: ::prost::alloc::vec::Vec<f32>,
     #[prost(float, repeated, tag = "5")]
     pub end: ::prost::alloc::vec::Vec<f32>,
+    /// Character bigrams (feature "tagger-char-bigrams"): pairs of unit ids,
+    /// each as first_id * 2^32 + second_id, strictly ascending. Id 0 stands for
+    /// the start of the text as a first id and for its end as a second id. The
+    /// bigram id of a pair is 2 + its index here, or 1 when it is absent.
+    #[prost(uint64, repeated, tag = "6")]
+    pub bigram_keys: ::prost::alloc::vec::Vec<u64>,
 }
 /// How to feed the ONNX model and read it.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -295,6 +301,14 @@ pub struct OnnxSignature {
     /// float32 \[1, n, tags\]: emission scores
     #[prost(string, tag = "7")]
     pub emissions_output: ::prost::alloc::string::String,
+    /// Sequence tagging with "tagger-char-bigrams":
+    ///
+    /// int64 \[1, n\]: bigram ids of (unit t-1, unit t)
+    #[prost(string, tag = "8")]
+    pub bigrams_before_input: ::prost::alloc::string::String,
+    /// int64 \[1, n\]: bigram ids of (unit t, unit t+1)
+    #[prost(string, tag = "9")]
+    pub bigrams_after_input: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Provenance {

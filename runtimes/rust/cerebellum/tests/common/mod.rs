@@ -242,6 +242,7 @@ pub fn tagger_bundle_with(model: Vec<u8>) -> (Vec<u8>, Vec<u8>) {
             transitions: vec![0.0; n * n],
             start: vec![0.0; n],
             end: vec![0.0; n],
+            ..Default::default()
         }),
         onnx: Some(proto::OnnxSignature {
             ids_input: "ids".into(),
