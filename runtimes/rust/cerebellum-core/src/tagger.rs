@@ -331,10 +331,9 @@ impl TextTagger {
                 &[0],
                 Some((&[top], &[1])),
                 &mut lstm::Scratch::default(),
-                &mut emissions,
+                &mut Vec::new(),
             )
             .map_err(|e| Error::mismatch(file, format!("model rejects the preprocessor's bigram ids: {e}")))?;
-            self.run(&ids, bigrams, &mut lstm::Scratch::default(), &mut emissions)?;
         }
         if emissions.len() != 2 * self.tags.len() {
             return Err(Error::mismatch(
