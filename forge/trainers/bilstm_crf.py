@@ -221,11 +221,12 @@ class BiLstmCrfTrainer:
         vocabulary = build_vocabulary(train_units, params.min_char_count)
         vocab = {k: i for i, k in enumerate(vocabulary)}
         data = {s: encode(rows, table, vocab, tags) for s, rows in splits.items()}
-        keys = build_bigram_keys(data["train"].ids, params.bigram_min_count) if params.bigram_dim > 0 else []
+        keys, n_bigrams = [], 0
         if params.bigram_dim > 0:
+            keys = build_bigram_keys(data["train"].ids, params.bigram_min_count)
+            n_bigrams = FIRST_BIGRAM + len(keys)
             for encoded in data.values():
                 add_bigrams(encoded, keys)
-        n_bigrams = FIRST_BIGRAM + len(keys) if params.bigram_dim > 0 else 0
         model = BiLstmCrf(
             len(vocabulary),
             params.embedding_dim,
@@ -337,14 +338,12 @@ class BiLstmCrfTrainer:
         model = self._model(ctx, report)
         onnx_bytes = export_emitter(model)
         crf = model.crf
-        keys = report.get("bigram_keys", []) if model.emitter.bigram_embedding is not None else []
-        features = (
-            [CHARTABLE_BY_NAME, TAGGER_CHAR_BIGRAMS]
-            if model.emitter.bigram_embedding is not None
-            else [CHARTABLE_BY_NAME]
-        )
+        keys: list[int] = []
+        features = [CHARTABLE_BY_NAME]
         signature = pb.OnnxSignature(ids_input=IDS, emissions_output=EMISSIONS)
         if model.emitter.bigram_embedding is not None:
+            keys = report["bigram_keys"]
+            features.append(TAGGER_CHAR_BIGRAMS)
             signature.bigrams_before_input = BIGRAMS_BEFORE
             signature.bigrams_after_input = BIGRAMS_AFTER
         pre = pb.Preprocessor(
