@@ -144,8 +144,15 @@ class RustTextTagger(_RustModel):
     def tag_batch(self, texts: Sequence[str]) -> list[list[Entity]]:
         return [self.tag(t) for t in check_texts(texts)]
 
+    @property
+    def evaluator(self) -> str:
+        """``"native BiLSTM"`` or ``"tract"``."""
+        return self._native.evaluator
+
     def __repr__(self) -> str:
-        return f"RustTextTagger(task={self.task!r}, entity_types={list(self.entity_types)})"
+        return (
+            f"RustTextTagger(task={self.task!r}, entity_types={list(self.entity_types)}, evaluator={self.evaluator!r})"
+        )
 
 
 def _wrap(native: Any) -> RustTextClassifier | RustTextTagger:

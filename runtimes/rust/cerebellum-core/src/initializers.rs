@@ -45,6 +45,19 @@ pub(crate) fn floats(t: &onnx::TensorProto) -> Option<Vec<f32>> {
     (Some(values.len()) == elements(t)).then_some(values)
 }
 
+/// An int8 tensor's values in row-major order, as many as its dimensions declare.
+pub(crate) fn int8s(t: &onnx::TensorProto) -> Option<Vec<i8>> {
+    if t.data_type != INT8 {
+        return None;
+    }
+    let values: Vec<i8> = if t.raw_data.is_empty() {
+        collect_exact(t.int32_data.iter().map(|&v| i8::try_from(v).ok()))?
+    } else {
+        t.raw_data.iter().map(|&b| b as i8).collect()
+    };
+    (Some(values.len()) == elements(t)).then_some(values)
+}
+
 /// An int64 tensor's values in row-major order, as many as its dimensions declare.
 pub(crate) fn int64s(t: &onnx::TensorProto) -> Option<Vec<i64>> {
     if t.data_type != INT64 {

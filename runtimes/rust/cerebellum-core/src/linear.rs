@@ -18,7 +18,7 @@ use prost::Message;
 
 use crate::error::{BundleFile, Error, Result};
 use crate::exact::collect_exact;
-use crate::initializers::{elements, floats, int64s, little_endian, FLOAT, FLOAT16, INT8};
+use crate::initializers::{elements, floats, int64s, int8s, little_endian, FLOAT, FLOAT16};
 use crate::onnx;
 use crate::tfidf::SparseVector;
 
@@ -151,18 +151,6 @@ impl<'a> Graph<'a> {
     fn output(node: &onnx::NodeProto) -> &str {
         node.output.first().map_or("", String::as_str)
     }
-}
-
-fn int8s(t: &onnx::TensorProto) -> Option<Vec<i8>> {
-    if t.data_type != INT8 {
-        return None;
-    }
-    let values: Vec<i8> = if t.raw_data.is_empty() {
-        collect_exact(t.int32_data.iter().map(|&v| i8::try_from(v).ok()))?
-    } else {
-        t.raw_data.iter().map(|&b| b as i8).collect()
-    };
-    (Some(values.len()) == elements(t)).then_some(values)
 }
 
 /// IEEE binary16 to binary32; exact for every value, NaN and infinity included.

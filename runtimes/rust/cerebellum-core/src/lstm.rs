@@ -3,7 +3,9 @@
 //! emissions" in `docs/preprocessing-spec.md`).
 //!
 //! At load, the ONNX graph is recognised by structure, not by names: a
-//! `Gather` of an embedding initializer by the ids, data-movement nodes
+//! `Gather` of an embedding initializer by the ids (an initializer itself, or
+//! one stored as int8 with a scale per row and decoded by `Cast` + `Mul` at the
+//! front of the graph, which run once at load), data-movement nodes
 //! (`Transpose`, `Reshape`, `Squeeze`, `Unsqueeze`, `Identity`) that must
 //! leave the values in the order the next layer reads them, one
 //! `LSTM(direction=bidirectional)` with default activations, more data
@@ -31,7 +33,7 @@ use core::fmt;
 
 use prost::Message;
 
-use crate::initializers::{floats, int64s};
+use crate::initializers::{floats, int64s, int8s, FLOAT};
 use crate::onnx;
 
 /// Gates computed together: a tile of outputs whose accumulators stay in registers.
@@ -606,6 +608,59 @@ fn graph_fits(model: &onnx::ModelProto, graph: &onnx::GraphProto, inputs_wanted:
     produced.len() == count
 }
 
+/// The tables the graph decodes in front of everything else: an int8 initializer `[rows,
+/// width]` widened by `Cast(to = float)` and multiplied by a float32 initializer `[rows, 1]`
+/// of scales, one per row. They are evaluated once, as ONNX defines the two nodes:
+/// `float32(q) * scale[row]`, one rounding, so every machine gets the same bits. The tables
+/// come back as float32 tensors named by the `Mul`s' outputs, one per pair of nodes; `None`
+/// when such a pair has another form.
+fn decoded_tables(graph: &onnx::GraphProto) -> Option<Vec<onnx::TensorProto>> {
+    let initializer = |name: &str| graph.initializer.iter().find(|t| t.name == name);
+    let domain_ok = |n: &onnx::NodeProto| n.domain.is_empty() || n.domain == "ai.onnx";
+    let mut decoded = Vec::new();
+    let mut nodes = graph.node.iter().peekable();
+    while let Some(cast) = nodes.next_if(|n| n.op_type == "Cast") {
+        let mul = nodes.next()?;
+        let ([q], [levels], [read, scale], [out]) = (
+            cast.input.as_slice(),
+            cast.output.as_slice(),
+            mul.input.as_slice(),
+            mul.output.as_slice(),
+        ) else {
+            return None;
+        };
+        let fits = domain_ok(cast)
+            && domain_ok(mul)
+            && mul.op_type == "Mul"
+            && read == levels
+            && attributes_within(cast, &["to"])
+            && int_attribute(cast, "to", 0)? == i64::from(FLOAT)
+            && mul.attribute.is_empty();
+        let (q_t, scale_t) = (initializer(q)?, initializer(scale)?);
+        let [rows, width] = q_t.dims.as_slice() else {
+            return None;
+        };
+        if !fits || scale_t.dims != [*rows, 1] {
+            return None;
+        }
+        let width = usize::try_from(*width).ok().filter(|&w| w > 0)?;
+        let (q, scale) = (int8s(q_t)?, floats(scale_t)?);
+        let float_data = q
+            .chunks_exact(width)
+            .zip(&scale)
+            .flat_map(|(row, &s)| row.iter().map(move |&v| f32::from(v) * s))
+            .collect();
+        decoded.push(onnx::TensorProto {
+            name: out.clone(),
+            dims: q_t.dims.clone(),
+            data_type: FLOAT,
+            float_data,
+            ..Default::default()
+        });
+    }
+    Some(decoded)
+}
+
 /// The LSTM node's weights, checked against the ONNX defaults this evaluator implements.
 /// The weights of the three layers as ONNX stores them (`W [2, 4H, E]`, `R [2, 4H, H]`,
 /// `B [2, 8H]` with gates in the order i, o, f, c), the linear layer's as `[tags][2H]`.
@@ -685,15 +740,20 @@ impl BiLstmEmitter {
         if !graph_fits(&parsed, graph, &wanted, emissions) {
             return None;
         }
+        let decoded = decoded_tables(graph)?;
+        let nodes = graph.node.get(2 * decoded.len()..)?;
+        let mut tensors: BTreeMap<&str, &onnx::TensorProto> =
+            graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
+        tensors.extend(decoded.iter().map(|t| (t.name.as_str(), t)));
         let mut chain = Chain {
-            nodes: &graph.node,
-            tensors: graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect(),
+            nodes,
+            tensors,
             at: 0,
             current: ids,
         };
 
         // Gather(embedding, ids): [1, n] ids give [1, n, input] rows.
-        let gather = graph.node.first()?;
+        let gather = nodes.first()?;
         let [embedding_name, ids_name] = gather.input.as_slice() else {
             return None;
         };
@@ -720,7 +780,7 @@ impl BiLstmEmitter {
         let bigrams = match bigrams {
             None => None,
             Some((before, after)) => {
-                let (table, joined) = Self::bigram_inputs(&chain, graph, before, after)?;
+                let (table, joined) = Self::bigram_inputs(&chain, nodes, before, after)?;
                 input += 2 * table.width;
                 chain.at = 4;
                 chain.current = joined;
@@ -752,7 +812,7 @@ impl BiLstmEmitter {
         if !chain.moves_keep_order(&moves, from, |n| vec![1, n, tags]) {
             return None;
         }
-        if chain.current != emissions || chain.at != graph.node.len() {
+        if chain.current != emissions || chain.at != nodes.len() {
             return None;
         }
         Self::new(OnnxWeights {
@@ -773,11 +833,11 @@ impl BiLstmEmitter {
     /// name of the joined input.
     fn bigram_inputs<'g>(
         chain: &Chain<'g>,
-        graph: &'g onnx::GraphProto,
+        nodes: &'g [onnx::NodeProto],
         before: &str,
         after: &str,
     ) -> Option<(BigramTable, &'g str)> {
-        let [units, first, second, concat, ..] = graph.node.as_slice() else {
+        let [units, first, second, concat, ..] = nodes else {
             return None;
         };
         let domain_ok = |n: &onnx::NodeProto| n.domain.is_empty() || n.domain == "ai.onnx";

@@ -79,6 +79,11 @@ impl TextTagger {
         self.core.tags()
     }
 
+    /// What computes the emissions: `"native BiLSTM"` for the forge's graph forms, else `"tract"`.
+    pub fn evaluator(&self) -> &str {
+        self.core.evaluator()
+    }
+
     /// Entity types, in the order their tags first appear.
     pub fn entity_types(&self) -> &[String] {
         self.core.entity_types()

@@ -429,3 +429,82 @@ fn the_core_takes_an_engine_for_other_graphs() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Per-row symmetric int8, as the forge stores embedding tables: `q`, the scales, and the
+/// floats `DequantizeLinear` decodes them to (`f32(q) * scale`, one rounding).
+fn int8_rows(values: &[f32], width: usize) -> (Vec<i8>, Vec<f32>, Vec<f32>) {
+    let (mut q, mut scales, mut decoded) = (Vec::new(), Vec::new(), Vec::new());
+    for row in values.chunks_exact(width) {
+        let top = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let scale = if top > 0.0 { top / 127.0 } else { 1.0 };
+        for v in row {
+            let level = (v / scale).round().clamp(-127.0, 127.0) as i8;
+            q.push(level);
+            decoded.push(f32::from(level) * scale);
+        }
+        scales.push(scale);
+    }
+    (q, scales, decoded)
+}
+
+/// The forge's form with its embedding stored as int8 and decoded by `Cast` + `Mul` in front
+/// of the graph, with one scale per row (or, `per_column`, per column).
+fn int8_graph(w: &Weights, per_column: bool) -> Vec<u8> {
+    use prost::Message;
+    let (q, scales, _) = int8_rows(&w.embedding, INPUT);
+    let mut m = pb::ModelProto::decode(graph(w, Form::Forge).as_slice()).unwrap();
+    let g = m.graph.as_mut().unwrap();
+    g.initializer.retain(|t| t.name != "embedding.weight");
+    g.initializer.push(pb::TensorProto {
+        name: "embedding.q".into(),
+        dims: vec![ROWS as i64, INPUT as i64],
+        data_type: 3,
+        raw_data: q.iter().map(|&v| v as u8).collect(),
+        ..Default::default()
+    });
+    let scale = match per_column {
+        false => tensor("embedding.scale", &[ROWS as i64, 1], &scales, &[]),
+        true => tensor("embedding.scale", &[1, INPUT as i64], &scales[..INPUT], &[]),
+    };
+    g.initializer.push(scale);
+    let cast = node("Cast", &["embedding.q"], &["levels"], vec![int_attribute("to", 1)]);
+    let mul = node("Mul", &["levels", "embedding.scale"], &["embedding.weight"], vec![]);
+    g.node.splice(0..0, [cast, mul]);
+    m.encode_to_vec()
+}
+
+#[test]
+fn an_int8_embedding_is_decoded_once_and_runs_natively_with_the_same_bits() {
+    let load = |onnx: Vec<u8>, evaluator: Evaluator| -> TextTagger {
+        let (pre, onnx) = common::tagger_bundle_with(onnx);
+        match cerebellum::load_bytes_with(&pre, &onnx, &Limits::default(), evaluator).expect("the bundle loads") {
+            Model::Tagger(t) => t,
+            Model::Classifier(_) => panic!("expected a tagger"),
+        }
+    };
+    let (_, _, decoded) = int8_rows(&weights(42).embedding, INPUT);
+    let as_floats = Weights {
+        embedding: decoded,
+        ..weights(42)
+    };
+    let int8 = load(int8_graph(&weights(42), false), Evaluator::Auto);
+    let float = load(graph(&as_floats, Form::Forge), Evaluator::Auto);
+    let tract = load(int8_graph(&weights(42), false), Evaluator::Tract);
+    assert_eq!(evaluator_of(&int8), "native BiLSTM");
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for text in TEXTS {
+        let got = int8.emissions(text).expect("native emissions");
+        assert_eq!(bits(&got), bits(&float.emissions(text).unwrap()), "{text:?}");
+        let plain = plain_emissions(&as_floats, &int8.encode(text));
+        assert!(
+            got.iter().zip(&plain).all(|(g, p)| (f64::from(*g) - p).abs() < 1e-5),
+            "{text:?}"
+        );
+        let by_tract = tract.emissions(text).expect("tract emissions");
+        assert!(got.iter().zip(&by_tract).all(|(g, t)| (g - t).abs() < 1e-5), "{text:?}");
+        assert_eq!(int8.tag_ids(text).unwrap(), tract.tag_ids(text).unwrap());
+    }
+    // One scale per column is not how the forge stores tables: tract's job.
+    let per_column = load(int8_graph(&weights(42), true), Evaluator::Auto);
+    assert_eq!(evaluator_of(&per_column), "tract");
+}

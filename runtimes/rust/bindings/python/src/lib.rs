@@ -184,6 +184,12 @@ impl Tagger {
         self.inner.entity_types().to_vec()
     }
 
+    /// "native BiLSTM" or "tract".
+    #[getter]
+    fn evaluator(&self) -> String {
+        self.inner.evaluator().to_owned()
+    }
+
     fn preprocessor_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.inner.preprocessor_bytes())
     }
