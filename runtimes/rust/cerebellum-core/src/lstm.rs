@@ -30,6 +30,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
+use core::ops::Range;
 
 use prost::Message;
 
@@ -257,8 +258,9 @@ fn row_of(id: i64, rows: usize) -> Result<usize, IdOutOfRange> {
 /// The buffers one evaluation needs, reused from call to call.
 #[derive(Default)]
 pub struct Scratch {
+    /// Each step's embedding row.
     rows: Vec<usize>,
-    /// With bigrams, each step's whole input, `[step][input]` (`rows` then index it).
+    /// With bigrams, each step's whole input, `[step][input]`.
     inputs: Vec<f32>,
     /// The embedding rows of one block of steps, `[input][step]`.
     block: Vec<f32>,
@@ -270,6 +272,15 @@ pub struct Scratch {
     gates: Vec<f32>,
     h: Vec<f32>,
     c: Vec<f32>,
+}
+
+/// Where [`BiLstmEmitter::project`] starts each sum.
+#[derive(Clone, Copy)]
+enum Sums {
+    /// The gate biases.
+    Bias,
+    /// The sums already in its output (a projection table's, over earlier columns).
+    Projected,
 }
 
 /// The bigram embedding of a tagger with character bigrams: `[rows][width]`, read twice
@@ -302,8 +313,9 @@ pub struct BiLstmEmitter {
     /// Whether this CPU runs AVX-512F instructions (the same arithmetic, twice as wide again).
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     avx512: bool,
-    /// The input projection (bias, then W·x) of every embedding row, `[row][direction][gate]`,
-    /// once [`BiLstmEmitter::tabulate_projections`] made it.
+    /// The input projection (bias, then W·x over the unit embedding's columns) of every
+    /// embedding row, `[row][direction][gate]`, once [`BiLstmEmitter::tabulate_projections`]
+    /// made it. With bigrams, each step's sums continue from it over the bigram columns.
     projections: Option<Vec<f32>>,
 }
 
@@ -1055,12 +1067,12 @@ impl BiLstmEmitter {
     /// Computes the input projection of every embedding row once, so that evaluations
     /// start each step from a table row instead of the `input x 4 * hidden` products (the
     /// same sums, so the same bits). Costs `rows x 8 x hidden x 4` bytes: for the forge's
-    /// tagger (3,908 rows, 64 hidden units), 8.0 MB.
-    /// A tagger with bigrams has no table: its inputs are not one embedding row each.
+    /// tagger (4,337 rows, 64 hidden units), 8.9 MB.
+    ///
+    /// With bigrams the table holds the sums over the unit embedding's columns, which come
+    /// first in each step's input; an evaluation continues them over the bigram columns,
+    /// in the same ascending order, so the bits are again those of the whole sum.
     pub fn tabulate_projections(&mut self) {
-        if self.bigrams.is_some() {
-            return;
-        }
         #[cfg(target_arch = "x86_64")]
         if self.avx512 {
             // SAFETY: `avx512` is true only when the CPU and the OS support AVX-512F.
@@ -1092,14 +1104,19 @@ impl BiLstmEmitter {
     #[inline(always)]
     fn projection_table<const ROWS: usize>(&self) -> Vec<f32> {
         let width = self.directions[0].bias.len();
+        let units = self.unit_width();
         let mut table = vec![0.0; self.rows * 2 * width];
         let (mut block, mut projected) = (Vec::new(), vec![0.0; ROWS * width]);
         for (first, chunk) in (0..self.rows).step_by(ROWS).zip(table.chunks_mut(ROWS * 2 * width)) {
             for (d, direction) in self.directions.iter().enumerate() {
+                let rows = first..self.rows.min(first + ROWS);
+                let from = Sums::Bias;
                 self.project::<ROWS>(
                     direction,
-                    &self.embedding,
-                    first..self.rows.min(first + ROWS),
+                    (&self.embedding, units),
+                    rows,
+                    0..units,
+                    from,
                     &mut block,
                     &mut projected,
                 );
@@ -1111,6 +1128,11 @@ impl BiLstmEmitter {
             }
         }
         table
+    }
+
+    /// The width of an embedding row: the LSTM's input without the two bigram embeddings.
+    fn unit_width(&self) -> usize {
+        self.input - self.bigrams.as_ref().map_or(0, |b| 2 * b.width)
     }
 
     /// Bytes of the table [`Self::tabulate_projections`] made, 0 without one.
@@ -1165,9 +1187,6 @@ impl BiLstmEmitter {
                         .extend_from_slice(table.values.get(b * table.width..(b + 1) * table.width).unwrap_or(&[]));
                 }
             }
-            let n = scratch.rows.len();
-            scratch.rows.clear();
-            scratch.rows.extend(0..n);
         }
         #[cfg(target_arch = "x86_64")]
         if self.avx512 {
@@ -1199,11 +1218,11 @@ impl BiLstmEmitter {
         self.evaluate::<2, 2>(scratch, out);
     }
 
-    /// The emissions of `scratch.rows` (embedding rows) into `out`: the recurrence sums
-    /// `N` gate tiles at once (`N` divides [`GROUP_TILES`]) and, without a projection
-    /// table, the input projections of `B` steps are summed together, so that each weight
-    /// is read once for all of them. The sums and their order are the same for every `N`
-    /// and `B`.
+    /// The emissions of `scratch.rows` (embedding rows; with bigrams, `scratch.inputs`)
+    /// into `out`: the recurrence sums `N` gate tiles at once (`N` divides [`GROUP_TILES`])
+    /// and the input projections of `B` steps are summed together (all of them, or with
+    /// bigrams and a projection table, their bigram columns), so that each weight is read
+    /// once for all of them. The sums and their order are the same for every `N` and `B`.
     #[inline(always)]
     fn evaluate<const N: usize, const B: usize>(&self, scratch: &mut Scratch, out: &mut Vec<f32>) {
         let Scratch {
@@ -1216,13 +1235,8 @@ impl BiLstmEmitter {
             h,
             c,
         } = scratch;
-        // the vectors `rows` index: embedding rows, or with bigrams each step's whole input
-        let source: &[f32] = if self.bigrams.is_some() {
-            inputs
-        } else {
-            &self.embedding
-        };
         let (n, hidden) = (rows.len(), self.hidden);
+        let (units, bigrams) = (self.unit_width(), self.bigrams.is_some());
         let width = self.directions[0].bias.len();
         projected.clear();
         projected.resize(B * width, 0.0);
@@ -1238,16 +1252,37 @@ impl BiLstmEmitter {
             c.clear();
             c.resize(hidden, 0.0);
             for step in 0..n {
-                let init = match self.projections.as_ref().filter(|_| self.bigrams.is_none()) {
-                    Some(table) => {
-                        let at = (rows.get(order(step)).copied().unwrap_or(0) * 2 + d) * width;
-                        table.get(at..at + width).unwrap_or(&[])
-                    }
-                    None => {
+                let table_row = |t: usize| {
+                    let at = (rows.get(order(t)).copied().unwrap_or(0) * 2 + d) * width;
+                    self.projections.as_ref().and_then(|table| table.get(at..at + width))
+                };
+                let init = match (table_row(step), bigrams) {
+                    (Some(sums), false) => sums,
+                    (tabulated, _) => {
                         let slot = step % B;
                         if slot == 0 {
-                            let block_rows = (step..n.min(step + B)).map(|t| rows.get(order(t)).copied().unwrap_or(0));
-                            self.project::<B>(direction, source, block_rows, block, projected);
+                            let steps = step..n.min(step + B);
+                            if !bigrams {
+                                let block_rows = steps.map(|t| rows.get(order(t)).copied().unwrap_or(0));
+                                let (source, from) = ((self.embedding.as_slice(), units), Sums::Bias);
+                                self.project::<B>(direction, source, block_rows, 0..units, from, block, projected);
+                            } else if tabulated.is_some() {
+                                for (b, t) in steps.clone().enumerate() {
+                                    let (Some(target), Some(sums)) =
+                                        (projected.get_mut(b * width..(b + 1) * width), table_row(t))
+                                    else {
+                                        continue;
+                                    };
+                                    target.copy_from_slice(sums);
+                                }
+                                let (source, from) = ((inputs.as_slice(), self.input), Sums::Projected);
+                                let columns = units..self.input;
+                                self.project::<B>(direction, source, steps.map(order), columns, from, block, projected);
+                            } else {
+                                let (source, from) = ((inputs.as_slice(), self.input), Sums::Bias);
+                                let columns = 0..self.input;
+                                self.project::<B>(direction, source, steps.map(order), columns, from, block, projected);
+                            }
                         }
                         projected.get(slot * width..(slot + 1) * width).unwrap_or(&[])
                     }
@@ -1288,26 +1323,33 @@ impl BiLstmEmitter {
         }
     }
 
-    /// The input projections (bias, then W·x in ascending input order) of up to `B` steps,
-    /// whose embedding rows are `rows`, into `projected` (`[step][gate]`).
+    /// The input projections of up to `B` steps into `projected` (`[step][gate]`): from
+    /// the bias, or from the sums already in `projected`, add W·x over input `columns` in
+    /// ascending order. Step `b`'s input is row `rows[b]` of `source`, a table of
+    /// `(values, row width)`.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn project<const B: usize>(
         &self,
         direction: &Direction,
-        source: &[f32],
+        (source, stride): (&[f32], usize),
         rows: impl Iterator<Item = usize>,
+        columns: Range<usize>,
+        from: Sums,
         block: &mut Vec<f32>,
         projected: &mut [f32],
     ) {
         let input = self.input;
+        let width = direction.bias.len();
         // the inputs as `[k][step]`; a short last block repeats its last step, whose
         // extra sums are not stored
         block.clear();
-        block.resize(input * B, 0.0);
+        block.resize(columns.len() * B, 0.0);
         let mut count = 0;
         for (b, row) in rows.take(B).enumerate() {
+            let at = row * stride;
             for (k, &x) in source
-                .get(row * input..(row + 1) * input)
+                .get(at + columns.start..at + columns.end)
                 .unwrap_or(&[])
                 .iter()
                 .enumerate()
@@ -1320,7 +1362,6 @@ impl BiLstmEmitter {
             }
             count = b + 1;
         }
-        let width = direction.bias.len();
         for (tile, (weights, bias)) in direction
             .input
             .chunks_exact(input * GATE_TILE)
@@ -1328,9 +1369,18 @@ impl BiLstmEmitter {
             .enumerate()
         {
             let mut acc = [[0.0; GATE_TILE]; B];
-            for a in &mut acc {
-                a.copy_from_slice(bias);
+            for (b, a) in acc.iter_mut().enumerate() {
+                let start = match from {
+                    Sums::Bias => Some(bias),
+                    Sums::Projected => projected.get(b * width + tile * GATE_TILE..b * width + (tile + 1) * GATE_TILE),
+                };
+                if let Some(start) = start {
+                    a.copy_from_slice(start);
+                }
             }
+            let weights = weights
+                .get(columns.start * GATE_TILE..columns.end * GATE_TILE)
+                .unwrap_or(&[]);
             accumulate_block(&mut acc, block, weights);
             for (b, sums) in acc.iter().take(count).enumerate() {
                 let at = b * width + tile * GATE_TILE;
@@ -1614,8 +1664,6 @@ mod tests {
             width: w,
         };
         let mut model = BiLstmEmitter::new(weights(units.clone(), Some(bigrams))).unwrap();
-        model.tabulate_projections();
-        assert_eq!(model.projection_table_bytes(), 0);
         let (ids, before, after) = ([2i64, 0, 5, 1, 3], [1i64, 3, 0, 2, 1], [3i64, 0, 2, 1, -1]);
         // the reference reads each step's joined vector as an embedding row of its own
         let mut joined = Vec::new();
@@ -1628,12 +1676,25 @@ mod tests {
             joined.extend(row(&table, before[t], w, bigram_rows));
             joined.extend(row(&table, after[t], w, bigram_rows));
         }
-        let expected = reference(&weights(joined, None), &(0..ids.len()).collect::<Vec<_>>());
+        let expected = reference(&weights(joined.clone(), None), &(0..ids.len()).collect::<Vec<_>>());
         let (mut scratch, mut out) = (Scratch::default(), Vec::new());
         model
             .emissions_into(&ids, Some((&before, &after)), &mut scratch, &mut out)
             .unwrap();
         assert_eq!(bits(&out), bits(&expected));
+        // the table holds the unit columns' sums; the bigram columns continue them
+        model.tabulate_projections();
+        assert!(model.projection_table_bytes() >= rows * 2 * 4 * hidden * 4); // gates padded to whole groups
+        for n in 1..=ids.len() {
+            let prefix = reference(
+                &weights(joined[..n * input].to_vec(), None),
+                &(0..n).collect::<Vec<_>>(),
+            );
+            model
+                .emissions_into(&ids[..n], Some((&before[..n], &after[..n])), &mut scratch, &mut out)
+                .unwrap();
+            assert_eq!(bits(&out), bits(&prefix), "{n} steps");
+        }
         let outside = [0i64, 0, 0, 0, 4];
         assert!(model
             .emissions_into(&ids, Some((&before, &outside)), &mut scratch, &mut out)

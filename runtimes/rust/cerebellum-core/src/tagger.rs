@@ -390,10 +390,11 @@ impl TextTagger {
     }
 
     /// Trades memory for speed on hosts: the native evaluator computes the input projection
-    /// of every vocabulary unit now (`vocabulary x 8 x hidden x 4` bytes, 8.0 MB for the
-    /// forge's tagger) instead of in every call, about a third of a call's arithmetic. The
-    /// emissions keep their bits. Returns the table's size in bytes; 0 (and nothing done)
-    /// when an engine computes the emissions or the tagger reads character bigrams. Firmware leaves this off.
+    /// of every vocabulary unit now (`vocabulary x 8 x hidden x 4` bytes, 8.9 MB for the
+    /// forge's tagger) instead of in every call, most of the input arithmetic (with
+    /// character bigrams, the calls still add the bigram columns). The emissions keep their
+    /// bits. Returns the table's size in bytes; 0 (and nothing done) when an engine computes
+    /// the emissions. Firmware leaves this off.
     pub fn tabulate_projections(&mut self) -> usize {
         match &mut self.emitter {
             Emitter::Native(emitter) => {
