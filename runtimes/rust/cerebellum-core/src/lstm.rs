@@ -29,6 +29,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
+use core::cell::RefCell;
 use core::fmt;
 use core::ops::Range;
 
@@ -426,10 +427,16 @@ fn float_attribute(node: &onnx::NodeProto, name: &str, default: f32) -> Option<f
     }
 }
 
+/// Float32 tables with their dimensions, by name.
+type Tables = BTreeMap<String, (Vec<f32>, Vec<i64>)>;
+
 /// The graph's nodes as one chain: each node reads the value the one before it produced.
 struct Chain<'a> {
     nodes: &'a [onnx::NodeProto],
     tensors: BTreeMap<&'a str, &'a onnx::TensorProto>,
+    /// Tables decoded at the front of the graph (see [`decoded_tables`]), by name: each
+    /// moves to the one layer that reads it, so a table is never held twice.
+    decoded: RefCell<Tables>,
     at: usize,
     current: &'a str,
 }
@@ -467,14 +474,23 @@ impl<'a> Chain<'a> {
         moves
     }
 
-    /// A float32 initializer with these dimensions.
+    /// A float32 initializer (or decoded table) with these dimensions, all finite.
     fn floats(&self, name: &str, dims: Option<&[i64]>) -> Option<(Vec<f32>, Vec<i64>)> {
-        let t = self.tensors.get(name)?;
-        if dims.is_some_and(|d| t.dims != d) {
+        let decoded = self.decoded.borrow_mut().remove(name);
+        let (values, found) = match decoded {
+            Some(table) => table,
+            None => {
+                let t = self.tensors.get(name)?;
+                if dims.is_some_and(|d| t.dims != d) {
+                    return None;
+                }
+                (floats(t)?, t.dims.clone())
+            }
+        };
+        if dims.is_some_and(|d| found != d) {
             return None;
         }
-        let values = floats(t)?;
-        values.iter().all(|v| v.is_finite()).then(|| (values, t.dims.clone()))
+        values.iter().all(|v| v.is_finite()).then_some((values, found))
     }
 
     /// An int64 initializer's values.
@@ -624,12 +640,12 @@ fn graph_fits(model: &onnx::ModelProto, graph: &onnx::GraphProto, inputs_wanted:
 /// width]` widened by `Cast(to = float)` and multiplied by a float32 initializer `[rows, 1]`
 /// of scales, one per row. They are evaluated once, as ONNX defines the two nodes:
 /// `float32(q) * scale[row]`, one rounding, so every machine gets the same bits. The tables
-/// come back as float32 tensors named by the `Mul`s' outputs, one per pair of nodes; `None`
-/// when such a pair has another form.
-fn decoded_tables(graph: &onnx::GraphProto) -> Option<Vec<onnx::TensorProto>> {
+/// come back with their dimensions, named by the `Mul`s' outputs, one per pair of nodes;
+/// `None` when such a pair has another form.
+fn decoded_tables(graph: &onnx::GraphProto) -> Option<Tables> {
     let initializer = |name: &str| graph.initializer.iter().find(|t| t.name == name);
     let domain_ok = |n: &onnx::NodeProto| n.domain.is_empty() || n.domain == "ai.onnx";
-    let mut decoded = Vec::new();
+    let mut decoded = BTreeMap::new();
     let mut nodes = graph.node.iter().peekable();
     while let Some(cast) = nodes.next_if(|n| n.op_type == "Cast") {
         let mul = nodes.next()?;
@@ -657,18 +673,13 @@ fn decoded_tables(graph: &onnx::GraphProto) -> Option<Vec<onnx::TensorProto>> {
         }
         let width = usize::try_from(*width).ok().filter(|&w| w > 0)?;
         let (q, scale) = (int8s(q_t)?, floats(scale_t)?);
-        let float_data = q
-            .chunks_exact(width)
-            .zip(&scale)
-            .flat_map(|(row, &s)| row.iter().map(move |&v| f32::from(v) * s))
-            .collect();
-        decoded.push(onnx::TensorProto {
-            name: out.clone(),
-            dims: q_t.dims.clone(),
-            data_type: FLOAT,
-            float_data,
-            ..Default::default()
-        });
+        let mut values = Vec::with_capacity(q.len());
+        for (row, &s) in q.chunks_exact(width).zip(&scale) {
+            values.extend(row.iter().map(|&v| f32::from(v) * s));
+        }
+        if decoded.insert(out.clone(), (values, q_t.dims.clone())).is_some() {
+            return None;
+        }
     }
     Some(decoded)
 }
@@ -754,12 +765,10 @@ impl BiLstmEmitter {
         }
         let decoded = decoded_tables(graph)?;
         let nodes = graph.node.get(2 * decoded.len()..)?;
-        let mut tensors: BTreeMap<&str, &onnx::TensorProto> =
-            graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
-        tensors.extend(decoded.iter().map(|t| (t.name.as_str(), t)));
         let mut chain = Chain {
             nodes,
-            tensors,
+            tensors: graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect(),
+            decoded: RefCell::new(decoded),
             at: 0,
             current: ids,
         };
