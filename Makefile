@@ -19,10 +19,10 @@ NER_LINES := 帮我约李经理周五见面\n阿尔法计划的进度怎么样�
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml runtimes/python/pyproject.toml
+$(STAMP): pyproject.toml runtimes/python/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e "runtimes/python[onnx]" -e ".[tagging,dev]"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e "runtimes/python[onnx]" -e ".[tagging,dev]"
 	touch $@
 
 models: $(STAMP)
