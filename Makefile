@@ -15,7 +15,7 @@ CONFIRM_LINES := 好的，删吧\n等一下\nsure, go ahead\nwait, can I undo th
 SENTIMENT_LINES := the hotel was not bad at all\noh great, my train is late again\n这个好用吗\n服了你了，又错了
 NER_LINES := 帮我约李经理周五见面\n阿尔法计划的进度怎么样了\n提醒我参加周五的发布会\nAsk Mr. Johnson whether Project Titan phase one slipped\nput the Q3 review with Dr. Chen on my calendar
 
-.PHONY: setup rust-module c-lib demo models test lint rust-lint rust-test crate-check mcu-core mcu-testee mcu-lint mcu-footprint wheels bench compare proto conformance conformance-aarch64 conformance-mcu golden fuzz clean
+.PHONY: setup rust-module c-lib demo models test test-prerequisites rust-prerequisites rust-release test-builtins lint rust-lint rust-test crate-check mcu-core mcu-testee mcu-lint mcu-footprint wheels bench compare proto conformance conformance-aarch64 conformance-mcu golden fuzz clean
 
 setup: $(STAMP)
 
@@ -150,8 +150,31 @@ mcu-lint:
 mcu-footprint:
 	bash conformance/mcu.sh footprint
 
-test: lint rust-lint rust-test rust-module mcu-testee
-	$(BIN)/pytest
+# The Rust builds and the forging of the built-in models the tests use run side by side (cargo
+# leaves a core idle for much of a build; the forge uses one); pytest then reuses those models.
+PREFORGED := build/test-builtins
+
+test: lint
+	$(MAKE) --no-print-directory -j2 test-prerequisites
+	MF_PREFORGED=$(CURDIR)/$(PREFORGED) $(BIN)/pytest
+
+test-prerequisites: rust-prerequisites test-builtins
+
+rust-prerequisites:
+	$(MAKE) --no-print-directory rust-lint rust-test rust-module rust-release mcu-testee
+
+# The release binaries pytest runs (its cargo calls then find them up to date).
+rust-release:
+	cargo build --release --locked -q -p cerebellum --example cerebellum_lines
+	cargo build --release --locked -q -p cerebellum-ffi --lib
+	cargo build --release --locked -q -p cerebellum-testee
+
+test-builtins: $(STAMP)
+	@rm -rf $(PREFORGED) && mkdir -p $(PREFORGED)
+	@echo "forging the built-in models for the tests (log: $(PREFORGED)/forge.log)"
+	@$(BIN)/python -m tests.forge_builtins $(PREFORGED) > $(PREFORGED)/forge.log 2>&1 || \
+		{ tail -n 40 $(PREFORGED)/forge.log; exit 1; }
+	@echo "built-in models forged for the tests ($(PREFORGED))"
 
 bench: rust-module
 	$(BIN)/pytest tests/benchmarks --benchmark-only --benchmark-columns=min,median,mean,rounds

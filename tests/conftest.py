@@ -14,6 +14,7 @@ from cerebellum._proto import bundle_pb2 as pb
 from cerebellum.chartable import CharTable
 from cerebellum.tokenizer import Tokenizer
 from conformance.runtimes import cargo_target_dir
+from tests.forge_builtins import forge_into, preforged
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -159,18 +160,8 @@ def tiny_bundle(tiny_workspace: Path) -> Path:
 
 
 def forge_builtin(tmp_path_factory: pytest.TempPathFactory, blueprint: str) -> Path:
-    """A built-in blueprint, copied into a scratch workspace and forged offline."""
-    import shutil
-
-    from forge.blueprint import load_blueprint
-    from forge.pipeline import BuildOptions, build
-    from forge.workspace import Workspace
-
-    root = tmp_path_factory.mktemp(blueprint)
-    shutil.copytree(REPO / "blueprints" / blueprint, root / "blueprints" / blueprint)
-    workspace = Workspace(root)
-    build(load_blueprint(blueprint, workspace.blueprints), workspace, BuildOptions(provider="offline"))
-    return root
+    """A built-in blueprint forged offline: by `make test` ahead of the session, or here."""
+    return preforged(blueprint) or forge_into(tmp_path_factory.mktemp(blueprint), blueprint)
 
 
 @pytest.fixture(scope="session")
