@@ -1,8 +1,17 @@
 """forge: turn blueprints into micro-model bundles (generate, refine, train, export, verify)."""
 
+import os
 from importlib import metadata
 
-from cerebellum import __version__ as _runtime_version
+# numpy picks its SIMD kernels by processor, and AVX-512 sums round differently from AVX2 ones:
+# with the same pinned versions, an AVX-512 machine forged a different is_question (8,400 kept
+# terms, C = 30) from an AVX2 one (3,500, C = 10). The forge fits with numpy's baseline kernels
+# (x86-64-v2 in the PyPI wheels) so that a blueprint forges the same model on every x86-64
+# processor. Only takes effect when numpy is not yet imported; a value the user sets wins.
+NUMPY_KERNELS = "NPY_DISABLE_CPU_FEATURES"
+os.environ.setdefault(NUMPY_KERNELS, "X86_V3 X86_V4 AVX512_ICL AVX512_SPR")
+
+from cerebellum import __version__ as _runtime_version  # noqa: E402  (after the kernel choice)
 
 try:  # the model-foundry distribution's own version, even beside another runtime's
     __version__ = metadata.version("model-foundry")

@@ -1,0 +1,40 @@
+"""The forge fits with numpy's baseline SIMD kernels, whatever the processor offers."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from tests.forge_builtins import REPO
+
+DISPATCHED = (
+    "from numpy._core._multiarray_umath import __cpu_dispatch__ as d, __cpu_features__ as f; "
+    "print(json.dumps(sorted(x for x in d if f[x])))"
+)
+
+pytestmark = pytest.mark.skipif(
+    platform.machine() not in ("x86_64", "AMD64"), reason="the forge pins x86-64 kernel levels"
+)
+
+
+def _dispatched(first: str, chosen: str | None) -> list[str]:
+    """The SIMD targets numpy dispatches to in a fresh interpreter that imports ``first``."""
+    env = {k: v for k, v in os.environ.items() if k != "NPY_DISABLE_CPU_FEATURES"}
+    if chosen is not None:
+        env["NPY_DISABLE_CPU_FEATURES"] = chosen
+    code = f"import json, {first}, numpy; {DISPATCHED}"
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def test_importing_the_forge_first_leaves_numpy_on_its_baseline_kernels() -> None:
+    assert _dispatched("forge", None) == []
+
+
+def test_a_kernel_choice_the_user_made_wins() -> None:
+    assert _dispatched("forge", "AVX512_SPR") == _dispatched("json", "AVX512_SPR")
