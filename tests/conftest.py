@@ -14,9 +14,7 @@ from cerebellum._proto import bundle_pb2 as pb
 from cerebellum.chartable import CharTable
 from cerebellum.tokenizer import Tokenizer
 from conformance.runtimes import cargo_target_dir
-from tests.forge_builtins import forge_into, preforged
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.forge_builtins import REPO, forge_into, preforged
 
 SUBJECTS = ["the weather", "my calendar", "the train", "dinner", "the lights", "music", "天气", "日程", "火车", "晚饭"]
 QUESTION_FORMS = ["what about {}?", "how is {}", "when is {}?", "{}怎么样", "{}是什么时候", "tell me about {}"]

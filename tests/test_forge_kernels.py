@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from forge import NUMPY_KERNELS
 from tests.forge_builtins import REPO
 
 DISPATCHED = (
@@ -24,9 +25,9 @@ pytestmark = pytest.mark.skipif(
 
 def _dispatched(first: str, chosen: str | None) -> list[str]:
     """The SIMD targets numpy dispatches to in a fresh interpreter that imports ``first``."""
-    env = {k: v for k, v in os.environ.items() if k != "NPY_DISABLE_CPU_FEATURES"}
+    env = {k: v for k, v in os.environ.items() if k != NUMPY_KERNELS}
     if chosen is not None:
-        env["NPY_DISABLE_CPU_FEATURES"] = chosen
+        env[NUMPY_KERNELS] = chosen
     code = f"import json, {first}, numpy; {DISPATCHED}"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
