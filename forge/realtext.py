@@ -88,7 +88,13 @@ def _text(check: RealTextCheck, text: str) -> str:
 
 
 def score_classifier(model: Any, check: RealTextCheck) -> dict[str, Any]:
-    """Accuracy, recall per gold label, and how often labels the file never uses were predicted."""
+    """Accuracy, recall per gold label, and how often labels the file never uses were predicted.
+
+    When the file uses only some of the model's labels (reviews that are Positive
+    or Negative, scored by a model that may also answer Neutral), the accuracy is
+    also given with the answer chosen among the file's labels only: how well the
+    model tells those labels apart, next to how often it answers outside them.
+    """
     labels = list(model.labels)
     texts, gold = [], []
     skipped = 0
@@ -102,13 +108,17 @@ def score_classifier(model: Any, check: RealTextCheck) -> dict[str, Any]:
         gold.append(label)
     predicted: list[str] = []
     deferred: list[bool] = []
+    scores: list[list[float]] = []
     if getattr(model, "defer_rule", None) is not None:  # one pass gives both the label and the decision
         for answer in map(model.classify, texts):
             predicted.append(answer.label)
             deferred.append(answer.defer)
+            scores.append([answer.scores[label] for label in labels])
     else:
         for i in range(0, len(texts), BATCH):
-            predicted += model.predict_batch(texts[i : i + BATCH])
+            batch = model.predict_proba_batch(texts[i : i + BATCH])
+            scores += [list(map(float, row)) for row in batch]
+        predicted = [labels[row.index(max(row))] for row in scores]  # the first maximum, as the runtimes
     correct = sum(p == g for p, g in zip(predicted, gold, strict=True))
     used = set(gold)
     recall = {}
@@ -125,6 +135,12 @@ def score_classifier(model: Any, check: RealTextCheck) -> dict[str, Any]:
         "recall": recall,
         "predicted_outside": {label: n / len(texts) for label, n in sorted(outside.items())},
     }
+    if len(used) >= 2 and used != set(labels):
+        own = [i for i, label in enumerate(labels) if label in used]
+        among = [labels[max(own, key=lambda i: (row[i], -i))] for row in scores]
+        right = sum(p == g for p, g in zip(among, gold, strict=True))
+        result["accuracy_among_own"] = right / len(texts)
+        result["accuracy_among_own_interval"] = list(wilson(right, len(texts)))
     if deferred:
         answered = [not d for d in deferred]
         right = sum(a and p == g for a, p, g in zip(answered, predicted, gold, strict=True))
@@ -189,14 +205,22 @@ def markdown(results: list[dict[str, Any]]) -> list[str]:
     classification = [r for r in results if r.get("kind") == "classification"]
     tagging = [r for r in results if r.get("kind") == "tagging"]
     if classification:
-        lines += ["| check | file | rows | accuracy | recall per label | predicted outside the file's labels |"]
-        lines += ["|---|---|---|---|---|---|"]
+        lines += [
+            "| check | file | rows | accuracy | recall per label | predicted outside the file's labels "
+            "| accuracy choosing among the file's labels only |"
+        ]
+        lines += ["|---|---|---|---|---|---|---|"]
         for r in classification:
             recall = ", ".join(f"{k} {v:.1%}" for k, v in r["recall"].items())
             outside = ", ".join(f"{k} {v:.1%}" for k, v in r["predicted_outside"].items()) or "none"
+            among = (
+                f"{r['accuracy_among_own']:.1%} ({percent_range(r['accuracy_among_own_interval'])})"
+                if "accuracy_among_own" in r
+                else "-"
+            )
             lines.append(
                 f"| {r['name']} | `{r['file']}` | {r['rows']:,} | **{r['accuracy']:.1%}** "
-                f"({percent_range(r['accuracy_interval'])}) | {recall} | {outside} |"
+                f"({percent_range(r['accuracy_interval'])}) | {recall} | {outside} | {among} |"
             )
         lines += [
             f"\n- {r['name']} with the defer rule: {r['answered']:.1%} of rows answered, "
@@ -230,6 +254,8 @@ def summary_line(result: dict[str, Any]) -> str:
         return f"{result['name']} ({result['rows']:,} sentences): {parts}"
     recall = ", ".join(f"{k} {v:.1%}" for k, v in result["recall"].items())
     outside = "".join(f", predicted {k} {v:.1%}" for k, v in result["predicted_outside"].items())
+    if "accuracy_among_own" in result:
+        outside += f"; {result['accuracy_among_own']:.1%} choosing among the file's labels only"
     deferred = (
         f"; with the defer rule {result['answered']:.1%} answered, {result['answered_accuracy']:.1%} of them right"
         if "answered" in result

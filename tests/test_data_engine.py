@@ -16,7 +16,7 @@ from forge.cli import app
 from forge.files import read_jsonl
 from forge.grammar import GrammarError, collapse_spaces, expand_grammar, load_grammar
 from forge.pipeline import BuildOptions, build
-from forge.realtext import RealTextCheck, markdown, run_check
+from forge.realtext import RealTextCheck, markdown, run_check, summary_line
 from forge.textnorm import dedupe_key
 from forge.workspace import Workspace
 
@@ -361,6 +361,32 @@ def test_real_text_checks_classifier(tiny_bundle: Path, tmp_path: Path) -> None:
     # One row says little: 0 of 1 right is anything from 0% to 79% on text of its kind.
     assert "| q | `q.jsonl` | 1 | **0.0%** (0.0-79.3%) | Question 0.0% | Statement 100.0% |" in table
     assert "gone: skipped, file not found" in table
+
+
+@pytest.mark.slow
+def test_real_text_check_chooses_among_the_files_labels(builtin_sentiment_workspace: Path, tmp_path: Path) -> None:
+    # Reviews are Positive or Negative; the model may also answer Neutral. The
+    # check gives both figures: the plain accuracy, and the accuracy when the
+    # answer is chosen among Positive and Negative only (Neutral ignored).
+    model = cerebellum.load(builtin_sentiment_workspace / "models" / "sentiment")
+    rows = [
+        {"text": "这家店的服务太棒了，下次还来", "label": "Positive"},
+        {"text": "太失望了，完全不值这个价", "label": "Negative"},
+        {"text": "明天几点开门", "label": "Positive"},  # a Neutral canary, filed as a review
+        {"text": "帮我查一下订单状态", "label": "Negative"},  # another
+    ]
+    path = tmp_path / "reviews.jsonl"
+    _jsonl(path, rows)
+    result = run_check(model, RealTextCheck("reviews", path))
+    assert result["accuracy"] == 0.5 and result["predicted_outside"] == {"Neutral": 0.5}
+    expected = 0
+    for row in rows:
+        scores = model.classify(row["text"]).scores
+        expected += max(("Positive", "Negative"), key=lambda label: scores[label]) == row["label"]
+    assert result["accuracy_among_own"] == expected / len(rows) >= result["accuracy"]
+    table = "\n".join(markdown([result]))
+    assert f"| Neutral 50.0% | {expected / len(rows):.1%} (" in table
+    assert "choosing among the file's labels only" in summary_line(result)
 
 
 def test_real_text_check_skip_and_limit_choose_the_rows(tiny_bundle: Path, tmp_path: Path) -> None:
