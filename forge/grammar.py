@@ -309,7 +309,7 @@ def load_grammar(path: Path, seed: int) -> Grammar:
             a[0].text for name in names for a in slots[name] if len(a) == 1 and isinstance(a[0], Literal)
         )
     grammar = Grammar(path, slots, templates, dict(raw.get("label_weights", {})), reject)
-    _check_refs(grammar)
+    _check_refs(grammar, {name for names in raw.get("reject", {}).values() for name in names})
     return grammar
 
 
@@ -323,21 +323,38 @@ def _parse_in(path: Path, template: Any) -> Sequence_:
     return nodes[0]
 
 
-def _check_refs(grammar: Grammar) -> None:
-    def visit(nodes: Sequence_, where: str) -> None:
+def _check_refs(grammar: Grammar, reject_sources: set[str]) -> None:
+    """Every reference names a slot, and every slot is reached from a template or a reject list."""
+
+    def visit(nodes: Sequence_, where: str, found: set[str]) -> None:
         for node in nodes:
-            if isinstance(node, Ref) and node.name not in grammar.slots:
-                raise GrammarError(f"{grammar.path}: {where} uses unknown slot {{{node.name}}}")
+            if isinstance(node, Ref):
+                if node.name not in grammar.slots:
+                    raise GrammarError(f"{grammar.path}: {where} uses unknown slot {{{node.name}}}")
+                found.add(node.name)
             if isinstance(node, Choice):
                 for option in node.options:
-                    visit(option, where)
+                    visit(option, where, found)
 
+    uses: dict[str, set[str]] = {}
     for name, alternatives in grammar.slots.items():
+        uses[name] = set()
         for a in alternatives:
-            visit(a, f"slot {name!r}")
+            visit(a, f"slot {name!r}", uses[name])
+    reached: set[str] = set()
     for label, templates in grammar.templates.items():
         for t in templates:
-            visit(t, f"a template of {label!r}" if label else "a template")
+            visit(t, f"a template of {label!r}" if label else "a template", reached)
+    reached |= reject_sources
+    todo = list(reached)
+    while todo:
+        for used in uses[todo.pop()] - reached:
+            reached.add(used)
+            todo.append(used)
+    # A slot nothing reaches is usually a misspelt reference: its rows would silently never be made.
+    unreached = sorted(set(grammar.slots) - reached)
+    if unreached:
+        raise GrammarError(f"{grammar.path}: no template reaches slot(s) {', '.join(unreached)}; use or delete them")
 
 
 def expand_grammar(grammar: Grammar, rows: int, seed: int, labels: tuple[str, ...] = ()) -> list[dict[str, Any]]:

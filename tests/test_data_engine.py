@@ -79,13 +79,13 @@ def test_grammar_rejects_names_that_are_words(tmp_path: Path) -> None:
             "sur": ["明", "高", "林"],
             "given": ["天", "峰", "海", "杰"],
             "name": ["{sur}{given}"],
-            "words": ["明天", "高峰", "林海"],
             "PERS_zh": ["{name}"],
         },
         "templates": ["{今天|昨天|刚才}{PERS_zh}{说|来了|走了}{，|}{name}{也|}在"],
     }
     rows = expand_grammar(load_grammar(_grammar(tmp_path, spec), 1), 30, seed=2)
     assert any(row["text"][s:e] in {"明天", "高峰", "林海"} for row in rows for s, e, _ in row["spans"])
+    spec["slots"]["words"] = ["明天", "高峰", "林海"]  # reached through the reject list only
     spec["reject"] = {"name": ["words"]}
     rows = expand_grammar(load_grammar(_grammar(tmp_path, spec), 1), 30, seed=2)
     assert len(rows) == 30
@@ -109,6 +109,8 @@ def test_collapse_spaces_moves_spans() -> None:
         ({"slots": {}, "templates": ["{open"]}, "never closed"),
         ({"slots": {"a": []}, "templates": ["x"]}, "non-empty"),
         ({"lexicons": {"x": {"source": "web"}}, "templates": ["x"]}, "unknown source"),
+        # "wish" is misspelt in the template, so its rows would never be made
+        ({"slots": {"wish": ["{b}"], "b": ["y"], "wsh": ["z"]}, "templates": ["{wsh}"]}, "reaches slot\\(s\\) b, wish"),
     ],
 )
 def test_grammar_errors_are_clear(tmp_path: Path, spec: dict, message: str) -> None:
