@@ -160,8 +160,10 @@ test: lint
 
 test-prerequisites: rust-prerequisites test-builtins
 
+# Serial, and without the outer make's jobserver: cargo runs its own jobs (and would warn
+# about the jobserver's descriptors, which make closes for the commands it runs).
 rust-prerequisites:
-	$(MAKE) --no-print-directory rust-lint rust-test rust-module rust-release mcu-testee
+	MAKEFLAGS= $(MAKE) --no-print-directory rust-lint rust-test rust-module rust-release mcu-testee
 
 # The release binaries pytest runs (its cargo calls then find them up to date).
 rust-release:
