@@ -116,8 +116,7 @@ def score_classifier(model: Any, check: RealTextCheck) -> dict[str, Any]:
             scores.append([answer.scores[label] for label in labels])
     else:
         for i in range(0, len(texts), BATCH):
-            batch = model.predict_proba_batch(texts[i : i + BATCH])
-            scores += [list(map(float, row)) for row in batch]
+            scores += model.predict_proba_batch(texts[i : i + BATCH]).tolist()
         predicted = [labels[row.index(max(row))] for row in scores]  # the first maximum, as the runtimes
     correct = sum(p == g for p, g in zip(predicted, gold, strict=True))
     used = set(gold)
