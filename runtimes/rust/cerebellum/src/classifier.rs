@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use cerebellum_core::{Bundle, Scratch};
 
-use crate::error::{Error, Locations, Result};
+use crate::error::{Error, LoadError, Locations, Result};
 use crate::{BatchScores, Classification, DeferRule, Evaluator, SparseVector, Token, WeightFormat};
 
 /// A loaded text classification bundle.
@@ -17,19 +17,6 @@ pub struct TextClassifier {
 impl std::fmt::Debug for TextClassifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.core.fmt(f)
-    }
-}
-
-/// Why a classifier did not load: the core's error (named by file) or tract's (with its path).
-enum LoadError {
-    Core(cerebellum_core::Error),
-    #[cfg_attr(not(feature = "tract"), allow(dead_code))]
-    Engine(Error),
-}
-
-impl From<cerebellum_core::Error> for LoadError {
-    fn from(error: cerebellum_core::Error) -> Self {
-        LoadError::Core(error)
     }
 }
 
@@ -54,8 +41,7 @@ impl TextClassifier {
         });
         match core {
             Ok(core) => Ok(TextClassifier { core }),
-            Err(LoadError::Core(e)) => Err(Error::located(e, at)),
-            Err(LoadError::Engine(e)) => Err(e),
+            Err(e) => Err(e.located(at)),
         }
     }
 

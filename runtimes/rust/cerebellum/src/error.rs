@@ -101,6 +101,29 @@ pub(crate) struct Locations {
     pub(crate) model: PathBuf,
 }
 
+/// Why a model did not load: the core's error (named by file) or the ONNX engine's (with its path).
+pub(crate) enum LoadError {
+    Core(cerebellum_core::Error),
+    #[cfg_attr(not(feature = "tract"), allow(dead_code))]
+    Engine(Error),
+}
+
+impl From<cerebellum_core::Error> for LoadError {
+    fn from(error: cerebellum_core::Error) -> Self {
+        LoadError::Core(error)
+    }
+}
+
+impl LoadError {
+    /// The public error: the core's names the bundle file it is about.
+    pub(crate) fn located(self, at: &Locations) -> Error {
+        match self {
+            LoadError::Core(error) => Error::located(error, at),
+            LoadError::Engine(error) => error,
+        }
+    }
+}
+
 impl Locations {
     /// The files of the bundle directory `directory`.
     pub(crate) fn in_directory(directory: &Path) -> Self {

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use cerebellum_core::{Bundle, TaggerScratch};
 
-use crate::error::{Error, Locations, Result};
+use crate::error::{Error, LoadError, Locations, Result};
 use crate::{Analysis, Entity, Evaluator, TaggedToken, Token};
 
 /// A loaded sequence tagging bundle.
@@ -17,19 +17,6 @@ pub struct TextTagger {
 impl std::fmt::Debug for TextTagger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.core.fmt(f)
-    }
-}
-
-/// Why a tagger did not load: the core's error (named by file) or tract's (with its path).
-enum LoadError {
-    Core(cerebellum_core::Error),
-    #[cfg_attr(not(feature = "tract"), allow(dead_code))]
-    Engine(Error),
-}
-
-impl From<cerebellum_core::Error> for LoadError {
-    fn from(error: cerebellum_core::Error) -> Self {
-        LoadError::Core(error)
     }
 }
 
@@ -58,8 +45,7 @@ impl TextTagger {
                 core.tabulate_projections();
                 Ok(TextTagger { core })
             }
-            Err(LoadError::Core(e)) => Err(Error::located(e, at)),
-            Err(LoadError::Engine(e)) => Err(e),
+            Err(e) => Err(e.located(at)),
         }
     }
 
