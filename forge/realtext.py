@@ -16,6 +16,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .evaluation import sentence_span_counts, span_metrics_from_counts
 from .files import DataFileError, iter_jsonl
 from .intervals import bootstrap_f1, percent_range, wilson
@@ -106,18 +108,16 @@ def score_classifier(model: Any, check: RealTextCheck) -> dict[str, Any]:
             continue
         texts.append(_text(check, text))
         gold.append(label)
-    predicted: list[str] = []
     deferred: list[bool] = []
-    scores: list[list[float]] = []
     if getattr(model, "defer_rule", None) is not None:  # one pass gives both the label and the decision
-        for answer in map(model.classify, texts):
-            predicted.append(answer.label)
-            deferred.append(answer.defer)
-            scores.append([answer.scores[label] for label in labels])
+        answers = [model.classify(text) for text in texts]
+        predicted = [answer.label for answer in answers]
+        deferred = [answer.defer for answer in answers]
+        scores = np.array([[answer.scores[label] for label in labels] for answer in answers], np.float32)
     else:
-        for i in range(0, len(texts), BATCH):
-            scores += model.predict_proba_batch(texts[i : i + BATCH]).tolist()
-        predicted = [labels[row.index(max(row))] for row in scores]  # the first maximum, as the runtimes
+        batches = [model.predict_proba_batch(texts[i : i + BATCH]) for i in range(0, len(texts), BATCH)]
+        scores = np.concatenate(batches) if batches else np.empty((0, len(labels)), np.float32)
+        predicted = [labels[i] for i in scores.argmax(axis=1).tolist()]  # the first maximum, as predict_batch
     correct = sum(p == g for p, g in zip(predicted, gold, strict=True))
     used = set(gold)
     recall = {}
@@ -136,7 +136,7 @@ def score_classifier(model: Any, check: RealTextCheck) -> dict[str, Any]:
     }
     if len(used) >= 2 and used != set(labels):
         own = [i for i, label in enumerate(labels) if label in used]
-        among = [labels[max(own, key=lambda i: (row[i], -i))] for row in scores]
+        among = [labels[own[i]] for i in scores[:, own].argmax(axis=1).tolist()]
         right = sum(p == g for p, g in zip(among, gold, strict=True))
         result["accuracy_among_own"] = right / len(texts)
         result["accuracy_among_own_interval"] = list(wilson(right, len(texts)))
