@@ -31,6 +31,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from . import jieba_dictionary
+
 MAX_DEPTH = 24
 GRAMMAR_SUFFIXES = (".grammar.json", ".templates.json")
 REJECT_TRIES = 8  # draws of an entity slot before a rejected word is kept after all
@@ -179,25 +181,18 @@ def _faker_list(spec: dict[str, Any], seed: int) -> list[str]:
 
 def _jieba_values(spec: dict[str, Any], seed: int) -> list[str]:
     """Words of jieba's dictionary (MIT) with the given part-of-speech tags."""
-    from importlib.util import find_spec
-
-    spec_found = find_spec("jieba")  # the dictionary file only: importing jieba would load its segmenter
-    if spec_found is None or spec_found.origin is None:
-        raise GrammarError("lexicon source 'jieba' needs the jieba package (pip install jieba)")
     tags = set(spec["tags"])
     lo, hi = int(spec.get("min_len", 1)), int(spec.get("max_len", 99))
     min_freq = int(spec.get("min_freq", 0))
     first = set(spec.get("first_char_in", "")) or None
-    path = Path(spec_found.origin).with_name("dict.txt")
-    out = []
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            parts = line.split()
-            if len(parts) != 3 or parts[2] not in tags:
-                continue
-            word, freq = parts[0], int(parts[1])
-            if lo <= len(word) <= hi and freq >= min_freq and (first is None or word[0] in first):
-                out.append(word)
+    try:
+        out = [
+            word
+            for word, freq, tag in jieba_dictionary.entries()
+            if tag in tags and lo <= len(word) <= hi and freq >= min_freq and (first is None or word[0] in first)
+        ]
+    except jieba_dictionary.JiebaMissingError as exc:
+        raise GrammarError(f"lexicon source 'jieba': {exc}") from None
     count = spec.get("count")
     if count is not None and len(out) > count:
         out = random.Random(seed).sample(out, int(count))

@@ -36,6 +36,7 @@ from cerebellum.bigrams import (
     bigram_key,
 )
 from cerebellum.chartable import CharTable
+from cerebellum.lexicon import TAGGER_LEXICON, Lexicon, build_bloom
 from cerebellum.packed import CHARTABLE_BY_NAME
 from cerebellum.tagger import PAD, UNK
 from cerebellum.units import char_units
@@ -45,6 +46,7 @@ from ..chartable import TABLE_PATH, pinned_table
 from ..console import console, progress
 from ..evaluation import span_metrics
 from ..files import atomic_write_bytes, atomic_write_text, read_jsonl, sha256_files
+from ..lexicons import LEXICON_SOURCES, lexicon_words
 from ..model_card import render_card
 from ..onnx_sparse import IR_VERSION, OPSET
 from ..packing import table_by_name
@@ -55,10 +57,13 @@ from .int8_embeddings import EMBEDDING_FORMATS, ExportMismatchError, quantize_em
 from .int8_embeddings import PREFIX as INT8_PREFIX
 
 WEIGHTS = "weights.npz"
+LEXICON_FILE = "lexicon.bloom"
 TRAIN_REPORT = "train.json"
 VERIFY_REPORT = "verify.json"
 IDS, EMISSIONS = "ids", "emissions"
 BIGRAMS_BEFORE, BIGRAMS_AFTER = "bigrams_before", "bigrams_after"
+LEXICON_INPUT = "lexicon"
+NO_WORD = 1  # the lexicon id of a unit no lexicon word touches
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,17 @@ class Params:
     # bigram must occur in the training split to get one.
     bigram_dim: int = 0
     bigram_min_count: int = 20
+    # A word lexicon (needs bigrams): each unit also reads an embedding (lexicon_dim
+    # values) of which words of 2-4 ideographs begin, continue or end at it. Words
+    # of `lexicon` ("jieba": jieba's dictionary) counted at least lexicon_min_count
+    # times, in a Bloom filter of lexicon_bits bits with lexicon_hashes hashes; in
+    # training, a lexicon_dropout share of units reads "no word".
+    lexicon: str = ""
+    lexicon_min_count: int = 20
+    lexicon_dim: int = 8
+    lexicon_dropout: float = 0.0
+    lexicon_bits: int = 1 << 20
+    lexicon_hashes: int = 8
     min_char_count: int = 2
     # How the embedding tables are stored: "int8" (one scale per row) is a
     # quarter of float32's bytes and measured no worse.
@@ -94,6 +110,13 @@ class Params:
             raise TrainerError(
                 f"bilstm_crf: embedding_weights = {params.embedding_weights!r}; expected one of {EMBEDDING_FORMATS}"
             )
+        if params.lexicon:
+            if params.lexicon not in LEXICON_SOURCES:
+                raise TrainerError(f"bilstm_crf: lexicon = {params.lexicon!r}; expected one of {LEXICON_SOURCES}")
+            if params.bigram_dim <= 0 or params.lexicon_dim <= 0:
+                raise TrainerError("bilstm_crf: a lexicon needs bigram_dim > 0 and lexicon_dim > 0")
+            if params.lexicon_bits <= 0 or params.lexicon_bits % 8 or not 1 <= params.lexicon_hashes <= 32:
+                raise TrainerError("bilstm_crf: lexicon_bits must be a positive multiple of 8, lexicon_hashes 1 to 32")
         return params
 
 
@@ -105,6 +128,7 @@ class Encoded:
     units: list[list]
     before: list[list[int]] = field(default_factory=list)  # bigram ids, when the model has bigrams
     after: list[list[int]] = field(default_factory=list)
+    lexicon: list[list[int]] = field(default_factory=list)  # lexicon ids, when the model has a lexicon
 
 
 def _table() -> CharTable:
@@ -137,6 +161,10 @@ def add_bigrams(data: Encoded, keys: list[int]) -> None:
     pairs = [bigram_ids(seq, index) for seq in data.ids]
     data.before = [b.tolist() for b, _ in pairs]
     data.after = [a.tolist() for _, a in pairs]
+
+
+def add_lexicon(data: Encoded, lexicon: Lexicon) -> None:
+    data.lexicon = [lexicon.ids([u.text for u in units]).tolist() for units in data.units]
 
 
 def encode(rows: list[dict[str, Any]], table: CharTable, vocab: dict[str, int], tags: list[str]) -> Encoded:
@@ -178,12 +206,15 @@ def _batches(data: Encoded, params: Params, generator: torch.Generator):
         bigrams = params.bigram_dim > 0
         before = torch.full((len(chosen), width), PAD_ID, dtype=torch.long) if bigrams else None
         after = torch.full((len(chosen), width), PAD_ID, dtype=torch.long) if bigrams else None
+        lexicon = torch.full((len(chosen), width), PAD_ID, dtype=torch.long) if data.lexicon else None
         for row, (k, n) in enumerate(zip(chosen, lengths, strict=True)):
             ids[row, :n] = torch.tensor(data.ids[k][:n])
             tags[row, :n] = torch.tensor(data.tags[k][:n])
             if before is not None and after is not None:
                 before[row, :n] = torch.tensor(data.before[k][:n])
                 after[row, :n] = torch.tensor(data.after[k][:n])
+            if lexicon is not None:
+                lexicon[row, :n] = torch.tensor(data.lexicon[k][:n])
         if params.char_dropout > 0:
             drop = (torch.rand(ids.shape, generator=generator) < params.char_dropout) & (ids != PAD_ID)
             ids = ids.masked_fill(drop, UNK_ID)
@@ -194,11 +225,17 @@ def _batches(data: Encoded, params: Params, generator: torch.Generator):
                 hide_after = drop | torch.cat([drop[:, 1:], none], dim=1)
                 before = before.masked_fill(hide_before & (before != PAD_ID), UNKNOWN_BIGRAM)
                 after = after.masked_fill(hide_after & (after != PAD_ID), UNKNOWN_BIGRAM)
-        yield ids, tags, torch.tensor(lengths), before, after
+        if lexicon is not None and params.lexicon_dropout > 0:
+            # drawn after the characters' mask, so a run without a lexicon keeps its draws
+            unheard = (torch.rand(ids.shape, generator=generator) < params.lexicon_dropout) & (lexicon != PAD_ID)
+            lexicon = lexicon.masked_fill(unheard, NO_WORD)
+        yield ids, tags, torch.tensor(lengths), before, after, lexicon
 
 
 def predict_all(model: BiLstmCrf, data: Encoded) -> list[list[int]]:
     model.eval()
+    if data.lexicon:
+        return [model.predict(*row) for row in zip(data.ids, data.before, data.after, data.lexicon, strict=True)]
     if data.before:
         return [model.predict(*row) for row in zip(data.ids, data.before, data.after, strict=True)]
     return [model.predict(ids) for ids in data.ids]
@@ -237,6 +274,21 @@ class BiLstmCrfTrainer:
             n_bigrams = FIRST_BIGRAM + len(keys)
             for encoded in data.values():
                 add_bigrams(encoded, keys)
+        lexicon_report: dict[str, Any] = {}
+        if params.lexicon:
+            words = lexicon_words(params.lexicon, params.lexicon_min_count)
+            bloom = build_bloom(words, params.lexicon_bits, params.lexicon_hashes)
+            ctx.build.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(ctx.build / LEXICON_FILE, bloom)
+            lexicon = Lexicon(bloom, params.lexicon_hashes)
+            for encoded in data.values():
+                add_lexicon(encoded, lexicon)
+            touched = sum(i != NO_WORD for seq in data["train"].lexicon for i in seq)
+            lexicon_report = {
+                "words": len(words),
+                "sha256": hashlib.sha256(bloom).hexdigest(),
+                "train_units_in_a_word": touched / max(1, sum(map(len, data["train"].lexicon))),
+            }
         model = BiLstmCrf(
             len(vocabulary),
             params.embedding_dim,
@@ -245,6 +297,7 @@ class BiLstmCrfTrainer:
             params.dropout,
             n_bigrams,
             params.bigram_dim,
+            params.lexicon_dim if params.lexicon else 0,
         )
         optimizer = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
         schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=params.lr_decay)
@@ -258,9 +311,9 @@ class BiLstmCrfTrainer:
             for epoch in range(1, params.epochs + 1):
                 model.train()
                 losses = []
-                for ids, gold, lengths, before, after in _batches(data["train"], params, generator):
+                for ids, gold, lengths, before, after, lexicon_ids in _batches(data["train"], params, generator):
                     optimizer.zero_grad()
-                    loss = model.loss(ids, gold, lengths, before, after)
+                    loss = model.loss(ids, gold, lengths, before, after, lexicon_ids)
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(model.parameters(), params.clip_norm)
                     optimizer.step()
@@ -303,6 +356,7 @@ class BiLstmCrfTrainer:
             "tags": tags,
             "vocabulary": vocabulary,
             "bigram_keys": keys,
+            "lexicon": lexicon_report,
             "params": asdict(params),
             "parameters": n_params,
             "best_epoch": best_epoch,
@@ -341,6 +395,7 @@ class BiLstmCrfTrainer:
             0.0,
             bigrams,
             bigram_dim,
+            p["lexicon_dim"] if p.get("lexicon") else 0,
         )
         with np.load(path, allow_pickle=False) as weights:
             saved = {k: weights[k] for k in weights.files}
@@ -361,6 +416,14 @@ class BiLstmCrfTrainer:
             features.append(TAGGER_CHAR_BIGRAMS)
             signature.bigrams_before_input = BIGRAMS_BEFORE
             signature.bigrams_after_input = BIGRAMS_AFTER
+        lexicon_spec = None
+        if model.emitter.lexicon_embedding is not None:
+            bloom = (ctx.build / LEXICON_FILE).read_bytes()
+            if hashlib.sha256(bloom).hexdigest() != report["lexicon"]["sha256"]:
+                raise TrainerError(f"{ctx.build / LEXICON_FILE} is not the lexicon the model was trained with")
+            lexicon_spec = pb.Lexicon(bloom=bloom, hashes=report["params"]["lexicon_hashes"])
+            features.append(TAGGER_LEXICON)
+            signature.lexicon_input = LEXICON_INPUT
         pre = pb.Preprocessor(
             kind=pb.TASK_KIND_SEQUENCE_TAGGING,
             task=ctx.task.name,
@@ -373,6 +436,7 @@ class BiLstmCrfTrainer:
                 start=crf.start.detach().numpy().astype(np.float32).tolist(),
                 end=crf.end.detach().numpy().astype(np.float32).tolist(),
                 bigram_keys=keys,
+                lexicon=lexicon_spec,
             ),
             onnx=signature,
             model_sha256=hashlib.sha256(onnx_bytes).digest(),
@@ -428,6 +492,8 @@ def export_emitter(model: BiLstmCrf, int8_tables: dict[str, tuple] | None = None
     buffer = io.BytesIO()
     example = torch.zeros((1, 8), dtype=torch.long)
     names = [IDS, BIGRAMS_BEFORE, BIGRAMS_AFTER] if model.emitter.bigram_embedding is not None else [IDS]
+    if model.emitter.lexicon_embedding is not None:
+        names.append(LEXICON_INPUT)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter is the one that emits an LSTM node
         torch.onnx.export(

@@ -6,16 +6,20 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from cerebellum.lexicon import IDS as LEXICON_IDS
 from cerebellum.viterbi import viterbi
 
 PAD_ID, UNK_ID = 0, 1
+Ids = torch.Tensor | None
 
 
 class Emitter(nn.Module):
     """Embedding -> BiLSTM -> linear emission scores. This part goes to ONNX.
 
     With ``bigrams`` > 0, each unit's input also holds the embeddings of the bigram
-    that ends at it and of the one that starts at it (``bigram_dim`` values each).
+    that ends at it and of the one that starts at it (``bigram_dim`` values each);
+    with ``lexicon_dim`` > 0, then the embedding of its lexicon id (the words of a
+    lexicon found around it, see ``cerebellum.lexicon``).
     """
 
     def __init__(
@@ -27,37 +31,39 @@ class Emitter(nn.Module):
         dropout: float,
         bigrams: int = 0,
         bigram_dim: int = 0,
+        lexicon_dim: int = 0,
     ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
         self.bigram_embedding = nn.Embedding(bigrams, bigram_dim, padding_idx=PAD_ID) if bigrams else None
-        inputs = embedding_dim + (2 * bigram_dim if bigrams else 0)
+        self.lexicon_embedding = (
+            nn.Embedding(LEXICON_IDS, lexicon_dim, padding_idx=PAD_ID) if lexicon_dim and bigrams else None
+        )
+        inputs = embedding_dim + (2 * bigram_dim if bigrams else 0) + (lexicon_dim if self.lexicon_embedding else 0)
         self.lstm = nn.LSTM(inputs, hidden_dim, batch_first=True, bidirectional=True)
         self.dropout = nn.Dropout(dropout)
         self.linear = nn.Linear(2 * hidden_dim, num_tags)
 
-    def _inputs(self, ids: torch.Tensor, before: torch.Tensor | None, after: torch.Tensor | None) -> torch.Tensor:
+    def _inputs(self, ids: torch.Tensor, before: Ids, after: Ids, lexicon: Ids) -> torch.Tensor:
         if self.bigram_embedding is None:
             return self.embedding(ids)
         assert before is not None and after is not None
-        return torch.cat([self.embedding(ids), self.bigram_embedding(before), self.bigram_embedding(after)], dim=-1)
+        parts = [self.embedding(ids), self.bigram_embedding(before), self.bigram_embedding(after)]
+        if self.lexicon_embedding is not None:
+            assert lexicon is not None
+            parts.append(self.lexicon_embedding(lexicon))
+        return torch.cat(parts, dim=-1)
 
-    def forward(
-        self, ids: torch.Tensor, before: torch.Tensor | None = None, after: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, before: Ids = None, after: Ids = None, lexicon: Ids = None) -> torch.Tensor:
         """Emissions for one unpadded sequence batch [b, n] (what the exported graph computes)."""
-        hidden, _ = self.lstm(self._inputs(ids, before, after))
+        hidden, _ = self.lstm(self._inputs(ids, before, after, lexicon))
         return self.linear(hidden)
 
     def forward_padded(
-        self,
-        ids: torch.Tensor,
-        lengths: torch.Tensor,
-        before: torch.Tensor | None = None,
-        after: torch.Tensor | None = None,
+        self, ids: torch.Tensor, lengths: torch.Tensor, before: Ids = None, after: Ids = None, lexicon: Ids = None
     ) -> torch.Tensor:
         """Emissions for a padded batch; packing keeps padding out of both directions."""
-        embedded = self.dropout(self._inputs(ids, before, after))
+        embedded = self.dropout(self._inputs(ids, before, after, lexicon))
         packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
         hidden, _ = self.lstm(packed)
         hidden, _ = pad_packed_sequence(hidden, batch_first=True, total_length=ids.shape[1])
@@ -105,9 +111,12 @@ class BiLstmCrf(nn.Module):
         dropout: float,
         bigrams: int = 0,
         bigram_dim: int = 0,
+        lexicon_dim: int = 0,
     ) -> None:
         super().__init__()
-        self.emitter = Emitter(vocab_size, embedding_dim, hidden_dim, num_tags, dropout, bigrams, bigram_dim)
+        self.emitter = Emitter(
+            vocab_size, embedding_dim, hidden_dim, num_tags, dropout, bigrams, bigram_dim, lexicon_dim
+        )
         self.crf = CRF(num_tags)
 
     def loss(
@@ -115,18 +124,26 @@ class BiLstmCrf(nn.Module):
         ids: torch.Tensor,
         tags: torch.Tensor,
         lengths: torch.Tensor,
-        before: torch.Tensor | None = None,
-        after: torch.Tensor | None = None,
+        before: Ids = None,
+        after: Ids = None,
+        lexicon: Ids = None,
     ) -> torch.Tensor:
         mask = ids != PAD_ID
-        return self.crf.neg_log_likelihood(self.emitter.forward_padded(ids, lengths, before, after), tags, mask)
+        emissions = self.emitter.forward_padded(ids, lengths, before, after, lexicon)
+        return self.crf.neg_log_likelihood(emissions, tags, mask)
 
     @torch.no_grad()
-    def predict(self, ids: list[int], before: list[int] | None = None, after: list[int] | None = None) -> list[int]:
+    def predict(
+        self,
+        ids: list[int],
+        before: list[int] | None = None,
+        after: list[int] | None = None,
+        lexicon: list[int] | None = None,
+    ) -> list[int]:
         """The runtime's own float32 Viterbi (spec section 8) over this model's emissions."""
         if not ids:
             return []
         as_batch = lambda xs: None if xs is None else torch.tensor([xs], dtype=torch.long)  # noqa: E731
-        emissions = self.emitter(as_batch(ids), as_batch(before), as_batch(after))[0].numpy()
+        emissions = self.emitter(as_batch(ids), as_batch(before), as_batch(after), as_batch(lexicon))[0].numpy()
         crf = self.crf
         return viterbi(emissions, *(p.detach().numpy() for p in (crf.transitions, crf.start, crf.end)))

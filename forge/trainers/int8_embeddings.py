@@ -22,7 +22,7 @@ from .crf_model import Emitter
 
 EMBEDDING_FORMATS = ("float32", "int8")
 # The emitter's tables, by the names torch.onnx gives their initializers.
-TABLES = ("embedding.weight", "bigram_embedding.weight")
+TABLES = ("embedding.weight", "bigram_embedding.weight", "lexicon_embedding.weight")
 PREFIX = "int8/"  # their q and scales, saved beside the float weights
 
 

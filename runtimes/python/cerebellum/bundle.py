@@ -21,6 +21,7 @@ from .errors import (
     BundleNotFoundError,
     BundleVersionError,
 )
+from .lexicon import TAGGER_LEXICON
 
 FORMAT_VERSION = 1
 MAGIC = "cerebellum.preprocessor"
@@ -91,6 +92,7 @@ FEATURES = (
     packed.TFIDF_TOKEN_TRIE,
     DEFER_RULE,
     TAGGER_CHAR_BIGRAMS,
+    TAGGER_LEXICON,
 )
 
 

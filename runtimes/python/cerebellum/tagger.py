@@ -9,11 +9,14 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._proto import bundle_pb2 as pb
 from .bigrams import TAGGER_CHAR_BIGRAMS, bigram_ids, bigram_index
 from .bundle import BundleData
 from .chartable import CharTable
 from .defer import DeferRule
 from .errors import BundleCorruptError, BundleMismatchError, CerebellumError
+from .lexicon import IDS as LEXICON_IDS
+from .lexicon import MAX_HASHES, TAGGER_LEXICON, Lexicon
 from .session import create_session
 from .tokenizer import Token, check_texts
 from .units import char_units
@@ -112,10 +115,26 @@ class TextTagger:
         if any(a >= b for a, b in zip(keys, keys[1:], strict=False)):
             raise BundleCorruptError(path, "tagger bigram_keys must be strictly ascending")
         self.bigram_index = bigram_index(keys)
+        self.lexicon = self._lexicon(pre, path)
         self.table = CharTable(pre.char_table, path)
         self._signature = pre.onnx
         self._session = create_session(bundle.model, bundle.model_path)
         self._check_signature(bundle.model_path)
+
+    @staticmethod
+    def _lexicon(pre: pb.Preprocessor, path: Path) -> Lexicon | None:
+        listed = TAGGER_LEXICON in pre.required_features
+        present = pre.tagger.HasField("lexicon")
+        if listed != present:
+            problem = "lexicon is set but required_features does not list" if present else "required_features lists"
+            suffix = "" if present else " but there is no lexicon"
+            raise BundleCorruptError(path, f"{problem} {TAGGER_LEXICON!r}{suffix}")
+        if not present:
+            return None
+        spec = pre.tagger.lexicon
+        if not spec.bloom or not 1 <= spec.hashes <= MAX_HASHES:
+            raise BundleCorruptError(path, f"a lexicon needs a non-empty filter and 1 to {MAX_HASHES} hashes")
+        return Lexicon(spec.bloom, spec.hashes)
 
     def _check_signature(self, path: Path) -> None:
         sig = self._signature
@@ -123,12 +142,14 @@ class TextTagger:
         names = [sig.ids_input]
         if self.has_bigrams:
             names += [sig.bigrams_before_input, sig.bigrams_after_input]
+        if self.lexicon is not None:
+            names.append(sig.lexicon_input)
         if inputs != dict.fromkeys(names, "tensor(int64)"):
             raise BundleMismatchError(path, f"model inputs {inputs} differ from the preprocessor's {names}")
         if sig.emissions_output not in {o.name for o in self._session.get_outputs()}:
             raise BundleMismatchError(path, f"model lacks output {sig.emissions_output!r}")
         try:
-            probe = self._emissions(np.array([len(self.vocabulary) - 1, 0], dtype=np.int64))
+            probe = self._run(np.array([len(self.vocabulary) - 1, 0], dtype=np.int64), np.array([LEXICON_IDS - 1, 1]))
         except Exception as exc:
             raise BundleMismatchError(path, f"model rejects the preprocessor's unit ids: {exc}") from None
         if probe.shape != (2, len(self.tags)):
@@ -136,9 +157,17 @@ class TextTagger:
                 path, f"model emits {probe.shape[1:]} scores per unit, the preprocessor names {len(self.tags)} tags"
             )
 
-    def _emissions(self, ids: np.ndarray) -> np.ndarray:
+    def _emissions(self, units: Sequence[Token]) -> np.ndarray:
+        ids = self.ids
+        keys = [u.text for u in units]
+        lexicon_ids = None if self.lexicon is None else self.lexicon.ids(keys)
+        return self._run(np.array([ids.get(k, 1) for k in keys], dtype=np.int64), lexicon_ids)
+
+    def _run(self, ids: np.ndarray, lexicon_ids: np.ndarray | None) -> np.ndarray:
         sig = self._signature
         feeds = {sig.ids_input: ids[None, :]}
+        if self.lexicon is not None and lexicon_ids is not None:
+            feeds[sig.lexicon_input] = lexicon_ids.astype(np.int64)[None, :]
         if self.has_bigrams:
             before, after = bigram_ids(ids.tolist(), self.bigram_index)
             feeds[sig.bigrams_before_input] = before[None, :]
@@ -164,18 +193,17 @@ class TextTagger:
 
     def emissions(self, text: str) -> np.ndarray:
         """Emission scores [units, tags], float32."""
-        ids = self.encode(text)
-        if len(ids) == 0:
+        units = self.units(text)
+        if not units:
             return np.zeros((0, len(self.tags)), dtype=np.float32)
-        return self._emissions(ids)
+        return self._emissions(units)
 
     # Tagging ---------------------------------------------------------------
     def _decode(self, text: str) -> tuple[list[Token], list[int]]:
         units = self.units(text)
         if not units:
             return units, []
-        ids = self.ids
-        emissions = self._emissions(np.array([ids.get(u.text, 1) for u in units], dtype=np.int64))
+        emissions = self._emissions(units)
         return units, viterbi(emissions, self.transitions, self.start, self.end)
 
     def tag_ids(self, text: str) -> list[int]:

@@ -24,6 +24,7 @@ pub const FEATURES: &[&str] = &[
     crate::packed::TFIDF_TOKEN_TRIE,
     crate::defer::DEFER_RULE,
     crate::bigrams::TAGGER_CHAR_BIGRAMS,
+    crate::lexicon::TAGGER_LEXICON,
 ];
 /// Magic string of `preprocessor.bin`.
 pub const MAGIC: &str = "cerebellum.preprocessor";

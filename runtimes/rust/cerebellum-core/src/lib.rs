@@ -51,6 +51,7 @@ mod defer;
 mod error;
 mod exact;
 mod initializers;
+mod lexicon;
 mod limits;
 mod linear;
 mod lstm;
@@ -77,6 +78,7 @@ pub use bundle::{
 pub use classifier::{BatchScores, Classification, ClassifierEngine, EngineRequest, Scratch, TextClassifier};
 pub use defer::{DeferMeasure, DeferRule, DEFER_RULE};
 pub use error::{BundleFile, Error, Result};
+pub use lexicon::TAGGER_LEXICON;
 pub use limits::Limits;
 pub use linear::WeightFormat;
 pub use packed::{CHARTABLE_BY_NAME, TFIDF_PACKED, TFIDF_TOKEN_TRIE};

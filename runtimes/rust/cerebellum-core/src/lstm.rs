@@ -284,8 +284,9 @@ enum Sums {
     Projected,
 }
 
-/// The bigram embedding of a tagger with character bigrams: `[rows][width]`, read twice
-/// per unit (the bigram that ends at it, then the one that starts at it).
+/// An embedding read beside the units': a tagger's bigram embedding (`[rows][width]`,
+/// read twice per unit, for the bigram that ends at it, then the one that starts at it)
+/// or its lexicon embedding (read once per unit).
 struct BigramTable {
     values: Vec<f32>,
     rows: usize,
@@ -297,9 +298,11 @@ pub struct BiLstmEmitter {
     /// `[rows][input]`, as stored (`[rows][input - 2 * bigram width]` with bigrams).
     embedding: Vec<f32>,
     rows: usize,
-    /// The LSTM's input width: the unit embedding, then the two bigram embeddings, if any.
+    /// The LSTM's input width: the unit embedding, then the two bigram embeddings and the
+    /// lexicon embedding, if any.
     input: usize,
     bigrams: Option<BigramTable>,
+    lexicon: Option<BigramTable>,
     hidden: usize,
     tags: usize,
     /// Forward, then reverse.
@@ -690,6 +693,7 @@ fn decoded_tables(graph: &onnx::GraphProto) -> Option<Tables> {
 struct OnnxWeights {
     embedding: Vec<f32>,
     bigrams: Option<BigramTable>,
+    lexicon: Option<BigramTable>,
     input: usize,
     hidden: usize,
     w: Vec<f32>,
@@ -752,13 +756,23 @@ impl BiLstmEmitter {
     ///
     /// `bigrams` names the inputs of the bigrams that end and start at each unit, for a
     /// tagger with character bigrams: their `Gather`s from one bigram embedding follow the
-    /// unit `Gather`, and a `Concat` on the last axis joins the three.
-    pub fn recognize(model: &[u8], ids: &str, bigrams: Option<(&str, &str)>, emissions: &str) -> Option<Self> {
+    /// unit `Gather`, and a `Concat` on the last axis joins the three. `lexicon` names the
+    /// input of lexicon ids of a tagger with a word lexicon (and bigrams): its `Gather`
+    /// follows the bigrams', and the `Concat` joins it last.
+    pub fn recognize(
+        model: &[u8],
+        ids: &str,
+        bigrams: Option<(&str, &str)>,
+        lexicon: Option<&str>,
+        emissions: &str,
+    ) -> Option<Self> {
         let parsed = onnx::ModelProto::decode(model).ok()?;
         let graph = parsed.graph.as_ref()?;
-        let wanted: Vec<&str> = match bigrams {
-            Some((before, after)) => vec![ids, before, after],
-            None => vec![ids],
+        let wanted: Vec<&str> = match (bigrams, lexicon) {
+            (Some((before, after)), None) => vec![ids, before, after],
+            (Some((before, after)), Some(words)) => vec![ids, before, after, words],
+            (None, None) => vec![ids],
+            (None, Some(_)) => return None,
         };
         if !graph_fits(&parsed, graph, &wanted, emissions) {
             return None;
@@ -798,14 +812,14 @@ impl BiLstmEmitter {
         }
         chain.at = 1;
         chain.current = gather.output.first().map(String::as_str)?;
-        let bigrams = match bigrams {
-            None => None,
+        let (bigrams, lexicon) = match bigrams {
+            None => (None, None),
             Some((before, after)) => {
-                let (table, joined) = Self::bigram_inputs(&chain, nodes, before, after)?;
-                input += 2 * table.width;
-                chain.at = 4;
+                let (table, words, joined) = Self::bigram_inputs(&chain, nodes, before, after, lexicon)?;
+                input += 2 * table.width + words.as_ref().map_or(0, |w| w.width);
+                chain.at = if words.is_some() { 5 } else { 4 };
                 chain.current = joined;
-                Some(table)
+                (Some(table), words)
             }
         };
 
@@ -839,6 +853,7 @@ impl BiLstmEmitter {
         Self::new(OnnxWeights {
             embedding,
             bigrams,
+            lexicon,
             input,
             hidden,
             w,
@@ -849,16 +864,17 @@ impl BiLstmEmitter {
         })
     }
 
-    /// After the unit `Gather` (node 0): `Gather(B, before)`, `Gather(B, after)` and
-    /// `Concat(units, before, after)` on the last axis. Gives the bigram table and the
-    /// name of the joined input.
+    /// After the unit `Gather` (node 0): `Gather(B, before)`, `Gather(B, after)`, with a
+    /// lexicon `Gather(L, lexicon)`, and `Concat(units, before, after[, lexicon])` on the
+    /// last axis. Gives the bigram table, the lexicon table and the name of the joined input.
     fn bigram_inputs<'g>(
         chain: &Chain<'g>,
         nodes: &'g [onnx::NodeProto],
         before: &str,
         after: &str,
-    ) -> Option<(BigramTable, &'g str)> {
-        let [units, first, second, concat, ..] = nodes else {
+        lexicon: Option<&str>,
+    ) -> Option<(BigramTable, Option<BigramTable>, &'g str)> {
+        let [units, first, second, rest @ ..] = nodes else {
             return None;
         };
         let domain_ok = |n: &onnx::NodeProto| n.domain.is_empty() || n.domain == "ai.onnx";
@@ -872,29 +888,36 @@ impl BiLstmEmitter {
                 && int_attribute(n, "axis", 0)? == 0;
             fits.then_some((table.as_str(), out.as_str()))
         };
+        let table_of = |name: &str| -> Option<BigramTable> {
+            let (values, dims) = chain.floats(name, None)?;
+            let [rows, width] = dims.as_slice() else { return None };
+            let (rows, width) = (usize::try_from(*rows).ok()?, usize::try_from(*width).ok()?);
+            (rows > 0 && width > 0).then_some(BigramTable { values, rows, width })
+        };
         let (table, before_out) = gather_of(first, before)?;
         let (same_table, after_out) = gather_of(second, after)?;
-        let (values, dims) = chain.floats(table, None)?;
-        let [rows, width] = dims.as_slice() else { return None };
-        let (rows, width) = (usize::try_from(*rows).ok()?, usize::try_from(*width).ok()?);
+        let bigram_table = table_of(table)?;
+        let (words, words_out, concat) = match (lexicon, rest) {
+            (None, [concat, ..]) => (None, None, concat),
+            (Some(lexicon), [third, concat, ..]) => {
+                let (words, words_out) = gather_of(third, lexicon)?;
+                (Some(table_of(words)?), Some(words_out), concat)
+            }
+            _ => return None,
+        };
         let [joined] = concat.output.as_slice() else {
             return None;
         };
         let axis = int_attribute(concat, "axis", 0)?;
         let units_out = units.output.first()?;
+        let joins = [Some(units_out.as_str()), Some(before_out), Some(after_out), words_out];
         let fits = same_table == table
-            && rows > 0
-            && width > 0
             && concat.op_type == "Concat"
             && domain_ok(concat)
             && attributes_within(concat, &["axis"])
             && (axis == -1 || axis == 2)
-            && concat
-                .input
-                .iter()
-                .map(String::as_str)
-                .eq([units_out.as_str(), before_out, after_out]);
-        fits.then_some((BigramTable { values, rows, width }, joined.as_str()))
+            && concat.input.iter().map(String::as_str).eq(joins.into_iter().flatten());
+        fits.then_some((bigram_table, words, joined.as_str()))
     }
 
     /// The evaluator of these weights, laid out for [`accumulate`]; `None` when their sizes disagree.
@@ -902,6 +925,7 @@ impl BiLstmEmitter {
         let OnnxWeights {
             embedding,
             bigrams,
+            lexicon,
             input,
             hidden,
             w,
@@ -912,13 +936,16 @@ impl BiLstmEmitter {
         } = weights;
         let gates = 4 * hidden;
         let tags = output_bias.len();
-        let unit_width = input.checked_sub(bigrams.as_ref().map_or(0, |b| 2 * b.width))?;
+        let extra = bigrams.as_ref().map_or(0, |b| 2 * b.width) + lexicon.as_ref().map_or(0, |w| w.width);
+        let unit_width = input.checked_sub(extra)?;
         if input == 0
             || unit_width == 0
             || hidden == 0
             || tags == 0
             || embedding.len() % unit_width != 0
             || bigrams.as_ref().is_some_and(|b| b.values.len() != b.rows * b.width)
+            || lexicon.as_ref().is_some_and(|w| w.values.len() != w.rows * w.width)
+            || (lexicon.is_some() && bigrams.is_none())
             || w.len() != 2 * gates * input
             || r.len() != 2 * gates * hidden
             || b.len() != 2 * 2 * gates
@@ -945,6 +972,7 @@ impl BiLstmEmitter {
             embedding,
             input,
             bigrams,
+            lexicon,
             hidden,
             tags,
             directions: [direction(0)?, direction(1)?],
@@ -1139,9 +1167,9 @@ impl BiLstmEmitter {
         table
     }
 
-    /// The width of an embedding row: the LSTM's input without the two bigram embeddings.
+    /// The width of an embedding row: the LSTM's input without the bigram and lexicon embeddings.
     fn unit_width(&self) -> usize {
-        self.input - self.bigrams.as_ref().map_or(0, |b| 2 * b.width)
+        self.input - self.bigrams.as_ref().map_or(0, |b| 2 * b.width) - self.lexicon.as_ref().map_or(0, |w| w.width)
     }
 
     /// Bytes of the table [`Self::tabulate_projections`] made, 0 without one.
@@ -1162,10 +1190,12 @@ impl BiLstmEmitter {
     ///
     /// A tagger with character bigrams also reads `bigrams`: the ids of the bigram that ends
     /// and of the one that starts at each unit (as many as `ids`); one without ignores them.
+    /// One with a word lexicon reads each unit's lexicon id from `lexicon` likewise.
     pub fn emissions_into(
         &self,
         ids: &[i64],
         bigrams: Option<(&[i64], &[i64])>,
+        lexicon: Option<&[i64]>,
         scratch: &mut Scratch,
         out: &mut Vec<f32>,
     ) -> Result<(), IdOutOfRange> {
@@ -1174,18 +1204,20 @@ impl BiLstmEmitter {
             scratch.rows.push(row_of(id, self.rows)?);
         }
         if let Some(table) = &self.bigrams {
-            // each step's input, [unit embedding, bigram before, bigram after], in `inputs`
+            // each step's input, [unit embedding, bigram before, bigram after(, lexicon)], in `inputs`
             let (before, after) = bigrams.unwrap_or((&[], &[]));
+            let words = self.lexicon.as_ref().map(|w| (w, lexicon.unwrap_or(&[])));
             scratch.inputs.clear();
             scratch.inputs.reserve(ids.len() * self.input);
-            let unit_width = self.input - 2 * table.width;
+            let unit_width = self.unit_width();
             for (step, &row) in scratch.rows.iter().enumerate() {
                 scratch.inputs.extend_from_slice(
                     self.embedding
                         .get(row * unit_width..(row + 1) * unit_width)
                         .unwrap_or(&[]),
                 );
-                for side in [before, after] {
+                let sides = [Some((table, before)), Some((table, after)), words];
+                for (table, side) in sides.into_iter().flatten() {
                     let id = side.get(step).copied().ok_or(IdOutOfRange {
                         id: -1,
                         rows: table.rows,
@@ -1581,6 +1613,7 @@ mod tests {
         let weights = OnnxWeights {
             embedding: values(rows * input, 2.0),
             bigrams: None,
+            lexicon: None,
             input,
             hidden,
             w: values(2 * 4 * hidden * input, 1.0),
@@ -1592,6 +1625,7 @@ mod tests {
         let copy = OnnxWeights {
             embedding: weights.embedding.clone(),
             bigrams: None,
+            lexicon: None,
             w: weights.w.clone(),
             r: weights.r.clone(),
             b: weights.b.clone(),
@@ -1649,16 +1683,38 @@ mod tests {
 
     #[test]
     fn bigram_inputs_give_the_reference_bits_of_the_joined_vectors() {
-        let (e, w, rows, bigram_rows, hidden, tags) = (5, 3, 6, 4, 24, 5);
-        let input = e + 2 * w;
+        joined_inputs_give_the_reference_bits(0);
+    }
+
+    #[test]
+    fn lexicon_inputs_give_the_reference_bits_of_the_joined_vectors() {
+        joined_inputs_give_the_reference_bits(2);
+    }
+
+    /// Bigram embeddings (and with `lw` > 0 a lexicon embedding of `lw` values) joined to
+    /// the units' give the bits of the reference reading the joined vectors as its embedding.
+    fn joined_inputs_give_the_reference_bits(lw: usize) {
+        let (e, w, rows, bigram_rows, lexicon_rows, hidden, tags) = (5, 3, 6, 4, 5, 24, 5);
+        let input = e + 2 * w + lw;
         let (plain, _) = random_model(21, rows, input, hidden, tags);
         let units: Vec<f32> = (0..rows * e).map(|i| ((i * 7 % 13) as f32 - 6.0) / 5.0).collect();
         let table: Vec<f32> = (0..bigram_rows * w)
             .map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0)
             .collect();
-        let weights = |embedding: Vec<f32>, bigrams: Option<BigramTable>| OnnxWeights {
+        let words: Vec<f32> = (0..lexicon_rows * lw)
+            .map(|i| ((i * 3 % 7) as f32 - 3.0) / 2.0)
+            .collect();
+        let lexicon = || {
+            (lw > 0).then(|| BigramTable {
+                values: words.clone(),
+                rows: lexicon_rows,
+                width: lw,
+            })
+        };
+        let weights = |embedding: Vec<f32>, bigrams: Option<BigramTable>, lexicon: Option<BigramTable>| OnnxWeights {
             embedding,
             bigrams,
+            lexicon,
             input,
             hidden,
             w: plain.w.clone(),
@@ -1672,8 +1728,10 @@ mod tests {
             rows: bigram_rows,
             width: w,
         };
-        let mut model = BiLstmEmitter::new(weights(units.clone(), Some(bigrams))).unwrap();
+        let mut model = BiLstmEmitter::new(weights(units.clone(), Some(bigrams), lexicon())).unwrap();
         let (ids, before, after) = ([2i64, 0, 5, 1, 3], [1i64, 3, 0, 2, 1], [3i64, 0, 2, 1, -1]);
+        let found = [4i64, 1, 0, 2, 3];
+        let found = (lw > 0).then_some(&found[..]);
         // the reference reads each step's joined vector as an embedding row of its own
         let mut joined = Vec::new();
         for t in 0..ids.len() {
@@ -1684,11 +1742,17 @@ mod tests {
             joined.extend(row(&units, ids[t], e, rows));
             joined.extend(row(&table, before[t], w, bigram_rows));
             joined.extend(row(&table, after[t], w, bigram_rows));
+            if let Some(found) = found {
+                joined.extend(row(&words, found[t], lw, lexicon_rows));
+            }
         }
-        let expected = reference(&weights(joined.clone(), None), &(0..ids.len()).collect::<Vec<_>>());
+        let expected = reference(
+            &weights(joined.clone(), None, None),
+            &(0..ids.len()).collect::<Vec<_>>(),
+        );
         let (mut scratch, mut out) = (Scratch::default(), Vec::new());
         model
-            .emissions_into(&ids, Some((&before, &after)), &mut scratch, &mut out)
+            .emissions_into(&ids, Some((&before, &after)), found, &mut scratch, &mut out)
             .unwrap();
         assert_eq!(bits(&out), bits(&expected));
         // the table holds the unit columns' sums; the bigram columns continue them
@@ -1696,22 +1760,43 @@ mod tests {
         assert!(model.projection_table_bytes() >= rows * 2 * 4 * hidden * 4); // gates padded to whole groups
         for n in 1..=ids.len() {
             let prefix = reference(
-                &weights(joined[..n * input].to_vec(), None),
+                &weights(joined[..n * input].to_vec(), None, None),
                 &(0..n).collect::<Vec<_>>(),
             );
+            let found = found.map(|f| &f[..n]);
             model
-                .emissions_into(&ids[..n], Some((&before[..n], &after[..n])), &mut scratch, &mut out)
+                .emissions_into(
+                    &ids[..n],
+                    Some((&before[..n], &after[..n])),
+                    found,
+                    &mut scratch,
+                    &mut out,
+                )
                 .unwrap();
             assert_eq!(bits(&out), bits(&prefix), "{n} steps");
         }
         let outside = [0i64, 0, 0, 0, 4];
         assert!(model
-            .emissions_into(&ids, Some((&before, &outside)), &mut scratch, &mut out)
+            .emissions_into(&ids, Some((&before, &outside)), found, &mut scratch, &mut out)
             .is_err());
-        assert!(model.emissions_into(&ids, None, &mut scratch, &mut out).is_err());
+        assert!(model.emissions_into(&ids, None, found, &mut scratch, &mut out).is_err());
         assert!(model
-            .emissions_into(&ids, Some((&before[..2], &after)), &mut scratch, &mut out)
+            .emissions_into(&ids, Some((&before[..2], &after)), found, &mut scratch, &mut out)
             .is_err());
+        if lw > 0 {
+            // lexicon ids missing, too few or outside the table
+            let bigrams = Some((&before[..], &after[..]));
+            assert!(model
+                .emissions_into(&ids, bigrams, None, &mut scratch, &mut out)
+                .is_err());
+            assert!(model
+                .emissions_into(&ids, bigrams, Some(&[1, 1]), &mut scratch, &mut out)
+                .is_err());
+            let beyond = [1i64, 1, 1, 1, 5];
+            assert!(model
+                .emissions_into(&ids, bigrams, Some(&beyond), &mut scratch, &mut out)
+                .is_err());
+        }
     }
 
     #[test]
@@ -1762,7 +1847,7 @@ mod tests {
                         assert_eq!(bits(&out), want, "{n} steps, AVX-512");
                     }
                     let ids: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
-                    model.emissions_into(&ids, None, &mut scratch, &mut out).unwrap();
+                    model.emissions_into(&ids, None, None, &mut scratch, &mut out).unwrap();
                     assert_eq!(bits(&out), want, "{n} steps");
                 }
             }
@@ -1781,12 +1866,12 @@ mod tests {
         let (_, model) = random_model(3, 4, 3, 2, 2);
         let (mut scratch, mut out, mut last) = (Scratch::default(), Vec::new(), Vec::new());
         assert_eq!(
-            model.emissions_into(&[0, 4], None, &mut scratch, &mut out),
+            model.emissions_into(&[0, 4], None, None, &mut scratch, &mut out),
             Err(IdOutOfRange { id: 4, rows: 4 })
         );
-        assert!(model.emissions_into(&[-5], None, &mut scratch, &mut out).is_err());
-        model.emissions_into(&[-1], None, &mut scratch, &mut out).unwrap();
-        model.emissions_into(&[3], None, &mut scratch, &mut last).unwrap();
+        assert!(model.emissions_into(&[-5], None, None, &mut scratch, &mut out).is_err());
+        model.emissions_into(&[-1], None, None, &mut scratch, &mut out).unwrap();
+        model.emissions_into(&[3], None, None, &mut scratch, &mut last).unwrap();
         assert_eq!(out, last);
     }
 

@@ -14,6 +14,7 @@ use crate::bundle::Bundle;
 use crate::chartable::CharTable;
 use crate::defer::DeferRule;
 use crate::error::{BundleFile, Error, Result};
+use crate::lexicon::{Lexicon, LEXICON_IDS};
 use crate::lstm::{self, BiLstmEmitter};
 use crate::proto;
 use crate::tokenizer::Token;
@@ -80,8 +81,10 @@ pub struct Analysis {
 pub trait TaggerEngine: Send + Sync {
     /// Emission scores of `ids` (one sequence), row-major `[ids.len(), tags]`. A tagger
     /// with character bigrams also gives the ids of the bigram that ends and of the one
-    /// that starts at each unit, for the inputs [`TaggerEngineRequest::bigram_inputs`] names.
-    fn emissions(&self, ids: &[i64], bigrams: Option<(&[i64], &[i64])>) -> Result<Vec<f32>>;
+    /// that starts at each unit, for the inputs [`TaggerEngineRequest::bigram_inputs`] names,
+    /// and one with a word lexicon each unit's lexicon id, for
+    /// [`TaggerEngineRequest::lexicon_input`].
+    fn emissions(&self, ids: &[i64], bigrams: Option<(&[i64], &[i64])>, lexicon: Option<&[i64]>) -> Result<Vec<f32>>;
 
     /// The engine's name, for `Debug` output.
     fn name(&self) -> &str;
@@ -101,6 +104,8 @@ pub struct TaggerEngineRequest<'a> {
     /// With character bigrams, the int64 `[1, units]` inputs of the bigrams that end and
     /// that start at each unit.
     pub bigram_inputs: Option<(&'a str, &'a str)>,
+    /// With a word lexicon, the int64 `[1, units]` input of lexicon ids.
+    pub lexicon_input: Option<&'a str>,
 }
 
 /// The buffers one tagging call needs: keep one per thread (or task) and pass it to the
@@ -112,6 +117,7 @@ pub struct TaggerScratch {
     ids: Vec<i64>,
     before: Vec<i64>,
     after: Vec<i64>,
+    lexicon: Vec<i64>,
     emissions: Vec<f32>,
     path: Vec<usize>,
     lstm: lstm::Scratch,
@@ -158,6 +164,7 @@ pub struct TextTagger {
     ids: IdMap,
     vocabulary_len: usize,
     bigrams: Option<BigramIndex>,
+    lexicon: Option<Lexicon>,
     transitions: Vec<f32>,
     start: Vec<f32>,
     end: Vec<f32>,
@@ -226,7 +233,8 @@ impl TextTagger {
     ) -> core::result::Result<Self, X> {
         let file = BundleFile::Preprocessor;
         // Compact: a bundle naming the carried character table keeps it in flash, not on the heap.
-        let (preprocessor, model, _) = bundle.into_compact_parts();
+        let (mut preprocessor, model, _) = bundle.into_compact_parts();
+        let lexicon_spec = preprocessor.tagger.as_mut().and_then(|t| t.lexicon.take());
         let pre = &preprocessor;
         let spec = pre
             .tagger
@@ -274,13 +282,24 @@ impl TextTagger {
             }
         }
         let bigrams = BigramIndex::of(pre, spec)?;
+        let lexicon = Lexicon::of(pre, lexicon_spec)?;
+        if lexicon.is_some() && bigrams.is_none() {
+            return Err(Error::corrupt(file, "a tagger's lexicon needs character bigrams").into());
+        }
         let table = CharTable::of_preprocessor(pre)?;
         let sig = pre.onnx.clone().unwrap_or_default();
         let bigram_inputs = bigrams
             .as_ref()
             .map(|_| (sig.bigrams_before_input.as_str(), sig.bigrams_after_input.as_str()));
+        let lexicon_input = lexicon.as_ref().map(|_| sig.lexicon_input.as_str());
         let recognized = match native {
-            true => BiLstmEmitter::recognize(&model, &sig.ids_input, bigram_inputs, &sig.emissions_output),
+            true => BiLstmEmitter::recognize(
+                &model,
+                &sig.ids_input,
+                bigram_inputs,
+                lexicon_input,
+                &sig.emissions_output,
+            ),
             false => None,
         };
         let emitter = match recognized {
@@ -290,6 +309,7 @@ impl TextTagger {
                 ids_input: &sig.ids_input,
                 emissions_output: &sig.emissions_output,
                 bigram_inputs,
+                lexicon_input,
             })?),
         };
         let transitions = spec.transitions.clone();
@@ -303,6 +323,7 @@ impl TextTagger {
             ids,
             vocabulary_len,
             bigrams,
+            lexicon,
             transitions,
             start,
             end,
@@ -322,7 +343,10 @@ impl TextTagger {
         let (mut before, mut after) = (Vec::new(), Vec::new());
         let ids = [last, 0];
         let bigrams = self.bigram_ids(&ids, &mut before, &mut after);
-        self.run(&ids, bigrams, &mut lstm::Scratch::default(), &mut emissions)
+        // the largest lexicon id too
+        let words = [i64::try_from(LEXICON_IDS).unwrap_or(i64::MAX) - 1, 1];
+        let lexicon = self.lexicon.as_ref().map(|_| &words[..]);
+        self.run(&ids, bigrams, lexicon, &mut lstm::Scratch::default(), &mut emissions)
             .map_err(|e| Error::mismatch(file, format!("model rejects the preprocessor's unit ids: {e}")))?;
         if let Some(index) = &self.bigrams {
             // the largest bigram id too
@@ -330,6 +354,7 @@ impl TextTagger {
             self.run(
                 &[0],
                 Some((&[top], &[1])),
+                self.lexicon.as_ref().map(|_| &[1][..]),
                 &mut lstm::Scratch::default(),
                 &mut Vec::new(),
             )
@@ -366,11 +391,12 @@ impl TextTagger {
         Some((before.as_slice(), after.as_slice()))
     }
 
-    /// The emissions of `ids` (and their bigram ids) into `out` (replacing what it held).
+    /// The emissions of `ids` (and their bigram and lexicon ids) into `out` (replacing what it held).
     fn run(
         &self,
         ids: &[i64],
         bigrams: Option<(&[i64], &[i64])>,
+        lexicon: Option<&[i64]>,
         scratch: &mut lstm::Scratch,
         out: &mut Vec<f32>,
     ) -> Result<()> {
@@ -379,11 +405,11 @@ impl TextTagger {
                 out.clear();
                 out.reserve(ids.len() * native.tags());
                 native
-                    .emissions_into(ids, bigrams, scratch, out)
+                    .emissions_into(ids, bigrams, lexicon, scratch, out)
                     .map_err(|e| Error::Inference(e.to_string()))
             }
             Emitter::Engine(engine) => {
-                *out = engine.emissions(ids, bigrams)?;
+                *out = engine.emissions(ids, bigrams, lexicon)?;
                 Ok(())
             }
         }
@@ -439,6 +465,9 @@ impl TextTagger {
     pub fn preprocessor_bytes(&self) -> Vec<u8> {
         let mut preprocessor = self.preprocessor.clone();
         crate::packed::expand_builtin_table(&mut preprocessor);
+        if let (Some(spec), Some(lexicon)) = (preprocessor.tagger.as_mut(), &self.lexicon) {
+            spec.lexicon = Some(lexicon.to_proto());
+        }
         prost::Message::encode_to_vec(&preprocessor)
     }
 
@@ -486,6 +515,7 @@ impl TextTagger {
             ids,
             before,
             after,
+            lexicon,
             emissions,
             path,
             lstm,
@@ -498,7 +528,11 @@ impl TextTagger {
             return Ok(());
         }
         let bigrams = self.bigram_ids(ids, before, after);
-        self.run(ids, bigrams, lstm, emissions)?;
+        let lexicon = self.lexicon.as_ref().map(|words| {
+            words.ids_into(units, lexicon);
+            lexicon.as_slice()
+        });
+        self.run(ids, bigrams, lexicon, lstm, emissions)?;
         if emissions.iter().any(|v| !v.is_finite()) {
             return Err(Error::NonFinite(format!(
                 "{}: the model produced non-finite emission scores",

@@ -156,11 +156,12 @@ mod tract {
             if let Some((before, after)) = request.bigram_inputs {
                 inputs.extend([before, after]);
             }
+            inputs.extend(request.lexicon_input);
             let engine = Engine::load(request.model, &inputs, &[request.emissions_output], model_path)?;
             Ok(Box::new(TractTagger(engine)))
         }
 
-        fn run(&self, ids: &[i64], bigrams: Option<(&[i64], &[i64])>) -> Result<Vec<f32>> {
+        fn run(&self, ids: &[i64], bigrams: Option<(&[i64], &[i64])>, lexicon: Option<&[i64]>) -> Result<Vec<f32>> {
             let n = ids.len();
             let mut inputs = TVec::new();
             inputs.push(int64_tensor(&[1, n], ids.to_vec())?);
@@ -172,6 +173,12 @@ mod tract {
                     inputs.push(int64_tensor(&[1, n], side.to_vec())?);
                 }
             }
+            if let Some(words) = lexicon {
+                if words.len() != n {
+                    return Err(Error::Inference(format!("{} lexicon ids for {n} units", words.len())));
+                }
+                inputs.push(int64_tensor(&[1, n], words.to_vec())?);
+            }
             let outputs = self.0.run(inputs)?;
             let (shape, data) = floats(&outputs[0])?;
             if shape.len() != 3 || shape[0] != 1 || shape[1] != n {
@@ -182,9 +189,14 @@ mod tract {
     }
 
     impl TaggerEngine for TractTagger {
-        fn emissions(&self, ids: &[i64], bigrams: Option<(&[i64], &[i64])>) -> cerebellum_core::Result<Vec<f32>> {
+        fn emissions(
+            &self,
+            ids: &[i64],
+            bigrams: Option<(&[i64], &[i64])>,
+            lexicon: Option<&[i64]>,
+        ) -> cerebellum_core::Result<Vec<f32>> {
             // Every error of a run is an inference error: it names no file.
-            self.run(ids, bigrams)
+            self.run(ids, bigrams, lexicon)
                 .map_err(|e| cerebellum_core::Error::Inference(crate::error::inference_message(e)))
         }
 

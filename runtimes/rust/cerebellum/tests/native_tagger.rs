@@ -401,7 +401,12 @@ fn the_core_takes_an_engine_for_other_graphs() {
     use cerebellum_core::{Bundle, TaggerEngine};
     struct Constant(f32);
     impl TaggerEngine for Constant {
-        fn emissions(&self, ids: &[i64], _bigrams: Option<(&[i64], &[i64])>) -> cerebellum_core::Result<Vec<f32>> {
+        fn emissions(
+            &self,
+            ids: &[i64],
+            _bigrams: Option<(&[i64], &[i64])>,
+            _lexicon: Option<&[i64]>,
+        ) -> cerebellum_core::Result<Vec<f32>> {
             Ok(vec![self.0; ids.len() * TAGS])
         }
         fn name(&self) -> &str {

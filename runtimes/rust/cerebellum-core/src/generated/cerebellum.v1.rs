@@ -272,6 +272,26 @@ pub struct TaggerSpec {
     /// bigram id of a pair is 2 + its index here, or 1 when it is absent.
     #[prost(uint64, repeated, tag = "6")]
     pub bigram_keys: ::prost::alloc::vec::Vec<u64>,
+    /// A word lexicon (feature "tagger-lexicon", spec section 7).
+    #[prost(message, optional, tag = "7")]
+    pub lexicon: ::core::option::Option<Lexicon>,
+}
+/// A Bloom filter of words of 2 to 4 CJK ideographs (U+4E00..U+9FFF). Bit b of
+/// the filter is bit (b mod 8) of byte (b div 8); a word is present when the
+/// bits (h1 + i * h2) mod (8 * len(bloom)), i = 0 .. hashes - 1, are all set,
+/// where h is the FNV-1a 64 hash of its UTF-8 bytes, h1 = h mod 2^32 and
+/// h2 = (h div 2^32) | 1. Each unit's lexicon id is 1 + an 8-bit pattern of the
+/// present words among its text's runs of 2, 3 and 4 ideograph units: a word of
+/// 2 units sets bit 0 on its first unit and bit 1 on its last; of 3, bits 2, 3
+/// (the middle unit) and 4; of 4, bits 5, 6 (the two middle units) and 7.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Lexicon {
+    /// non-empty
+    #[prost(bytes = "vec", tag = "1")]
+    pub bloom: ::prost::alloc::vec::Vec<u8>,
+    /// 1 to 32
+    #[prost(uint32, tag = "2")]
+    pub hashes: u32,
 }
 /// How to feed the ONNX model and read it.
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -309,6 +329,11 @@ pub struct OnnxSignature {
     /// int64 \[1, n\]: bigram ids of (unit t, unit t+1)
     #[prost(string, tag = "9")]
     pub bigrams_after_input: ::prost::alloc::string::String,
+    /// Sequence tagging with "tagger-lexicon":
+    ///
+    /// int64 \[1, n\]: lexicon ids, 1 to 256
+    #[prost(string, tag = "10")]
+    pub lexicon_input: ::prost::alloc::string::String,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Provenance {
