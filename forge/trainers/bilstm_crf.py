@@ -363,7 +363,9 @@ class BiLstmCrfTrainer:
             "history": history,
             "train_seconds": time.monotonic() - started,
             "estimator": f"BiLSTM-CRF(embedding={params.embedding_dim} {params.embedding_weights}, "
-            f"hidden={params.hidden_dim}x2, units={len(vocabulary)}, parameters={n_params})",
+            f"hidden={params.hidden_dim}x2, units={len(vocabulary)}, parameters={n_params}"
+            + (f", lexicon={lexicon_report['words']} {params.lexicon} words" if lexicon_report else "")
+            + ")",
             "rows": {s: len(rows) for s, rows in splits.items()},
             "metrics": metrics,
             "test_paths": test_paths,
