@@ -67,14 +67,31 @@ class Lexicon:
         """Per unit key, its lexicon id (int64): 1 + the pattern of words matched around it."""
         n = len(keys)
         patterns = [0] * n
-        ideograph = [_ideograph(k) for k in keys]
-        for length in LENGTHS:
-            begin, inside, end = _BITS[length]
-            for i in range(n - length + 1):
-                if not all(ideograph[i : i + length]) or "".join(keys[i : i + length]) not in self:
-                    continue
-                patterns[i] |= begin
-                patterns[i + length - 1] |= end
-                for j in range(i + 1, i + length - 1):
-                    patterns[j] |= inside
+        encoded = [k.encode("utf-8") if _ideograph(k) else None for k in keys]
+        bloom, bits, hashes = self.bloom, self.bits, self.hashes
+        for i in range(n - 1):
+            first = encoded[i]
+            if first is None:
+                continue
+            # FNV-1a runs byte by byte, so the longer words continue the shorter one's hash
+            h = _FNV_OFFSET
+            for byte in first:
+                h = ((h ^ byte) * _FNV_PRIME) & _MASK
+            for length in LENGTHS:
+                last = i + length - 1
+                if last >= n or encoded[last] is None:
+                    break
+                for byte in encoded[last]:  # type: ignore[union-attr]
+                    h = ((h ^ byte) * _FNV_PRIME) & _MASK
+                low, high = h & 0xFFFFFFFF, (h >> 32) | 1
+                for k in range(hashes):
+                    b = (low + k * high) % bits
+                    if not bloom[b >> 3] >> (b & 7) & 1:
+                        break
+                else:
+                    begin, inside, end = _BITS[length]
+                    patterns[i] |= begin
+                    patterns[last] |= end
+                    for j in range(i + 1, last):
+                        patterns[j] |= inside
         return np.array(patterns, dtype=np.int64) + 1
