@@ -79,9 +79,10 @@ class Lexicon:
                 h = ((h ^ byte) * _FNV_PRIME) & _MASK
             for length in LENGTHS:
                 last = i + length - 1
-                if last >= n or encoded[last] is None:
+                unit = encoded[last] if last < n else None
+                if unit is None:
                     break
-                for byte in encoded[last]:  # type: ignore[union-attr]
+                for byte in unit:
                     h = ((h ^ byte) * _FNV_PRIME) & _MASK
                 low, high = h & 0xFFFFFFFF, (h >> 32) | 1
                 for k in range(hashes):
