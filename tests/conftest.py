@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -223,3 +224,10 @@ def rewrite_preprocessor(directory: Path, edit: Callable[[pb.Preprocessor], None
     pre.ParseFromString(envelope.preprocessor)
     edit(pre)
     (directory / cb.PREPROCESSOR_FILE).write_bytes(cb.wrap_preprocessor(pre))
+
+
+def damaged_copy(bundle: Path, target: Path, edit: Callable[[pb.Preprocessor], None]) -> Path:
+    """A copy of ``bundle`` at ``target`` whose preprocessor ``edit`` changed (and re-signed)."""
+    shutil.copytree(bundle, target)
+    rewrite_preprocessor(target, edit)
+    return target

@@ -13,7 +13,7 @@ from forge.blueprint import load_blueprint
 from forge.pipeline import BuildOptions, build
 from forge.workspace import Workspace
 
-from .conftest import TINY_TAGGER_CONFIG, rewrite_preprocessor, write_tiny_tagger_blueprint
+from .conftest import TINY_TAGGER_CONFIG, damaged_copy, write_tiny_tagger_blueprint
 
 
 def test_bigram_ids_read_the_pairs_around_each_unit() -> None:
@@ -54,15 +54,10 @@ def test_forge_builds_a_verified_bigram_tagger(bigram_tagger_workspace: Path) ->
 
 
 def test_bigram_keys_out_of_order_or_unannounced_are_refused(bigram_tagger_workspace: Path, tmp_path: Path) -> None:
-    import shutil
-
     source = bigram_tagger_workspace / "models" / "tiny_ner"
 
     def damaged(name: str, edit) -> Path:
-        target = tmp_path / name
-        shutil.copytree(source, target)
-        rewrite_preprocessor(target, edit)
-        return target
+        return damaged_copy(source, tmp_path / name, edit)
 
     def swap(pre) -> None:
         keys = list(pre.tagger.bigram_keys)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ from forge.trainers import TrainerError
 from forge.trainers.bilstm_crf import Params
 from forge.workspace import Workspace
 
-from .conftest import TINY_TAGGER_CONFIG, rewrite_preprocessor, write_tiny_tagger_blueprint
+from .conftest import TINY_TAGGER_CONFIG, damaged_copy, write_tiny_tagger_blueprint
 
 try:
     import cerebellum_rs  # noqa: F401
@@ -112,10 +111,7 @@ def test_both_runtimes_read_the_lexicon_alike(lexicon_tagger: Path) -> None:
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_malformed_lexicons_are_refused(lexicon_tagger: Path, tmp_path: Path, backend: str) -> None:
     def damaged(name: str, edit) -> Path:
-        target = tmp_path / name
-        shutil.copytree(lexicon_tagger, target)
-        rewrite_preprocessor(target, edit)
-        return target
+        return damaged_copy(lexicon_tagger, tmp_path / name, edit)
 
     def unannounced(pre) -> None:
         pre.required_features.remove(TAGGER_LEXICON)
