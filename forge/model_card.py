@@ -8,6 +8,9 @@ from typing import Any
 
 from cerebellum._proto import bundle_pb2 as pb
 
+# Where a tagger's lexicon comes from, and under which licence, for the card.
+LEXICON_NOTICES = {"jieba": "jieba's dictionary (MIT License, Copyright (c) 2013 Sun Junyi)"}
+
 
 def _cpu() -> str:
     try:
@@ -102,6 +105,16 @@ def render_card(
             f"- trained {len(epochs)} epochs ({report.get('train_seconds', 0):.0f} s), kept epoch "
             f"{report.get('best_epoch')} by dev span-F1; decoding: CRF Viterbi in the runtime",
         ]
+        lexicon = report.get("lexicon") or {}
+        if pre.tagger.HasField("lexicon") and lexicon:
+            params = report.get("params", {})
+            source = LEXICON_NOTICES.get(params.get("lexicon", ""), params.get("lexicon", ""))
+            lines.append(
+                f"- word lexicon: {lexicon['words']:,} words of 2-4 characters from {source}, counted at least "
+                f"{params.get('lexicon_min_count')} times, as a {len(pre.tagger.lexicon.bloom):,}-byte Bloom filter "
+                f"({pre.tagger.lexicon.hashes} hashes); {lexicon['train_units_in_a_word']:.0%} of training characters "
+                "are in one"
+            )
     lines += [f"- character table: `{pre.char_table.id}`"]
     lines += ["", "## Size and speed", ""]
     if sizes:

@@ -95,6 +95,8 @@ def test_forge_builds_a_verified_lexicon_tagger(lexicon_tagger: Path) -> None:
     assert tagger.lexicon is not None and "经理" in tagger.lexicon
     entities = tagger.tag("帮我约张经理")
     assert ("PERS", "张经理") in [(e.type, e.text) for e in entities]
+    card = (lexicon_tagger / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "word lexicon:" in card and "MIT License" in card and "8,192-byte Bloom filter (5 hashes)" in card
 
 
 @pytest.mark.skipif(len(BACKENDS) < 2, reason="the Rust module is not built")
