@@ -60,15 +60,23 @@ class Lexicon:
         self.bloom, self.hashes, self.bits = bytes(bloom), hashes, 8 * len(bloom)
 
     def __contains__(self, word: str) -> bool:
-        bloom = self.bloom
-        return all(bloom[b >> 3] >> (b & 7) & 1 for b in bloom_positions(word, self.bits, self.hashes))
+        return self._holds(fnv1a64(word.encode("utf-8")))
+
+    def _holds(self, h: int) -> bool:
+        """Whether the filter holds the word whose FNV-1a 64 hash is ``h``."""
+        bloom, bits = self.bloom, self.bits
+        low, high = h & 0xFFFFFFFF, (h >> 32) | 1
+        for k in range(self.hashes):
+            b = (low + k * high) % bits
+            if not bloom[b >> 3] >> (b & 7) & 1:
+                return False
+        return True
 
     def ids(self, keys: Sequence[str]) -> np.ndarray:
         """Per unit key, its lexicon id (int64): 1 + the pattern of words matched around it."""
         n = len(keys)
         patterns = [0] * n
         encoded = [k.encode("utf-8") if _ideograph(k) else None for k in keys]
-        bloom, bits, hashes = self.bloom, self.bits, self.hashes
         for i in range(n - 1):
             first = encoded[i]
             if first is None:
@@ -84,12 +92,7 @@ class Lexicon:
                     break
                 for byte in unit:
                     h = ((h ^ byte) * _FNV_PRIME) & _MASK
-                low, high = h & 0xFFFFFFFF, (h >> 32) | 1
-                for k in range(hashes):
-                    b = (low + k * high) % bits
-                    if not bloom[b >> 3] >> (b & 7) & 1:
-                        break
-                else:
+                if self._holds(h):
                     begin, inside, end = _BITS[length]
                     patterns[i] |= begin
                     patterns[last] |= end

@@ -125,10 +125,10 @@ class TextTagger:
     def _lexicon(pre: pb.Preprocessor, path: Path) -> Lexicon | None:
         listed = TAGGER_LEXICON in pre.required_features
         present = pre.tagger.HasField("lexicon")
-        if listed != present:
-            problem = "lexicon is set but required_features does not list" if present else "required_features lists"
-            suffix = "" if present else " but there is no lexicon"
-            raise BundleCorruptError(path, f"{problem} {TAGGER_LEXICON!r}{suffix}")
+        if present and not listed:
+            raise BundleCorruptError(path, f"lexicon is set but required_features does not list {TAGGER_LEXICON!r}")
+        if listed and not present:
+            raise BundleCorruptError(path, f"required_features lists {TAGGER_LEXICON!r} but there is no lexicon")
         if not present:
             return None
         spec = pre.tagger.lexicon

@@ -17,7 +17,7 @@ pub const TAGGER_LEXICON: &str = "tagger-lexicon";
 pub(crate) const LEXICON_IDS: usize = 257;
 const MAX_HASHES: u32 = 32;
 /// The (begin, inside, end) bits of a word of 2, 3 and 4 units.
-const BITS: [(usize, u8, u8, u8); 3] = [(2, 1, 0, 2), (3, 4, 8, 16), (4, 32, 64, 128)];
+const BITS: [(usize, i64, i64, i64); 3] = [(2, 1, 0, 2), (3, 4, 8, 16), (4, 32, 64, 128)];
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
@@ -84,8 +84,9 @@ impl Lexicon {
 
     /// Per unit, its lexicon id: 1 + the pattern of the words found around it.
     pub(crate) fn ids_into(&self, units: &[Token], out: &mut Vec<i64>) {
+        // the patterns are built in `out` (the caller's buffer, reused from call to call)
         out.clear();
-        let mut patterns: Vec<u8> = alloc::vec![0; units.len()];
+        out.resize(units.len(), 0);
         let ideograph = |t: &Token| {
             let mut chars = t.text.chars();
             matches!((chars.next(), chars.next()), (Some(c), None) if ('\u{4e00}'..='\u{9fff}').contains(&c))
@@ -102,7 +103,7 @@ impl Lexicon {
                 if !self.holds(h) {
                     continue;
                 }
-                for (j, pattern) in patterns.iter_mut().skip(i).take(length).enumerate() {
+                for (j, pattern) in out.iter_mut().skip(i).take(length).enumerate() {
                     *pattern |= match j {
                         0 => begin,
                         _ if j + 1 == length => end,
@@ -111,7 +112,9 @@ impl Lexicon {
                 }
             }
         }
-        out.extend(patterns.iter().map(|&p| i64::from(p) + 1));
+        for pattern in out.iter_mut() {
+            *pattern += 1;
+        }
     }
 }
 
