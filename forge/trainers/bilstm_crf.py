@@ -52,7 +52,8 @@ from ..onnx_sparse import IR_VERSION, OPSET
 from ..packing import table_by_name
 from ..tagging_data import spans_of_tags, tag_set, unit_tags
 from . import TaskContext, TrainerError, VerificationError, params_from_config
-from .crf_model import PAD_ID, UNK_ID, BiLstmCrf
+from .crf_model import PAD_ID, UNK_ID, BiLstmCrf, ensemble_of
+from .float16_lstm import LSTM_FORMATS, Float16MismatchError, round_lstms, store_float16
 from .int8_embeddings import EMBEDDING_FORMATS, ExportMismatchError, quantize_emitter, saved_tables, store_int8
 from .int8_embeddings import PREFIX as INT8_PREFIX
 
@@ -93,6 +94,13 @@ class Params:
     # How the embedding tables are stored: "int8" (one scale per row) is a
     # quarter of float32's bytes and measured no worse.
     embedding_weights: str = "float32"
+    # An ensemble: `members` BiLSTMs read the same tables and one linear layer
+    # reads them all, so the emissions are the mean of the members'. Each member
+    # trains on its own share of the training rows; the first trains the tables,
+    # the others train with them frozen.
+    members: int = 1
+    # How the LSTM weights are stored: "float16" is half of float32's bytes.
+    lstm_weights: str = "float32"
     epochs: int = 30
     patience: int = 6  # epochs without a better dev span-F1 before stopping
     batch_size: int = 32
@@ -110,6 +118,10 @@ class Params:
             raise TrainerError(
                 f"bilstm_crf: embedding_weights = {params.embedding_weights!r}; expected one of {EMBEDDING_FORMATS}"
             )
+        if params.lstm_weights not in LSTM_FORMATS:
+            raise TrainerError(f"bilstm_crf: lstm_weights = {params.lstm_weights!r}; expected one of {LSTM_FORMATS}")
+        if params.members < 1:
+            raise TrainerError(f"bilstm_crf: members = {params.members}; expected 1 or more")
         if params.lexicon:
             if params.lexicon not in LEXICON_SOURCES:
                 raise TrainerError(f"bilstm_crf: lexicon = {params.lexicon!r}; expected one of {LEXICON_SOURCES}")
@@ -264,15 +276,19 @@ class BiLstmCrfTrainer:
         seed = ctx.blueprint.seed
         _seed_everything(seed, params.threads)
         table = _table()
-        train_units = [char_units(table, r["text"]) for r in splits["train"]]
+        # each member's share of the training rows; the first one's make the tables
+        shares = [splits["train"][k :: params.members] for k in range(params.members)]
+        train_units = [char_units(table, r["text"]) for r in shares[0]]
         vocabulary = build_vocabulary(train_units, params.min_char_count)
         vocab = {k: i for i, k in enumerate(vocabulary)}
-        data = {s: encode(rows, table, vocab, tags) for s, rows in splits.items()}
+        data = {s: encode(rows, table, vocab, tags) for s, rows in splits.items() if s != "train"}
+        trains = [encode(rows, table, vocab, tags) for rows in shares]
+        everything = [*data.values(), *trains]
         keys, n_bigrams = [], 0
         if params.bigram_dim > 0:
-            keys = build_bigram_keys(data["train"].ids, params.bigram_min_count)
+            keys = build_bigram_keys(trains[0].ids, params.bigram_min_count)
             n_bigrams = FIRST_BIGRAM + len(keys)
-            for encoded in data.values():
+            for encoded in everything:
                 add_bigrams(encoded, keys)
         lexicon_report: dict[str, Any] = {}
         if params.lexicon:
@@ -281,58 +297,51 @@ class BiLstmCrfTrainer:
             ctx.build.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(ctx.build / LEXICON_FILE, bloom)
             lexicon = Lexicon(bloom, params.lexicon_hashes)
-            for encoded in data.values():
+            for encoded in everything:
                 add_lexicon(encoded, lexicon)
-            touched = sum(i != NO_WORD for seq in data["train"].lexicon for i in seq)
+            touched = sum(i != NO_WORD for seq in trains[0].lexicon for i in seq)
             lexicon_report = {
                 "words": len(words),
                 "sha256": hashlib.sha256(bloom).hexdigest(),
-                "train_units_in_a_word": touched / max(1, sum(map(len, data["train"].lexicon))),
+                "train_units_in_a_word": touched / max(1, sum(map(len, trains[0].lexicon))),
             }
-        model = BiLstmCrf(
-            len(vocabulary),
-            params.embedding_dim,
-            params.hidden_dim,
-            len(tags),
-            params.dropout,
-            n_bigrams,
-            params.bigram_dim,
-            params.lexicon_dim if params.lexicon else 0,
-        )
-        optimizer = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
-        schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=params.lr_decay)
-        generator = torch.Generator().manual_seed(seed)
-        dev_rows = splits["dev"] or splits["train"]
-        dev_data = data["dev"] if splits["dev"] else data["train"]
-        best_f1, best_state, best_epoch, history = -1.0, None, 0, []
+
+        def new_model() -> BiLstmCrf:
+            return BiLstmCrf(
+                len(vocabulary),
+                params.embedding_dim,
+                params.hidden_dim,
+                len(tags),
+                params.dropout,
+                n_bigrams,
+                params.bigram_dim,
+                params.lexicon_dim if params.lexicon else 0,
+            )
+
+        dev_rows = splits["dev"] or shares[0]
+        dev_data = data["dev"] if splits["dev"] else trains[0]
         started = time.monotonic()
-        with progress() as bar:
-            job = bar.add_task(f"{ctx.task.name}: training", total=params.epochs)
-            for epoch in range(1, params.epochs + 1):
-                model.train()
-                losses = []
-                for ids, gold, lengths, before, after, lexicon_ids in _batches(data["train"], params, generator):
-                    optimizer.zero_grad()
-                    loss = model.loss(ids, gold, lengths, before, after, lexicon_ids)
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), params.clip_norm)
-                    optimizer.step()
-                    losses.append(float(loss.detach()))
-                dev = span_metrics(gold_spans(dev_rows), spans_for(dev_data, predict_all(model, dev_data), tags), types)
-                schedule.step()
-                history.append({"epoch": epoch, "loss": float(np.mean(losses)), "dev_span_f1": dev["f1"]})
-                if not console.is_terminal:  # logs get a line per epoch; terminals get the bar
-                    console.print(f"    epoch {epoch}: loss {history[-1]['loss']:.4f}, dev span-F1 {dev['f1']:.4f}")
-                if dev["f1"] > best_f1:
-                    best_f1, best_state, best_epoch = dev["f1"], copy.deepcopy(model.state_dict()), epoch
-                bar.update(job, advance=1, description=f"{ctx.task.name}: epoch {epoch}, dev span-F1 {dev['f1']:.4f}")
-                if epoch - best_epoch >= params.patience:
-                    break
-        assert best_state is not None
-        model.load_state_dict(best_state)
-        model.eval()
+        model = new_model()
+        history = self._fit(ctx, model, trains[0], (dev_rows, dev_data, types, tags), params, seed, "training")
+        best_epoch = max(history, key=lambda h: h["dev_span_f1"])["epoch"]
         # Scored as stored: the runtimes compute with the int8 tables' values.
         int8_tables = quantize_emitter(model.emitter) if params.embedding_weights == "int8" else {}
+        members = [model]
+        for k, share in enumerate(trains[1:], start=1):
+            member = new_model()
+            for name in ("embedding", "bigram_embedding", "lexicon_embedding"):
+                shared = getattr(model.emitter, name)
+                if shared is not None:
+                    shared.weight.requires_grad_(False)
+                    setattr(member.emitter, name, shared)
+            label = f"member {k + 1} of {params.members}"
+            history += self._fit(ctx, member, share, (dev_rows, dev_data, types, tags), params, seed + k, label)
+            members.append(member)
+        if len(members) > 1:
+            model = ensemble_of(members)
+        if params.lstm_weights == "float16":
+            round_lstms(model.emitter)
+        model.eval()
         metrics = {}
         test_paths: list[list[int]] = []
         for split in ("dev", "test"):
@@ -363,7 +372,8 @@ class BiLstmCrfTrainer:
             "history": history,
             "train_seconds": time.monotonic() - started,
             "estimator": f"BiLSTM-CRF(embedding={params.embedding_dim} {params.embedding_weights}, "
-            f"hidden={params.hidden_dim}x2, units={len(vocabulary)}, parameters={n_params}"
+            + (f"{params.members} BiLSTMs averaged, " if params.members > 1 else "")
+            + f"hidden={params.hidden_dim}x2 {params.lstm_weights}, units={len(vocabulary)}, parameters={n_params}"
             + (f", lexicon={lexicon_report['words']} {params.lexicon} words" if lexicon_report else "")
             + ")",
             "rows": {s: len(rows) for s, rows in splits.items()},
@@ -379,6 +389,56 @@ class BiLstmCrfTrainer:
             f"({report['train_seconds']:.0f} s)"
         )
         return report
+
+    def _fit(
+        self,
+        ctx: TaskContext,
+        model: BiLstmCrf,
+        train: Encoded,
+        dev: tuple[list[dict[str, Any]], Encoded, list[str], list[str]],
+        params: Params,
+        seed: int,
+        label: str,
+    ) -> list[dict[str, Any]]:
+        """Trains ``model`` (its parameters that take gradients) on ``train``, and keeps the
+        epoch with the best dev span-F1. Gives each epoch's loss and dev span-F1."""
+        dev_rows, dev_data, types, tags = dev
+        optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=params.learning_rate)
+        schedule = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=params.lr_decay)
+        generator = torch.Generator().manual_seed(seed)
+        best_f1, best_state, best_epoch, history = -1.0, None, 0, []
+        with progress() as bar:
+            job = bar.add_task(f"{ctx.task.name}: {label}", total=params.epochs)
+            for epoch in range(1, params.epochs + 1):
+                model.train()
+                losses = []
+                for ids, gold, lengths, before, after, lexicon_ids in _batches(train, params, generator):
+                    optimizer.zero_grad()
+                    loss = model.loss(ids, gold, lengths, before, after, lexicon_ids)
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), params.clip_norm)
+                    optimizer.step()
+                    losses.append(float(loss.detach()))
+                dev_f1 = span_metrics(
+                    gold_spans(dev_rows), spans_for(dev_data, predict_all(model, dev_data), tags), types
+                )["f1"]
+                schedule.step()
+                history.append({"model": label, "epoch": epoch, "loss": float(np.mean(losses)), "dev_span_f1": dev_f1})
+                if not console.is_terminal:  # logs get a line per epoch; terminals get the bar
+                    console.print(
+                        f"    {label}, epoch {epoch}: loss {history[-1]['loss']:.4f}, dev span-F1 {dev_f1:.4f}"
+                    )
+                if dev_f1 > best_f1:
+                    best_f1, best_state, best_epoch = dev_f1, copy.deepcopy(model.state_dict()), epoch
+                bar.update(
+                    job, advance=1, description=f"{ctx.task.name}: {label}, epoch {epoch}, dev span-F1 {dev_f1:.4f}"
+                )
+                if epoch - best_epoch >= params.patience:
+                    break
+        assert best_state is not None
+        model.load_state_dict(best_state)
+        model.eval()
+        return history
 
     # -- export --------------------------------------------------------------
     def _model(self, ctx: TaskContext, report: dict[str, Any]) -> tuple[BiLstmCrf, dict[str, tuple]]:
@@ -398,6 +458,7 @@ class BiLstmCrfTrainer:
             bigrams,
             bigram_dim,
             p["lexicon_dim"] if p.get("lexicon") else 0,
+            p.get("members", 1),
         )
         with np.load(path, allow_pickle=False) as weights:
             saved = {k: weights[k] for k in weights.files}
@@ -408,7 +469,7 @@ class BiLstmCrfTrainer:
     def export(self, ctx: TaskContext) -> Path:
         report = ctx.read_json(ctx.build / TRAIN_REPORT)
         model, int8_tables = self._model(ctx, report)
-        onnx_bytes = export_emitter(model, int8_tables)
+        onnx_bytes = export_emitter(model, int8_tables, float16=report["params"].get("lstm_weights") == "float16")
         crf = model.crf
         keys: list[int] = []
         features = [CHARTABLE_BY_NAME]
@@ -487,7 +548,7 @@ class BiLstmCrfTrainer:
         return verification
 
 
-def export_emitter(model: BiLstmCrf, int8_tables: dict[str, tuple] | None = None) -> bytes:
+def export_emitter(model: BiLstmCrf, int8_tables: dict[str, tuple] | None = None, float16: bool = False) -> bytes:
     """The emission network as ONNX (a real LSTM node), simplified and checked."""
     import onnxsim
 
@@ -517,6 +578,11 @@ def export_emitter(model: BiLstmCrf, int8_tables: dict[str, tuple] | None = None
         try:
             store_int8(simplified, int8_tables)
         except ExportMismatchError as exc:
+            raise TrainerError(str(exc)) from None
+    if float16:
+        try:
+            store_float16(simplified)
+        except Float16MismatchError as exc:
             raise TrainerError(str(exc)) from None
     onnx.checker.check_model(simplified, full_check=True)
     if not any(node.op_type == "LSTM" for node in simplified.graph.node):

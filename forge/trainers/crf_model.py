@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -32,6 +34,7 @@ class Emitter(nn.Module):
         bigrams: int = 0,
         bigram_dim: int = 0,
         lexicon_dim: int = 0,
+        members: int = 1,
     ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_ID)
@@ -41,8 +44,12 @@ class Emitter(nn.Module):
         )
         inputs = embedding_dim + (2 * bigram_dim if bigrams else 0) + (lexicon_dim if self.lexicon_embedding else 0)
         self.lstm = nn.LSTM(inputs, hidden_dim, batch_first=True, bidirectional=True)
+        # An ensemble's other BiLSTMs read the same inputs; the linear layer reads all their outputs.
+        self.member_lstms = nn.ModuleList(
+            nn.LSTM(inputs, hidden_dim, batch_first=True, bidirectional=True) for _ in range(members - 1)
+        )
         self.dropout = nn.Dropout(dropout)
-        self.linear = nn.Linear(2 * hidden_dim, num_tags)
+        self.linear = nn.Linear(2 * hidden_dim * members, num_tags)
 
     def _inputs(self, ids: torch.Tensor, before: Ids, after: Ids, lexicon: Ids) -> torch.Tensor:
         if self.bigram_embedding is None:
@@ -56,8 +63,11 @@ class Emitter(nn.Module):
 
     def forward(self, ids: torch.Tensor, before: Ids = None, after: Ids = None, lexicon: Ids = None) -> torch.Tensor:
         """Emissions for one unpadded sequence batch [b, n] (what the exported graph computes)."""
-        hidden, _ = self.lstm(self._inputs(ids, before, after, lexicon))
-        return self.linear(hidden)
+        inputs = self._inputs(ids, before, after, lexicon)
+        return self.linear(torch.cat([lstm(inputs)[0] for lstm in self.lstms()], dim=-1))
+
+    def lstms(self) -> list[nn.LSTM]:
+        return [self.lstm, *self.member_lstms]
 
     def forward_padded(
         self, ids: torch.Tensor, lengths: torch.Tensor, before: Ids = None, after: Ids = None, lexicon: Ids = None
@@ -65,9 +75,11 @@ class Emitter(nn.Module):
         """Emissions for a padded batch; packing keeps padding out of both directions."""
         embedded = self.dropout(self._inputs(ids, before, after, lexicon))
         packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        hidden, _ = self.lstm(packed)
-        hidden, _ = pad_packed_sequence(hidden, batch_first=True, total_length=ids.shape[1])
-        return self.linear(self.dropout(hidden))
+        outputs = [
+            pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=ids.shape[1])[0]
+            for lstm in self.lstms()
+        ]
+        return self.linear(self.dropout(torch.cat(outputs, dim=-1)))
 
 
 class CRF(nn.Module):
@@ -112,10 +124,11 @@ class BiLstmCrf(nn.Module):
         bigrams: int = 0,
         bigram_dim: int = 0,
         lexicon_dim: int = 0,
+        members: int = 1,
     ) -> None:
         super().__init__()
         self.emitter = Emitter(
-            vocab_size, embedding_dim, hidden_dim, num_tags, dropout, bigrams, bigram_dim, lexicon_dim
+            vocab_size, embedding_dim, hidden_dim, num_tags, dropout, bigrams, bigram_dim, lexicon_dim, members
         )
         self.crf = CRF(num_tags)
 
@@ -147,3 +160,22 @@ class BiLstmCrf(nn.Module):
         emissions = self.emitter(as_batch(ids), as_batch(before), as_batch(after), as_batch(lexicon))[0].numpy()
         crf = self.crf
         return viterbi(emissions, *(p.detach().numpy() for p in (crf.transitions, crf.start, crf.end)))
+
+
+@torch.no_grad()
+def ensemble_of(models: list[BiLstmCrf]) -> BiLstmCrf:
+    """One model whose emissions and CRF scores are the means of ``models``', which read the
+    first one's embedding tables: its BiLSTMs side by side, one linear layer over all of them
+    (each member's weights divided by their number), and the CRF scores averaged."""
+    first = models[0]
+    combined = copy.deepcopy(first)
+    emitter = combined.emitter
+    lstm = first.emitter.lstm
+    emitter.member_lstms = nn.ModuleList(copy.deepcopy(m.emitter.lstm) for m in models[1:])
+    linears = [m.emitter.linear for m in models]
+    emitter.linear = nn.Linear(2 * lstm.hidden_size * len(models), linears[0].out_features)
+    emitter.linear.weight.copy_(torch.cat([layer.weight for layer in linears], dim=1) / len(models))
+    emitter.linear.bias.copy_(torch.stack([layer.bias for layer in linears]).mean(dim=0))
+    for name in ("transitions", "start", "end"):
+        getattr(combined.crf, name).copy_(torch.stack([getattr(m.crf, name) for m in models]).mean(dim=0))
+    return combined.eval()

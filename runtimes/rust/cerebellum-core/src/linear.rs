@@ -173,7 +173,7 @@ pub(crate) fn f16_to_f32(bits: u16) -> f32 {
 }
 
 /// A float16 tensor's values as their bits.
-fn float16s(t: &onnx::TensorProto) -> Option<Vec<u16>> {
+pub(crate) fn float16s(t: &onnx::TensorProto) -> Option<Vec<u16>> {
     if t.data_type != FLOAT16 {
         return None;
     }

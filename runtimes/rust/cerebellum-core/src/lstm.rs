@@ -35,7 +35,8 @@ use core::ops::Range;
 
 use prost::Message;
 
-use crate::initializers::{floats, int64s, int8s, FLOAT};
+use crate::initializers::{floats, int64s, int8s, FLOAT, FLOAT16};
+use crate::linear::{f16_to_f32, float16s};
 use crate::onnx;
 
 /// Gates computed together: a tile of outputs whose accumulators stay in registers.
@@ -305,9 +306,10 @@ pub struct BiLstmEmitter {
     lexicon: Option<BigramTable>,
     hidden: usize,
     tags: usize,
-    /// Forward, then reverse.
-    directions: [Direction; 2],
-    /// `Wout[k][j]` (`emission = y · Wout + bias`) tiled by [`TAG_TILE`] columns: `[tile][k][lane]`.
+    /// Forward, then reverse, for each BiLSTM (one, or an ensemble's).
+    directions: Vec<Direction>,
+    /// `Wout[k][j]` (`emission = y · Wout + bias`, `y` the BiLSTMs' outputs side by side)
+    /// tiled by [`TAG_TILE`] columns: `[tile][k][lane]`.
     output: Vec<f32>,
     /// The emission bias, zero in the padding.
     output_bias: Vec<f32>,
@@ -593,6 +595,24 @@ impl<'a> Chain<'a> {
     }
 }
 
+/// Rows of `n` steps for a linear layer, `[n, width]`, the width left 0 for [`with_last`].
+fn flat_rows(n: usize) -> Vec<usize> {
+    vec![n, 0]
+}
+
+/// Rows of `n` steps for a linear layer, `[1, n, width]`, the width left 0 for [`with_last`].
+fn batched_rows(n: usize) -> Vec<usize> {
+    vec![1, n, 0]
+}
+
+/// `shape` with its last dimension set to `last`.
+fn with_last(mut shape: Vec<usize>, last: usize) -> Vec<usize> {
+    if let Some(end) = shape.last_mut() {
+        *end = last;
+    }
+    shape
+}
+
 /// One default-domain opset, recent enough; the ids the only input; the emissions an output;
 /// every value produced once and by one node.
 fn graph_fits(model: &onnx::ModelProto, graph: &onnx::GraphProto, inputs_wanted: &[&str], emissions: &str) -> bool {
@@ -641,75 +661,86 @@ fn graph_fits(model: &onnx::ModelProto, graph: &onnx::GraphProto, inputs_wanted:
 
 /// The tables the graph decodes in front of everything else: an int8 initializer `[rows,
 /// width]` widened by `Cast(to = float)` and multiplied by a float32 initializer `[rows, 1]`
-/// of scales, one per row. They are evaluated once, as ONNX defines the two nodes:
-/// `float32(q) * scale[row]`, one rounding, so every machine gets the same bits. The tables
-/// come back with their dimensions, named by the `Mul`s' outputs, one per pair of nodes;
-/// `None` when such a pair has another form.
-fn decoded_tables(graph: &onnx::GraphProto) -> Option<Tables> {
+/// of scales, one per row, or a float16 initializer widened by `Cast(to = float)` alone
+/// (an ensemble's LSTM weights). They are evaluated once, as ONNX defines the nodes:
+/// `float32(q) * scale[row]`, one rounding, and float16 widened exactly, so every machine
+/// gets the same bits. The tables come back with their dimensions, named by the last
+/// node's output, with the number of nodes they take; `None` when such nodes have
+/// another form.
+fn decoded_tables(graph: &onnx::GraphProto) -> Option<(Tables, usize)> {
     let initializer = |name: &str| graph.initializer.iter().find(|t| t.name == name);
     let domain_ok = |n: &onnx::NodeProto| n.domain.is_empty() || n.domain == "ai.onnx";
     let mut decoded = BTreeMap::new();
+    let mut taken = 0;
     let mut nodes = graph.node.iter().peekable();
     while let Some(cast) = nodes.next_if(|n| n.op_type == "Cast") {
-        let mul = nodes.next()?;
-        let ([q], [levels], [read, scale], [out]) = (
-            cast.input.as_slice(),
-            cast.output.as_slice(),
-            mul.input.as_slice(),
-            mul.output.as_slice(),
-        ) else {
+        let ([stored], [widened]) = (cast.input.as_slice(), cast.output.as_slice()) else {
             return None;
         };
-        let fits = domain_ok(cast)
-            && domain_ok(mul)
-            && mul.op_type == "Mul"
-            && read == levels
-            && attributes_within(cast, &["to"])
-            && int_attribute(cast, "to", 0)? == i64::from(FLOAT)
-            && mul.attribute.is_empty();
-        let (q_t, scale_t) = (initializer(q)?, initializer(scale)?);
-        let [rows, width] = q_t.dims.as_slice() else {
+        let cast_fits =
+            domain_ok(cast) && attributes_within(cast, &["to"]) && int_attribute(cast, "to", 0)? == i64::from(FLOAT);
+        let stored = initializer(stored)?;
+        if !cast_fits {
+            return None;
+        }
+        if stored.data_type == FLOAT16 {
+            let values: Vec<f32> = float16s(stored)?.into_iter().map(f16_to_f32).collect();
+            taken += 1;
+            if decoded.insert(widened.clone(), (values, stored.dims.clone())).is_some() {
+                return None;
+            }
+            continue;
+        }
+        let mul = nodes.next()?;
+        let ([read, scale], [out]) = (mul.input.as_slice(), mul.output.as_slice()) else {
+            return None;
+        };
+        let fits = domain_ok(mul) && mul.op_type == "Mul" && read == widened && mul.attribute.is_empty();
+        let scale_t = initializer(scale)?;
+        let [rows, width] = stored.dims.as_slice() else {
             return None;
         };
         if !fits || scale_t.dims != [*rows, 1] {
             return None;
         }
         let width = usize::try_from(*width).ok().filter(|&w| w > 0)?;
-        let (q, scale) = (int8s(q_t)?, floats(scale_t)?);
+        let (q, scale) = (int8s(stored)?, floats(scale_t)?);
         let mut values = Vec::with_capacity(q.len());
         for (row, &s) in q.chunks_exact(width).zip(&scale) {
             values.extend(row.iter().map(|&v| f32::from(v) * s));
         }
-        if decoded.insert(out.clone(), (values, q_t.dims.clone())).is_some() {
+        taken += 2;
+        if decoded.insert(out.clone(), (values, stored.dims.clone())).is_some() {
             return None;
         }
     }
-    Some(decoded)
+    Some((decoded, taken))
 }
 
-/// The LSTM node's weights, checked against the ONNX defaults this evaluator implements.
-/// The weights of the three layers as ONNX stores them (`W [2, 4H, E]`, `R [2, 4H, H]`,
-/// `B [2, 8H]` with gates in the order i, o, f, c), the linear layer's as `[tags][2H]`.
+/// One bidirectional LSTM's weights as ONNX stores them: `W [2, 4H, E]`, `R [2, 4H, H]`,
+/// `B [2, 8H]`, gates in the order i, o, f, c.
+#[cfg_attr(test, derive(Clone))]
+struct LstmWeights {
+    w: Vec<f32>,
+    r: Vec<f32>,
+    b: Vec<f32>,
+}
+
+/// The weights of a recognised graph: the tables, the BiLSTMs (one, or an ensemble's, in
+/// the order the linear layer reads their outputs), the linear layer's as `[tags][2H x lstms]`.
 struct OnnxWeights {
     embedding: Vec<f32>,
     bigrams: Option<BigramTable>,
     lexicon: Option<BigramTable>,
     input: usize,
     hidden: usize,
-    w: Vec<f32>,
-    r: Vec<f32>,
-    b: Vec<f32>,
+    lstms: Vec<LstmWeights>,
     output_by_tag: Vec<f32>,
     output_bias: Vec<f32>,
 }
 
 /// The LSTM's hidden size and `W`, `R`, `B`, checked against the ONNX defaults this evaluator implements.
-#[allow(clippy::type_complexity)]
-fn lstm_weights(
-    chain: &Chain<'_>,
-    lstm: &onnx::NodeProto,
-    input: usize,
-) -> Option<(usize, Vec<f32>, Vec<f32>, Vec<f32>)> {
+fn lstm_weights(chain: &Chain<'_>, lstm: &onnx::NodeProto, input: usize) -> Option<(usize, LstmWeights)> {
     let allowed = ["hidden_size", "direction", "activations", "input_forget", "layout"];
     if !attributes_within(lstm, &allowed)
         || int_attribute(lstm, "input_forget", 0)? != 0
@@ -748,7 +779,7 @@ fn lstm_weights(
         Some(b) => chain.floats(b, Some(&dims(&[2, 2 * gates])?))?.0,
         None => vec![0.0; 2 * 2 * gates],
     };
-    Some((hidden, w, r, b))
+    Some((hidden, LstmWeights { w, r, b }))
 }
 
 impl BiLstmEmitter {
@@ -777,8 +808,8 @@ impl BiLstmEmitter {
         if !graph_fits(&parsed, graph, &wanted, emissions) {
             return None;
         }
-        let decoded = decoded_tables(graph)?;
-        let nodes = graph.node.get(2 * decoded.len()..)?;
+        let (decoded, taken) = decoded_tables(graph)?;
+        let nodes = graph.node.get(taken..)?;
         let mut chain = Chain {
             nodes,
             tensors: graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect(),
@@ -824,26 +855,88 @@ impl BiLstmEmitter {
         };
 
         // ... moved to the LSTM's [n, 1, input] ...
+        let joined = chain.current;
         let moves = chain.movements();
         if !chain.moves_keep_order(&moves, |n| vec![1, n, input], |n| vec![n, 1, input]) {
             return None;
         }
+        let moved = chain.current;
         let lstm = chain.take("LSTM")?;
-        let (hidden, w, r, b) = lstm_weights(&chain, lstm, input)?;
+        let (hidden, first) = lstm_weights(&chain, lstm, input)?;
+        let mut lstms = vec![first];
 
-        // ... whose [n, 2, 1, hidden] output is read as [n, 2 * hidden] rows ...
-        let moves = chain.movements();
-        let (output_by_tag, output_bias, tags, rows_shape) = Self::linear(&mut chain, hidden, &moves)?;
+        // ... whose [n, 2, 1, hidden] output is read as [n, 2 * hidden] rows; an ensemble's
+        // other LSTMs read the same input (moved again, or not), and a Concat on the last
+        // axis joins their outputs, each [n, 2 * hidden] or [1, n, 2 * hidden] rows.
+        let mut moves = chain.movements();
+        let mut outputs = Vec::new();
+        let lstm_out = |n: usize| vec![n, 2, 1, hidden];
+        let another_lstm = |n: &&onnx::NodeProto| {
+            let reads = n.input.first().map(String::as_str);
+            (n.op_type == "LSTM" && reads == Some(moved)) || (n.op_type == "Transpose" && reads == Some(joined))
+        };
+        while let Some(next) = chain.nodes.get(chain.at).filter(another_lstm) {
+            let ends_rows = [flat_rows, batched_rows]
+                .into_iter()
+                .find(|&shape| chain.moves_keep_order(&moves, lstm_out, |n| with_last(shape(n), 2 * hidden)))?;
+            outputs.push((chain.current, ends_rows));
+            if next.input.first().map(String::as_str) == Some(moved) {
+                chain.current = moved;
+            } else {
+                chain.current = joined;
+                let moves = chain.movements();
+                if !chain.moves_keep_order(&moves, |n| vec![1, n, input], |n| vec![n, 1, input]) {
+                    return None;
+                }
+            }
+            let lstm = chain.take("LSTM")?;
+            let (same_hidden, weights) = lstm_weights(&chain, lstm, input)?;
+            if same_hidden != hidden {
+                return None;
+            }
+            lstms.push(weights);
+            moves = chain.movements();
+        }
+        let joined_rows: Option<fn(usize) -> Vec<usize>> = if outputs.is_empty() {
+            None
+        } else {
+            let ends_rows = [flat_rows, batched_rows]
+                .into_iter()
+                .find(|&shape| chain.moves_keep_order(&moves, lstm_out, |n| with_last(shape(n), 2 * hidden)))?;
+            outputs.push((chain.current, ends_rows));
+            let concat = chain.nodes.get(chain.at)?;
+            let [concatenated] = concat.output.as_slice() else {
+                return None;
+            };
+            let rank = ends_rows(1).len();
+            let axis = int_attribute(concat, "axis", 0)?;
+            let fits = (concat.domain.is_empty() || concat.domain == "ai.onnx")
+                && attributes_within(concat, &["axis"])
+                && (axis == -1 || usize::try_from(axis).ok() == Some(rank - 1))
+                && outputs.iter().all(|&(_, shape)| shape(1) == ends_rows(1))
+                && concat
+                    .input
+                    .iter()
+                    .map(String::as_str)
+                    .eq(outputs.iter().map(|&(name, _)| name));
+            if !fits {
+                return None;
+            }
+            chain.at += 1;
+            chain.current = concatenated.as_str();
+            moves = chain.movements();
+            Some(ends_rows)
+        };
+        let width = 2 * hidden * lstms.len();
+        let from = |n: usize| match joined_rows {
+            None => lstm_out(n),
+            Some(shape) => with_last(shape(n), width),
+        };
+        let (output_by_tag, output_bias, tags, rows_shape) = Self::linear(&mut chain, &from, width, &moves)?;
 
         // ... and whose emissions end as [1, n, tags].
         let moves = chain.movements();
-        let from = |n: usize| {
-            let mut shape = rows_shape(n);
-            if let Some(last) = shape.last_mut() {
-                *last = tags;
-            }
-            shape
-        };
+        let from = |n: usize| with_last(rows_shape(n), tags);
         if !chain.moves_keep_order(&moves, from, |n| vec![1, n, tags]) {
             return None;
         }
@@ -856,9 +949,7 @@ impl BiLstmEmitter {
             lexicon,
             input,
             hidden,
-            w,
-            r,
-            b,
+            lstms,
             output_by_tag,
             output_bias,
         })
@@ -928,9 +1019,7 @@ impl BiLstmEmitter {
             lexicon,
             input,
             hidden,
-            w,
-            r,
-            b,
+            lstms,
             output_by_tag,
             output_bias,
         } = weights;
@@ -946,14 +1035,15 @@ impl BiLstmEmitter {
             || bigrams.as_ref().is_some_and(|b| b.values.len() != b.rows * b.width)
             || lexicon.as_ref().is_some_and(|w| w.values.len() != w.rows * w.width)
             || (lexicon.is_some() && bigrams.is_none())
-            || w.len() != 2 * gates * input
-            || r.len() != 2 * gates * hidden
-            || b.len() != 2 * 2 * gates
-            || output_by_tag.len() != tags * 2 * hidden
+            || lstms.is_empty()
+            || lstms.iter().any(|l| {
+                l.w.len() != 2 * gates * input || l.r.len() != 2 * gates * hidden || l.b.len() != 2 * 2 * gates
+            })
+            || output_by_tag.len() != tags * 2 * hidden * lstms.len()
         {
             return None;
         }
-        let direction = |d: usize| -> Option<Direction> {
+        let direction = |LstmWeights { w, r, b }: &LstmWeights, d: usize| -> Option<Direction> {
             let wb = b.get(d * 2 * gates..d * 2 * gates + gates)?;
             let rb = b.get(d * 2 * gates + gates..(d + 1) * 2 * gates)?;
             let bias: Vec<f32> = wb.iter().zip(rb).map(|(&w, &r)| w + r).collect();
@@ -967,6 +1057,11 @@ impl BiLstmEmitter {
                 recurrent: grouped::<GATE_TILE>(r.get(d * gates * hidden..(d + 1) * gates * hidden)?, gates, hidden),
             })
         };
+        let mut directions = Vec::with_capacity(2 * lstms.len());
+        for lstm in &lstms {
+            directions.push(direction(lstm, 0)?);
+            directions.push(direction(lstm, 1)?);
+        }
         Some(BiLstmEmitter {
             rows: embedding.len() / unit_width,
             embedding,
@@ -975,8 +1070,8 @@ impl BiLstmEmitter {
             lexicon,
             hidden,
             tags,
-            directions: [direction(0)?, direction(1)?],
-            output: tiled::<TAG_TILE>(&output_by_tag, tags, 2 * hidden),
+            directions,
+            output: tiled::<TAG_TILE>(&output_by_tag, tags, 2 * hidden * lstms.len()),
             output_bias: padded::<TAG_TILE>(&output_bias),
             avx: avx_usable(),
             avx512: avx512_usable(),
@@ -990,22 +1085,12 @@ impl BiLstmEmitter {
     #[allow(clippy::type_complexity)]
     fn linear(
         chain: &mut Chain<'_>,
-        hidden: usize,
+        lstm_out: &dyn Fn(usize) -> Vec<usize>,
+        width: usize,
         moves: &[&onnx::NodeProto],
     ) -> Option<(Vec<f32>, Vec<f32>, usize, fn(usize) -> Vec<usize>)> {
-        let width = 2 * hidden;
-        let lstm_out = |n: usize| vec![n, 2, 1, hidden];
-        let flat: fn(usize) -> Vec<usize> = |n| vec![n, 0];
-        let batched: fn(usize) -> Vec<usize> = |n| vec![1, n, 0];
-        let with_width = |shape: fn(usize) -> Vec<usize>| {
-            move |n: usize| {
-                let mut s = shape(n);
-                if let Some(last) = s.last_mut() {
-                    *last = width;
-                }
-                s
-            }
-        };
+        let (flat, batched): (fn(usize) -> Vec<usize>, fn(usize) -> Vec<usize>) = (flat_rows, batched_rows);
+        let with_width = |shape: fn(usize) -> Vec<usize>| move |n: usize| with_last(shape(n), width);
         let node = chain.nodes.get(chain.at)?;
         let (weights, transposed, bias, rows_shape) = match node.op_type.as_str() {
             "Gemm" => {
@@ -1142,9 +1227,13 @@ impl BiLstmEmitter {
     fn projection_table<const ROWS: usize>(&self) -> Vec<f32> {
         let width = self.directions[0].bias.len();
         let units = self.unit_width();
-        let mut table = vec![0.0; self.rows * 2 * width];
+        let directions = self.directions.len();
+        let mut table = vec![0.0; self.rows * directions * width];
         let (mut block, mut projected) = (Vec::new(), vec![0.0; ROWS * width]);
-        for (first, chunk) in (0..self.rows).step_by(ROWS).zip(table.chunks_mut(ROWS * 2 * width)) {
+        for (first, chunk) in (0..self.rows)
+            .step_by(ROWS)
+            .zip(table.chunks_mut(ROWS * directions * width))
+        {
             for (d, direction) in self.directions.iter().enumerate() {
                 let rows = first..self.rows.min(first + ROWS);
                 let from = Sums::Bias;
@@ -1157,7 +1246,10 @@ impl BiLstmEmitter {
                     &mut block,
                     &mut projected,
                 );
-                for (row, sums) in chunk.chunks_exact_mut(2 * width).zip(projected.chunks_exact(width)) {
+                for (row, sums) in chunk
+                    .chunks_exact_mut(directions * width)
+                    .zip(projected.chunks_exact(width))
+                {
                     if let Some(target) = row.get_mut(d * width..(d + 1) * width) {
                         target.copy_from_slice(sums);
                     }
@@ -1276,25 +1368,25 @@ impl BiLstmEmitter {
             h,
             c,
         } = scratch;
-        let (n, hidden) = (rows.len(), self.hidden);
+        let (n, hidden, directions) = (rows.len(), self.hidden, self.directions.len());
         let (units, bigrams) = (self.unit_width(), self.bigrams.is_some());
-        let width = self.directions[0].bias.len();
+        let width = self.directions.first().map_or(0, |d| d.bias.len());
         projected.clear();
         projected.resize(B * width, 0.0);
         states.clear();
-        states.resize(n * 2 * hidden, 0.0);
+        states.resize(n * directions * hidden, 0.0);
         gates.clear();
         gates.resize(width, 0.0);
         for (d, direction) in self.directions.iter().enumerate() {
             // forward from the first step, reverse from the last
-            let order = |step: usize| if d == 0 { step } else { n - 1 - step };
+            let order = |step: usize| if d % 2 == 0 { step } else { n - 1 - step };
             h.clear();
             h.resize(hidden, 0.0);
             c.clear();
             c.resize(hidden, 0.0);
             for step in 0..n {
                 let table_row = |t: usize| {
-                    let at = (rows.get(order(t)).copied().unwrap_or(0) * 2 + d) * width;
+                    let at = (rows.get(order(t)).copied().unwrap_or(0) * directions + d) * width;
                     self.projections.as_ref().and_then(|table| table.get(at..at + width))
                 };
                 let init = match (table_row(step), bigrams) {
@@ -1338,20 +1430,20 @@ impl BiLstmEmitter {
                 for (((((h, c), &i), &o), &f), &g) in h.iter_mut().zip(c.iter_mut()).zip(i).zip(o).zip(f).zip(g) {
                     (*c, *h) = cell(i, o, f, g, *c);
                 }
-                let at = order(step) * 2 * hidden + d * hidden;
+                let at = (order(step) * directions + d) * hidden;
                 if let Some(state) = states.get_mut(at..at + hidden) {
                     state.copy_from_slice(h);
                 }
             }
         }
-        // Emissions: bias, then y·Wout in ascending order of y = [forward h, backward h].
-        // Emissions: bias, then y·Wout in ascending order of y = [forward h, backward h].
+        // Emissions: bias, then y·Wout in ascending order of y = [forward h, backward h] of
+        // each BiLSTM in turn.
         out.clear();
         out.reserve(n * self.tags);
-        for y in states.chunks_exact(2 * hidden) {
+        for y in states.chunks_exact(directions * hidden) {
             for (tile, (weights, bias)) in self
                 .output
-                .chunks_exact(2 * hidden * TAG_TILE)
+                .chunks_exact(directions * hidden * TAG_TILE)
                 .zip(self.output_bias.chunks_exact(TAG_TILE))
                 .enumerate()
             {
@@ -1534,7 +1626,7 @@ fn avx512_usable() -> bool {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::{cell, exp, BiLstmEmitter, BigramTable, IdOutOfRange, Layout, OnnxWeights, Scratch};
+    use super::{cell, exp, BiLstmEmitter, BigramTable, IdOutOfRange, Layout, LstmWeights, OnnxWeights, Scratch};
     use alloc::vec;
     use alloc::vec::Vec;
 
@@ -1599,6 +1691,18 @@ mod tests {
 
     /// A model of random weights: `rows` embedding rows of `input` values, `hidden` units, `tags` tags.
     fn random_model(seed: u32, rows: usize, input: usize, hidden: usize, tags: usize) -> (OnnxWeights, BiLstmEmitter) {
+        random_ensemble(seed, rows, input, hidden, tags, 1)
+    }
+
+    /// [`random_model`] with `members` BiLSTMs side by side.
+    fn random_ensemble(
+        seed: u32,
+        rows: usize,
+        input: usize,
+        hidden: usize,
+        tags: usize,
+        members: usize,
+    ) -> (OnnxWeights, BiLstmEmitter) {
         let mut state = seed;
         let mut values = |n: usize, scale: f32| -> Vec<f32> {
             (0..n)
@@ -1616,19 +1720,21 @@ mod tests {
             lexicon: None,
             input,
             hidden,
-            w: values(2 * 4 * hidden * input, 1.0),
-            r: values(2 * 4 * hidden * hidden, 1.0),
-            b: values(2 * 8 * hidden, 1.0),
-            output_by_tag: values(tags * 2 * hidden, 1.0),
+            lstms: (0..members)
+                .map(|_| LstmWeights {
+                    w: values(2 * 4 * hidden * input, 1.0),
+                    r: values(2 * 4 * hidden * hidden, 1.0),
+                    b: values(2 * 8 * hidden, 1.0),
+                })
+                .collect(),
+            output_by_tag: values(tags * 2 * hidden * members, 1.0),
             output_bias: values(tags, 1.0),
         };
         let copy = OnnxWeights {
             embedding: weights.embedding.clone(),
             bigrams: None,
             lexicon: None,
-            w: weights.w.clone(),
-            r: weights.r.clone(),
-            b: weights.b.clone(),
+            lstms: weights.lstms.clone(),
             output_by_tag: weights.output_by_tag.clone(),
             output_bias: weights.output_bias.clone(),
             ..weights
@@ -1640,27 +1746,29 @@ mod tests {
     #[allow(clippy::needless_range_loop)]
     fn reference(m: &OnnxWeights, ids: &[usize]) -> Vec<f32> {
         let (e, h, n) = (m.input, m.hidden, ids.len());
-        let tags = m.output_bias.len();
-        let mut y = vec![0.0f32; n * 2 * h];
-        for d in 0..2 {
-            let (mut hs, mut cs) = (vec![0.0f32; h], vec![0.0f32; h]);
-            for step in 0..n {
-                let t = if d == 0 { step } else { n - 1 - step };
-                let x = &m.embedding[ids[t] * e..(ids[t] + 1) * e];
-                let mut a = vec![0.0f32; 4 * h];
-                for (g, a) in a.iter_mut().enumerate() {
-                    let mut sum = m.b[d * 8 * h + g] + m.b[d * 8 * h + 4 * h + g];
-                    for k in 0..e {
-                        sum += x[k] * m.w[(d * 4 * h + g) * e + k];
+        let (tags, width) = (m.output_bias.len(), 2 * h * m.lstms.len());
+        let mut y = vec![0.0f32; n * width];
+        for (member, l) in m.lstms.iter().enumerate() {
+            for d in 0..2 {
+                let (mut hs, mut cs) = (vec![0.0f32; h], vec![0.0f32; h]);
+                for step in 0..n {
+                    let t = if d == 0 { step } else { n - 1 - step };
+                    let x = &m.embedding[ids[t] * e..(ids[t] + 1) * e];
+                    let mut a = vec![0.0f32; 4 * h];
+                    for (g, a) in a.iter_mut().enumerate() {
+                        let mut sum = l.b[d * 8 * h + g] + l.b[d * 8 * h + 4 * h + g];
+                        for k in 0..e {
+                            sum += x[k] * l.w[(d * 4 * h + g) * e + k];
+                        }
+                        for k in 0..h {
+                            sum += hs[k] * l.r[(d * 4 * h + g) * h + k];
+                        }
+                        *a = sum;
                     }
-                    for k in 0..h {
-                        sum += hs[k] * m.r[(d * 4 * h + g) * h + k];
+                    for j in 0..h {
+                        (cs[j], hs[j]) = cell(a[j], a[h + j], a[2 * h + j], a[3 * h + j], cs[j]);
+                        y[t * width + (2 * member + d) * h + j] = hs[j];
                     }
-                    *a = sum;
-                }
-                for j in 0..h {
-                    (cs[j], hs[j]) = cell(a[j], a[h + j], a[2 * h + j], a[3 * h + j], cs[j]);
-                    y[t * 2 * h + d * h + j] = hs[j];
                 }
             }
         }
@@ -1668,8 +1776,8 @@ mod tests {
         for t in 0..n {
             for j in 0..tags {
                 let mut sum = m.output_bias[j];
-                for k in 0..2 * h {
-                    sum += y[t * 2 * h + k] * m.output_by_tag[j * 2 * h + k];
+                for k in 0..width {
+                    sum += y[t * width + k] * m.output_by_tag[j * width + k];
                 }
                 out.push(sum);
             }
@@ -1717,9 +1825,7 @@ mod tests {
             lexicon,
             input,
             hidden,
-            w: plain.w.clone(),
-            r: plain.r.clone(),
-            b: plain.b.clone(),
+            lstms: plain.lstms.clone(),
             output_by_tag: plain.output_by_tag.clone(),
             output_bias: plain.output_bias.clone(),
         };
@@ -1801,16 +1907,24 @@ mod tests {
 
     #[test]
     fn every_code_path_computes_the_plain_reference_bits() {
-        // sizes that fill whole tiles and sizes that leave padding, odd and even lengths
-        for (seed, rows, input, hidden, tags) in [(7, 11, 32, 64, 7), (8, 5, 3, 5, 2), (9, 4, 9, 24, 9)] {
-            let (weights, mut model) = random_model(seed, rows, input, hidden, tags);
+        // sizes that fill whole tiles and sizes that leave padding, odd and even lengths, one
+        // BiLSTM and ensembles of two and three
+        let sizes = [
+            (7, 11, 32, 64, 7, 1),
+            (8, 5, 3, 5, 2, 1),
+            (9, 4, 9, 24, 9, 1),
+            (10, 6, 9, 24, 7, 2),
+            (11, 5, 3, 5, 2, 3),
+        ];
+        for (seed, rows, input, hidden, tags, members) in sizes {
+            let (weights, mut model) = random_ensemble(seed, rows, input, hidden, tags, members);
             assert_eq!(model.projection_table_bytes(), 0);
             for tabulated in [false, true] {
                 if tabulated {
                     model.tabulate_projections();
                     assert_eq!(
                         model.projection_table_bytes(),
-                        rows * 2 * (4 * hidden).next_multiple_of(super::GROUP_TILES * super::GATE_TILE) * 4
+                        rows * 2 * members * (4 * hidden).next_multiple_of(super::GROUP_TILES * super::GATE_TILE) * 4
                     );
                 }
                 for n in [1usize, 2, 5, 8, 11, 17] {
