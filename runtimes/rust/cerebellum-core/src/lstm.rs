@@ -8,8 +8,10 @@
 //! front of the graph, which run once at load), data-movement nodes
 //! (`Transpose`, `Reshape`, `Squeeze`, `Unsqueeze`, `Identity`) that must
 //! leave the values in the order the next layer reads them, one
-//! `LSTM(direction=bidirectional)` with default activations, more data
+//! `LSTM(direction=bidirectional)` with default activations (or an ensemble's
+//! several, reading the same input, whose outputs a `Concat` joins), more data
 //! movement, `Gemm` (or `MatMul` + `Add`), and data movement to `[1, n, tags]`.
+//! LSTM weights may be stored as float16 and widened by a `Cast` at the front.
 //! The data-movement nodes are checked by running them on index tensors for a
 //! few sequence lengths. Any other graph is "not recognised" (`None`) and the
 //! caller keeps tract for it.
