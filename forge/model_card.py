@@ -99,11 +99,21 @@ def render_card(
         ]
     lines += _compression_lines(report.get("compression"))
     if pre.HasField("tagger"):
-        epochs = report.get("history", [])
+        by_model: dict[str, list[dict]] = {}
+        for epoch in report.get("history", []):
+            by_model.setdefault(epoch.get("model", "training"), []).append(epoch)
+        kept = [max(epochs, key=lambda e: e["dev_span_f1"])["epoch"] for epochs in by_model.values()]
+        trained = (
+            f"trained {len(by_model)} BiLSTMs on their own shares of the rows, averaged: "
+            + ", ".join(str(len(epochs)) for epochs in by_model.values())
+            + f" epochs ({report.get('train_seconds', 0):.0f} s), kept epochs {', '.join(map(str, kept))}"
+            if len(by_model) > 1
+            else f"trained {sum(map(len, by_model.values()))} epochs ({report.get('train_seconds', 0):.0f} s), "
+            f"kept epoch {report.get('best_epoch')}"
+        )
         lines += [
             f"- {len(pre.tagger.vocabulary)} character units (ids 0 and 1: padding, unknown); tags {', '.join(labels)}",
-            f"- trained {len(epochs)} epochs ({report.get('train_seconds', 0):.0f} s), kept epoch "
-            f"{report.get('best_epoch')} by dev span-F1; decoding: CRF Viterbi in the runtime",
+            f"- {trained} by dev span-F1; decoding: CRF Viterbi in the runtime",
         ]
         lexicon = report.get("lexicon") or {}
         if pre.tagger.HasField("lexicon") and lexicon:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from forge.trainers.crf_model import BiLstmCrf, ensemble_of
 from forge.trainers.float16_lstm import Float16MismatchError, round_lstms, store_float16
 from forge.workspace import Workspace
 
-from .conftest import TINY_TAGGER_CONFIG, write_tiny_tagger_blueprint
+from .conftest import TINY_TAGGER_CONFIG, rewrite_preprocessor, write_tiny_tagger_blueprint
 
 TEXTS = ["Ask Mr. Smith about Project Titan", "", "ΣΑΣ İstanbul 李雷 and Ms. Li", "a" * 300, "x y z"]
 
@@ -47,6 +49,8 @@ def test_members_train_on_their_own_rows_and_are_averaged(ensemble_tagger: Path)
     trained = {h["model"] for h in report["history"]}
     assert trained == {"training", "member 2 of 3", "member 3 of 3"}
     assert "3 BiLSTMs averaged" in report["estimator"] and "float16" in report["estimator"]
+    card = (ensemble_tagger / "models" / "tiny_ner" / cb.CARD_FILE).read_text(encoding="utf-8")
+    assert "trained 3 BiLSTMs on their own shares of the rows, averaged" in card
 
 
 def test_the_bundle_holds_one_lstm_per_member_with_float16_weights(ensemble_tagger: Path) -> None:
@@ -71,6 +75,24 @@ def test_both_runtimes_tag_an_ensemble_alike(ensemble_tagger: Path) -> None:
     assert ("PERS", "Mr. Smith") in [(e.type, e.text) for e in python.tag("Ask Mr. Smith about Project Titan")]
     rust = cerebellum.load(bundle, backend="rust")
     assert rust.evaluator == "native BiLSTM"  # the ensemble and the float16 weights are part of the native form
+    for text in TEXTS:
+        assert rust.tag_ids(text) == python.tag_ids(text), text
+        np.testing.assert_allclose(rust.emissions(text), python.emissions(text), atol=1e-4)
+
+
+def test_an_ensemble_joined_in_another_order_is_left_to_tract(ensemble_tagger: Path, tmp_path: Path) -> None:
+    """The native evaluator knows one layout; any other graph still runs, on tract, with the same results."""
+    bundle = tmp_path / "reordered"
+    shutil.copytree(ensemble_tagger / "models" / "tiny_ner", bundle)
+    model = onnx.load(str(bundle / cb.MODEL_FILE))
+    joined = [n for n in model.graph.node if n.op_type == "Concat"][-1]
+    joined.input[:] = list(reversed(joined.input))
+    data = model.SerializeToString()
+    (bundle / cb.MODEL_FILE).write_bytes(data)
+    rewrite_preprocessor(bundle, lambda pre: setattr(pre, "model_sha256", hashlib.sha256(data).digest()))
+    python = cerebellum.load(bundle)
+    rust = cerebellum.load(bundle, backend="rust")
+    assert rust.evaluator == "tract"
     for text in TEXTS:
         assert rust.tag_ids(text) == python.tag_ids(text), text
         np.testing.assert_allclose(rust.emissions(text), python.emissions(text), atol=1e-4)

@@ -40,6 +40,7 @@ from cerebellum.lexicon import TAGGER_LEXICON, Lexicon, build_bloom
 from cerebellum.packed import CHARTABLE_BY_NAME
 from cerebellum.tagger import PAD, UNK
 from cerebellum.units import char_units
+from cerebellum.viterbi import viterbi
 
 from ..bundle_writer import measure_latency, metrics_header, provenance, write_bundle
 from ..chartable import TABLE_PATH, pinned_table
@@ -253,6 +254,28 @@ def predict_all(model: BiLstmCrf, data: Encoded) -> list[list[int]]:
     return [model.predict(ids) for ids in data.ids]
 
 
+@torch.no_grad()
+def predict_by_length(model: BiLstmCrf, data: Encoded) -> list[list[int]]:
+    """``predict_all`` with the emissions of each length's rows computed in one batch: a few
+    times faster, for choosing epochs. Batched sums may differ from one row's in the last bit,
+    so what is compared with the runtimes comes from ``predict_all``."""
+    model.eval()
+    columns = [c for c in (data.ids, data.before, data.after, data.lexicon) if c]
+    by_length: dict[int, list[int]] = {}
+    for i, ids in enumerate(data.ids):
+        by_length.setdefault(len(ids), []).append(i)
+    crf = [p.detach().numpy() for p in (model.crf.transitions, model.crf.start, model.crf.end)]
+    paths: list[list[int]] = [[] for _ in data.ids]
+    for length, rows in by_length.items():
+        if length == 0:
+            continue
+        batch = [torch.tensor([column[i] for i in rows], dtype=torch.long) for column in columns]
+        emissions = model.emitter(*batch).numpy()
+        for row, scores in zip(rows, emissions, strict=True):
+            paths[row] = viterbi(scores, *crf)
+    return paths
+
+
 def spans_for(data: Encoded, paths: list[list[int]], tags: list[str]) -> list[list[tuple]]:
     return [spans_of_tags(u, [tags[t] for t in p]) for u, p in zip(data.units, paths, strict=True)]
 
@@ -420,7 +443,7 @@ class BiLstmCrfTrainer:
                     optimizer.step()
                     losses.append(float(loss.detach()))
                 dev_f1 = span_metrics(
-                    gold_spans(dev_rows), spans_for(dev_data, predict_all(model, dev_data), tags), types
+                    gold_spans(dev_rows), spans_for(dev_data, predict_by_length(model, dev_data), tags), types
                 )["f1"]
                 schedule.step()
                 history.append({"model": label, "epoch": epoch, "loss": float(np.mean(losses)), "dev_span_f1": dev_f1})
