@@ -102,15 +102,17 @@ def render_card(
         by_model: dict[str, list[dict]] = {}
         for epoch in report.get("history", []):
             by_model.setdefault(epoch.get("model", "training"), []).append(epoch)
-        kept = [max(epochs, key=lambda e: e["dev_span_f1"])["epoch"] for epochs in by_model.values()]
-        trained = (
-            f"trained {len(by_model)} BiLSTMs on their own shares of the rows, averaged: "
-            + ", ".join(str(len(epochs)) for epochs in by_model.values())
-            + f" epochs ({report.get('train_seconds', 0):.0f} s), kept epochs {', '.join(map(str, kept))}"
-            if len(by_model) > 1
-            else f"trained {sum(map(len, by_model.values()))} epochs ({report.get('train_seconds', 0):.0f} s), "
-            f"kept epoch {report.get('best_epoch')}"
-        )
+        seconds = f"({report.get('train_seconds', 0):.0f} s)"
+        if len(by_model) > 1:
+            counts = ", ".join(str(len(epochs)) for epochs in by_model.values())
+            kept = ", ".join(str(max(epochs, key=lambda e: e["dev_span_f1"])["epoch"]) for epochs in by_model.values())
+            trained = (
+                f"trained {len(by_model)} BiLSTMs on their own shares of the rows, averaged: "
+                f"{counts} epochs {seconds}, kept epochs {kept}"
+            )
+        else:
+            count = len(report.get("history", []))
+            trained = f"trained {count} epochs {seconds}, kept epoch {report.get('best_epoch')}"
         lines += [
             f"- {len(pre.tagger.vocabulary)} character units (ids 0 and 1: padding, unknown); tags {', '.join(labels)}",
             f"- {trained} by dev span-F1; decoding: CRF Viterbi in the runtime",

@@ -125,18 +125,27 @@ def write_tiny_tagger_blueprint(root: Path, config: str = TINY_TAGGER_CONFIG) ->
     return directory
 
 
-@pytest.fixture(scope="session")
-def tiny_tagger_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A workspace whose `tiny_tagger` blueprint has been forged end to end (torch, a few seconds)."""
+def tiny_tagger_config(train_settings: str) -> str:
+    """``TINY_TAGGER_CONFIG`` with more ``[train]`` settings (TOML lines)."""
+    return TINY_TAGGER_CONFIG.replace("min_char_count = 1", "min_char_count = 1\n" + train_settings)
+
+
+def forge_tiny_tagger(root: Path, config: str = TINY_TAGGER_CONFIG) -> Path:
+    """Writes the `tiny_tagger` blueprint with ``config`` into ``root`` and forges it; gives ``root``."""
     from forge.blueprint import load_blueprint
     from forge.pipeline import BuildOptions, build
     from forge.workspace import Workspace
 
-    root = tmp_path_factory.mktemp("tagger")
-    write_tiny_tagger_blueprint(root)
+    write_tiny_tagger_blueprint(root, config)
     workspace = Workspace(root)
     build(load_blueprint("tiny_tagger", workspace.blueprints), workspace, BuildOptions())
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_tagger_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace whose `tiny_tagger` blueprint has been forged end to end (torch, a few seconds)."""
+    return forge_tiny_tagger(tmp_path_factory.mktemp("tagger"))
 
 
 @pytest.fixture(scope="session")

@@ -17,31 +17,22 @@ from onnx import numpy_helper
 
 import cerebellum
 from cerebellum import bundle as cb
-from forge.blueprint import load_blueprint
-from forge.pipeline import BuildOptions, build
 from forge.trainers import TrainerError
 from forge.trainers.bilstm_crf import Params
 from forge.trainers.crf_model import BiLstmCrf, ensemble_of
 from forge.trainers.float16_lstm import Float16MismatchError, round_lstms, store_float16
-from forge.workspace import Workspace
 
-from .conftest import TINY_TAGGER_CONFIG, rewrite_preprocessor, write_tiny_tagger_blueprint
+from .conftest import forge_tiny_tagger, rewrite_preprocessor, tiny_tagger_config
 
 TEXTS = ["Ask Mr. Smith about Project Titan", "", "ΣΑΣ İstanbul 李雷 and Ms. Li", "a" * 300, "x y z"]
 
 
 @pytest.fixture(scope="module")
 def ensemble_tagger(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("ensemble_tagger")
-    config = TINY_TAGGER_CONFIG.replace(
-        "min_char_count = 1",
-        "min_char_count = 1\nbigram_dim = 4\nbigram_min_count = 2\n"
-        'embedding_weights = "int8"\nmembers = 3\nlstm_weights = "float16"',
+    config = tiny_tagger_config(
+        'bigram_dim = 4\nbigram_min_count = 2\nembedding_weights = "int8"\nmembers = 3\nlstm_weights = "float16"'
     ).replace("rows = 360", "rows = 720")
-    write_tiny_tagger_blueprint(root, config)
-    workspace = Workspace(root)
-    build(load_blueprint("tiny_tagger", workspace.blueprints), workspace, BuildOptions())
-    return root
+    return forge_tiny_tagger(tmp_path_factory.mktemp("ensemble_tagger"), config)
 
 
 def test_members_train_on_their_own_rows_and_are_averaged(ensemble_tagger: Path) -> None:

@@ -11,29 +11,19 @@ from onnx import numpy_helper
 
 import cerebellum
 from cerebellum import bundle as cb
-from forge.blueprint import load_blueprint
-from forge.pipeline import BuildOptions, build
 from forge.trainers import TrainerError
 from forge.trainers.bilstm_crf import Params
 from forge.trainers.int8_embeddings import ExportMismatchError, decode_rows, encode_rows, store_int8
-from forge.workspace import Workspace
 
-from .conftest import TINY_TAGGER_CONFIG, write_tiny_tagger_blueprint
+from .conftest import forge_tiny_tagger, tiny_tagger_config
 
 TEXTS = ["Ask Mr. Smith about Project Titan", "", "ΣΑΣ İstanbul 李雷 and Ms. Li", "a" * 300, "x y z"]
 
 
 @pytest.fixture(scope="module")
 def int8_tagger(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("int8_tagger")
-    config = TINY_TAGGER_CONFIG.replace(
-        "min_char_count = 1",
-        'min_char_count = 1\nbigram_dim = 4\nbigram_min_count = 2\nembedding_weights = "int8"',
-    )
-    write_tiny_tagger_blueprint(root, config)
-    workspace = Workspace(root)
-    build(load_blueprint("tiny_tagger", workspace.blueprints), workspace, BuildOptions())
-    return root / "models" / "tiny_ner"
+    config = tiny_tagger_config('bigram_dim = 4\nbigram_min_count = 2\nembedding_weights = "int8"')
+    return forge_tiny_tagger(tmp_path_factory.mktemp("int8_tagger"), config) / "models" / "tiny_ner"
 
 
 def test_rows_round_to_int8_with_a_scale_each() -> None:

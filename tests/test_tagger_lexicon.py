@@ -9,14 +9,11 @@ import pytest
 
 import cerebellum
 from cerebellum.lexicon import TAGGER_LEXICON, Lexicon, bloom_positions, build_bloom, fnv1a64
-from forge.blueprint import load_blueprint
 from forge.lexicons import lexicon_words
-from forge.pipeline import BuildOptions, build
 from forge.trainers import TrainerError
 from forge.trainers.bilstm_crf import Params
-from forge.workspace import Workspace
 
-from .conftest import TINY_TAGGER_CONFIG, damaged_copy, write_tiny_tagger_blueprint
+from .conftest import damaged_copy, forge_tiny_tagger, tiny_tagger_config
 
 try:
     import cerebellum_rs  # noqa: F401
@@ -73,17 +70,12 @@ def test_a_lexicon_needs_bigrams_and_a_known_source() -> None:
 
 @pytest.fixture(scope="module")
 def lexicon_tagger(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("lexicon_tagger")
-    config = TINY_TAGGER_CONFIG.replace(
-        "min_char_count = 1",
-        "min_char_count = 1\nbigram_dim = 4\nbigram_min_count = 2\n"
+    config = tiny_tagger_config(
+        "bigram_dim = 4\nbigram_min_count = 2\n"
         'lexicon = "jieba"\nlexicon_min_count = 500\nlexicon_dim = 4\nlexicon_dropout = 0.2\n'
-        "lexicon_bits = 65536\nlexicon_hashes = 5",
+        "lexicon_bits = 65536\nlexicon_hashes = 5"
     )
-    write_tiny_tagger_blueprint(root, config)
-    workspace = Workspace(root)
-    build(load_blueprint("tiny_tagger", workspace.blueprints), workspace, BuildOptions())
-    return root / "models" / "tiny_ner"
+    return forge_tiny_tagger(tmp_path_factory.mktemp("lexicon_tagger"), config) / "models" / "tiny_ner"
 
 
 def test_forge_builds_a_verified_lexicon_tagger(lexicon_tagger: Path) -> None:

@@ -245,13 +245,14 @@ def _batches(data: Encoded, params: Params, generator: torch.Generator):
         yield ids, tags, torch.tensor(lengths), before, after, lexicon
 
 
+def _inputs(data: Encoded) -> list[list[list[int]]]:
+    """The model's inputs per row, in its argument order: ids, then bigrams and lexicon ids when it has them."""
+    return [column for column in (data.ids, data.before, data.after, data.lexicon) if column]
+
+
 def predict_all(model: BiLstmCrf, data: Encoded) -> list[list[int]]:
     model.eval()
-    if data.lexicon:
-        return [model.predict(*row) for row in zip(data.ids, data.before, data.after, data.lexicon, strict=True)]
-    if data.before:
-        return [model.predict(*row) for row in zip(data.ids, data.before, data.after, strict=True)]
-    return [model.predict(ids) for ids in data.ids]
+    return [model.predict(*row) for row in zip(*_inputs(data), strict=True)]
 
 
 @torch.no_grad()
@@ -260,7 +261,7 @@ def predict_by_length(model: BiLstmCrf, data: Encoded) -> list[list[int]]:
     times faster, for choosing epochs. Batched sums may differ from one row's in the last bit,
     so what is compared with the runtimes comes from ``predict_all``."""
     model.eval()
-    columns = [c for c in (data.ids, data.before, data.after, data.lexicon) if c]
+    columns = _inputs(data)
     by_length: dict[int, list[int]] = {}
     for i, ids in enumerate(data.ids):
         by_length.setdefault(len(ids), []).append(i)
