@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from forge.trainers.bilstm_crf import Encoded, predict_all, predict_by_length
+from forge.trainers import bilstm_crf
+from forge.trainers.bilstm_crf import Encoded, Params, predict_all, predict_by_length
 from forge.trainers.crf_model import PAD_ID, BiLstmCrf, both_directions
 
 
@@ -52,3 +53,31 @@ def test_predicting_by_length_finds_the_paths_row_by_row_prediction_finds() -> N
     ids = [torch.randint(2, 30, (int(n),), generator=generator).tolist() for n in torch.randint(0, 9, (60,))]
     data = Encoded(texts=[""] * len(ids), ids=ids, tags=[[0] * len(i) for i in ids], units=[[]] * len(ids))
     assert predict_by_length(model, data) == predict_all(model, data)
+
+
+def test_batches_hold_every_row_once_cut_to_max_units_and_padded() -> None:
+    generator = torch.Generator().manual_seed(3)
+    lengths = torch.randint(0, 14, (90,), generator=generator).tolist()
+    ids = [torch.randint(2, 30, (n,), generator=generator).tolist() for n in lengths]
+    derived = lambda shift: [[(i + shift) % 7 for i in row] for row in ids]  # noqa: E731
+    data = Encoded(
+        texts=[""] * len(ids),
+        ids=ids,
+        tags=derived(0),
+        units=[[]] * len(ids),
+        before=derived(1),
+        after=derived(2),
+        lexicon=derived(3),
+    )
+    params = Params(batch_size=8, max_units=9, bigram_dim=4, char_dropout=0.0, lexicon_dropout=0.0)
+    seen = []
+    for batch in bilstm_crf._batches(data, params, torch.Generator().manual_seed(4)):
+        ids_batch, tags, widths, before, after, lexicon = batch
+        for r, n in enumerate(widths.tolist()):
+            row = ids_batch[r].tolist()
+            assert set(row[n:]) <= {PAD_ID} and len(row) == max(widths.tolist())
+            seen.append(row[:n])
+            for shift, column in enumerate((tags, before, after, lexicon)):
+                assert column[r, :n].tolist() == [(i + shift) % 7 for i in row[:n]]
+                assert set(column[r, n:].tolist()) <= {0}
+    assert sorted(seen) == sorted(row[:9] for row in ids if row)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
+import itertools
 import json
 import random
 import time
@@ -200,6 +201,15 @@ def _seed_everything(seed: int, threads: int) -> None:
     torch.use_deterministic_algorithms(True)
 
 
+def _padded(rows: list[list[int]], lengths: list[int]) -> torch.Tensor:
+    """Rows cut to ``lengths``, side by side and padded with zeros (PAD_ID) to the longest."""
+    out = np.zeros((len(rows), max(lengths)), dtype=np.int64)
+    out[np.arange(out.shape[1]) < np.array(lengths)[:, None]] = np.fromiter(
+        itertools.chain.from_iterable(row[:n] for row, n in zip(rows, lengths, strict=True)), np.int64
+    )
+    return torch.from_numpy(out)
+
+
 def _batches(data: Encoded, params: Params, generator: torch.Generator):
     """Seeded batches of similar lengths: the CRF and the LSTM cost follow the longest row of a batch."""
     order = torch.randperm(len(data.ids), generator=generator).tolist()
@@ -213,21 +223,11 @@ def _batches(data: Encoded, params: Params, generator: torch.Generator):
         if not chosen:
             continue
         lengths = [min(len(data.ids[k]), params.max_units) for k in chosen]
-        width = max(lengths)
-        ids = torch.full((len(chosen), width), PAD_ID, dtype=torch.long)
-        tags = torch.zeros((len(chosen), width), dtype=torch.long)
-        bigrams = params.bigram_dim > 0
-        before = torch.full((len(chosen), width), PAD_ID, dtype=torch.long) if bigrams else None
-        after = torch.full((len(chosen), width), PAD_ID, dtype=torch.long) if bigrams else None
-        lexicon = torch.full((len(chosen), width), PAD_ID, dtype=torch.long) if data.lexicon else None
-        for row, (k, n) in enumerate(zip(chosen, lengths, strict=True)):
-            ids[row, :n] = torch.tensor(data.ids[k][:n])
-            tags[row, :n] = torch.tensor(data.tags[k][:n])
-            if before is not None and after is not None:
-                before[row, :n] = torch.tensor(data.before[k][:n])
-                after[row, :n] = torch.tensor(data.after[k][:n])
-            if lexicon is not None:
-                lexicon[row, :n] = torch.tensor(data.lexicon[k][:n])
+        ids, tags, before, after, lexicon = (
+            _padded([column[k] for k in chosen], lengths) if column else None
+            for column in (data.ids, data.tags, data.before, data.after, data.lexicon)
+        )
+        assert ids is not None and tags is not None
         if params.char_dropout > 0:
             drop = (torch.rand(ids.shape, generator=generator) < params.char_dropout) & (ids != PAD_ID)
             ids = ids.masked_fill(drop, UNK_ID)

@@ -41,12 +41,14 @@ impl Engine {
             graph
                 .select_outputs_by_name(outputs)
                 .map_err(|e| Error::mismatch(path, format!("model lacks outputs {outputs:?}: {e:#}")))?;
+            // A graph tract cannot type or plan (an unknown operator, inconsistent shapes) is
+            // broken in itself, as onnxruntime judges it at load: corrupt, like the Python runtime.
             let optimized = graph
                 .into_optimized()
-                .map_err(|e| Error::mismatch(path, format!("tract cannot prepare the model: {e:#}")))?;
+                .map_err(|e| Error::corrupt(path, format!("tract cannot prepare the model: {e:#}")))?;
             optimized
                 .into_runnable()
-                .map_err(|e| Error::mismatch(path, format!("tract cannot plan the model: {e:#}")))
+                .map_err(|e| Error::corrupt(path, format!("tract cannot plan the model: {e:#}")))
         }));
         match loaded {
             Ok(plan) => Ok(Engine { plan: plan? }),
