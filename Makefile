@@ -25,10 +25,20 @@ $(STAMP): pyproject.toml runtimes/python/pyproject.toml constraints.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -c constraints.txt -e "runtimes/python[onnx]" -e ".[tagging,dev]"
 	touch $@
 
+# The tagger, the longest build by far, starts first and in the background: the classifiers
+# forge meanwhile. Its log is shown from the start, then as it comes, once they are done.
+TAGGER_LOG := build/sequence_tagging_ner.log
 models: $(STAMP)
-	$(BIN)/forge build --blueprint text_classification
-	$(BIN)/forge build --blueprint sentiment_analysis
-	$(BIN)/forge build --blueprint sequence_tagging_ner
+	@mkdir -p build
+	@echo "$(BIN)/forge build --blueprint sequence_tagging_ner > $(TAGGER_LOG) (in the background)"
+	@$(BIN)/forge build --blueprint sequence_tagging_ner > $(TAGGER_LOG) 2>&1 & tagger=$$!; \
+	echo "$(BIN)/forge build --blueprint text_classification"; \
+	$(BIN)/forge build --blueprint text_classification && \
+	echo "$(BIN)/forge build --blueprint sentiment_analysis" && \
+	$(BIN)/forge build --blueprint sentiment_analysis || { kill $$tagger; exit 1; }; \
+	echo "$(BIN)/forge build --blueprint sequence_tagging_ner (its log, $(TAGGER_LOG))"; \
+	tail -n +1 -f --pid=$$tagger $(TAGGER_LOG); \
+	wait $$tagger
 
 demo: models
 	@echo; echo "== forge chat --model models/is_question"

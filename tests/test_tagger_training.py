@@ -30,6 +30,40 @@ def test_both_directions_reads_each_row_as_packed_sequences_do() -> None:
         torch.testing.assert_close(got_grad, param.grad, atol=1e-5, rtol=0)
 
 
+def test_both_directions_on_two_threads_gives_the_bits_of_one_thread() -> None:
+    torch.manual_seed(8)
+    lstm = torch.nn.LSTM(6, 5, batch_first=True, bidirectional=True)
+    lengths = torch.tensor([9, 2, 5, 9, 6, 1])
+    base = torch.randn(6, 9, 6)
+
+    def one_thread(inputs: torch.Tensor) -> torch.Tensor:
+        steps = torch.arange(9).unsqueeze(0)
+        ends = lengths.unsqueeze(1)
+        backwards = torch.where(steps < ends, ends - 1 - steps, steps).unsqueeze(2)
+        zeros = inputs.new_zeros(1, 6, 5)
+
+        def one_way(xs: torch.Tensor, suffix: str) -> torch.Tensor:
+            weights = [getattr(lstm, f"{n}_l0{suffix}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            return torch.lstm(xs, (zeros, zeros), weights, True, 1, 0.0, True, False, True)[0]
+
+        forward = one_way(inputs, "")
+        backward = one_way(inputs.gather(1, backwards.expand(-1, -1, 6)), "_reverse")
+        return torch.cat([forward, backward.gather(1, backwards.expand(-1, -1, 5))], dim=2)
+
+    results = []
+    for run in (one_thread, lambda inputs: both_directions(lstm, inputs, lengths)):
+        lstm.zero_grad()
+        inputs = base.clone().requires_grad_(True)
+        out = run(inputs)
+        out.sin().sum().backward()
+        assert inputs.grad is not None
+        results.append([out.detach(), inputs.grad, *(p.grad.clone() for p in lstm.parameters())])
+    for want, got in zip(*results, strict=True):
+        assert torch.equal(want, got)
+    with torch.no_grad():  # the helper thread follows the caller's grad mode
+        assert not both_directions(lstm, base, lengths).requires_grad
+
+
 def test_the_crf_loss_of_a_padded_batch_is_the_mean_of_its_rows() -> None:
     torch.manual_seed(6)
     model = BiLstmCrf(20, 4, 3, 5, 0.0).eval()

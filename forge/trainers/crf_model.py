@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 
 import torch
 from torch import nn
@@ -84,21 +86,34 @@ def both_directions(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tensor) 
     what packed sequences compute, at a third of their training cost on CPU, where
     the backward pass of a packed LSTM fills a zeroed copy of the whole batch at every
     step. Outputs past a row's length are not zero and must be masked by the caller.
+
+    The forward pass runs on a second thread while the reverse one runs here: the trainer
+    computes on one thread, and torch leaves the interpreter lock while an LSTM runs, so a
+    second core shortens each step by about a quarter. Each pass computes what it would
+    alone; the one tensor both read gets their two gradients summed, the same bits in
+    either order.
     """
     b, n, _ = inputs.shape
     steps = torch.arange(n).unsqueeze(0)
     ends = lengths.unsqueeze(1)
     backwards = torch.where(steps < ends, ends - 1 - steps, steps).unsqueeze(2)  # its own inverse
     zeros = inputs.new_zeros(1, b, lstm.hidden_size)
+    grad = torch.is_grad_enabled()  # thread-local in torch: the helper thread must be told
 
     def one_way(xs: torch.Tensor, suffix: str) -> torch.Tensor:
         weights = [getattr(lstm, f"{name}_l0{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-        return torch.lstm(xs, (zeros, zeros), weights, True, 1, 0.0, lstm.training, False, True)[0]
+        with torch.set_grad_enabled(grad):
+            return torch.lstm(xs, (zeros, zeros), weights, True, 1, 0.0, lstm.training, False, True)[0]
 
-    forward = one_way(inputs, "")
+    forward = _helper().submit(one_way, inputs, "")
     reversed_rows = inputs.gather(1, backwards.expand(-1, -1, inputs.shape[2]))
     backward = one_way(reversed_rows, "_reverse").gather(1, backwards.expand(-1, -1, lstm.hidden_size))
-    return torch.cat([forward, backward], dim=2)
+    return torch.cat([forward.result(), backward], dim=2)
+
+
+@cache
+def _helper() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="forward-lstm")
 
 
 class CRF(nn.Module):
