@@ -11,6 +11,25 @@ from importlib import metadata
 NUMPY_KERNELS = "NPY_DISABLE_CPU_FEATURES"
 os.environ.setdefault(NUMPY_KERNELS, "X86_V3 X86_V4 AVX512_ICL AVX512_SPR")
 
+# The OpenBLAS in numpy's and scipy's wheels picks its kernels by processor as well: with numpy
+# pinned, an AVX-512 Xeon and an AVX2 EPYC still forged sentiment models with other bits (lbfgs
+# steps through BLAS). Where AVX2 and FMA are there, both libraries take the Haswell kernels,
+# which every such processor runs; older ones keep their own (OpenBLAS would not check).
+BLAS_KERNELS = "OPENBLAS_CORETYPE"
+
+
+def _runs_haswell_kernels() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as cpuinfo:
+            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), [])
+    except OSError:  # not Linux: the default kernels
+        return False
+    return "avx2" in flags and "fma" in flags
+
+
+if _runs_haswell_kernels():
+    os.environ.setdefault(BLAS_KERNELS, "Haswell")
+
 from cerebellum import __version__ as _runtime_version  # noqa: E402  (after the kernel choice)
 
 try:  # the model-foundry distribution's own version, even beside another runtime's
