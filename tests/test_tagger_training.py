@@ -60,8 +60,10 @@ def test_both_directions_on_two_threads_gives_the_bits_of_one_thread() -> None:
         results.append([out.detach(), inputs.grad, *(p.grad.clone() for p in lstm.parameters())])
     for want, got in zip(*results, strict=True):
         assert torch.equal(want, got)
-    with torch.no_grad():  # the helper thread follows the caller's grad mode
+    with torch.no_grad():  # no graph when no gradient is wanted
         assert not both_directions(lstm, base, lengths).requires_grad
+    lstm.requires_grad_(False)
+    assert not both_directions(lstm, base, lengths).requires_grad
 
 
 def test_the_crf_loss_of_a_padded_batch_is_the_mean_of_its_rows() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
+from typing import Any
 
 import torch
 from torch import nn
@@ -79,6 +80,9 @@ class Emitter(nn.Module):
         return self.linear(self.dropout(torch.cat(outputs, dim=-1)))
 
 
+LSTM_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
 def both_directions(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """A one-layer bidirectional ``lstm`` over a padded batch [b, n, d], as if each row were alone.
 
@@ -86,34 +90,59 @@ def both_directions(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tensor) 
     what packed sequences compute, at a third of their training cost on CPU, where
     the backward pass of a packed LSTM fills a zeroed copy of the whole batch at every
     step. Outputs past a row's length are not zero and must be masked by the caller.
-
-    The forward pass runs on a second thread while the reverse one runs here: the trainer
-    computes on one thread, and torch leaves the interpreter lock while an LSTM runs, so a
-    second core shortens each step by about a quarter. Each pass computes what it would
-    alone; the one tensor both read gets their two gradients summed, the same bits in
-    either order.
     """
-    b, n, _ = inputs.shape
+    n = inputs.shape[1]
     steps = torch.arange(n).unsqueeze(0)
     ends = lengths.unsqueeze(1)
     backwards = torch.where(steps < ends, ends - 1 - steps, steps).unsqueeze(2)  # its own inverse
-    zeros = inputs.new_zeros(1, b, lstm.hidden_size)
-    grad = torch.is_grad_enabled()  # thread-local in torch: the helper thread must be told
+    weights = [getattr(lstm, f"{name}_l0{suffix}") for suffix in ("", "_reverse") for name in LSTM_WEIGHTS]
+    out: torch.Tensor = _TwoThreads.apply(inputs, backwards, lstm.training, *weights)
+    return out
 
-    def one_way(xs: torch.Tensor, suffix: str) -> torch.Tensor:
-        weights = [getattr(lstm, f"{name}_l0{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+
+def _one_way(xs: torch.Tensor, weights: list[torch.Tensor], train: bool) -> torch.Tensor:
+    zeros = xs.new_zeros(1, xs.shape[0], weights[1].shape[1])
+    return torch.lstm(xs, (zeros, zeros), weights, True, 1, 0.0, train, False, True)[0]
+
+
+class _TwoThreads(torch.autograd.Function):
+    """The two directions on two threads, forward and backward: the trainer computes on one
+    thread, and torch leaves the interpreter lock inside an LSTM, so a second core takes a
+    third off each training step. Each direction runs in a graph of its own, from detached
+    copies of the inputs and weights, and computes what it would alone; the inputs' gradient
+    is the sum of the two directions' (one addition: the same bits in either order)."""
+
+    @staticmethod
+    def forward(ctx: Any, inputs: torch.Tensor, backwards: torch.Tensor, train: bool, *weights: torch.Tensor) -> Any:
+        grad = any(ctx.needs_input_grad)
+        xs = inputs.detach().requires_grad_(grad)
+        ahead, behind = ([w.detach().requires_grad_(grad) for w in ws] for ws in (weights[:4], weights[4:]))
+
+        def forward_pass() -> torch.Tensor:
+            with torch.set_grad_enabled(grad):  # thread-local in torch
+                return _one_way(xs, ahead, train)
+
+        pending = _helper().submit(forward_pass)
         with torch.set_grad_enabled(grad):
-            return torch.lstm(xs, (zeros, zeros), weights, True, 1, 0.0, lstm.training, False, True)[0]
+            reversed_rows = xs.gather(1, backwards.expand(-1, -1, xs.shape[2]))
+            reverse = _one_way(reversed_rows, behind, train).gather(1, backwards.expand(-1, -1, behind[1].shape[1]))
+        forward = pending.result()
+        ctx.graphs = (xs, ahead, behind, forward, reverse)
+        return torch.cat([forward.detach(), reverse.detach()], dim=2)
 
-    forward = _helper().submit(one_way, inputs, "")
-    reversed_rows = inputs.gather(1, backwards.expand(-1, -1, inputs.shape[2]))
-    backward = one_way(reversed_rows, "_reverse").gather(1, backwards.expand(-1, -1, lstm.hidden_size))
-    return torch.cat([forward.result(), backward], dim=2)
+    @staticmethod
+    def backward(ctx: Any, *grads: torch.Tensor) -> Any:
+        xs, ahead, behind, forward, reverse = ctx.graphs
+        width = forward.shape[2]
+        pending = _helper().submit(torch.autograd.grad, forward, [xs, *ahead], grads[0][:, :, :width])
+        from_reverse = torch.autograd.grad(reverse, [xs, *behind], grads[0][:, :, width:])
+        from_forward = pending.result()
+        return (from_forward[0] + from_reverse[0], None, None, *from_forward[1:], *from_reverse[1:])
 
 
 @cache
 def _helper() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="forward-lstm")
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="bilstm-forward")
 
 
 class CRF(nn.Module):
