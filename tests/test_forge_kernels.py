@@ -29,14 +29,26 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _dispatched(first: str, chosen: str | None) -> list[str]:
-    """The SIMD targets numpy dispatches to in a fresh interpreter that imports ``first``."""
-    env = {k: v for k, v in os.environ.items() if k != NUMPY_KERNELS}
+def _reported(first: str, variable: str, chosen: str | None, report: str) -> list[str]:
+    """What ``report`` prints in a fresh interpreter that imports ``first``, then numpy, with
+    ``variable`` set to ``chosen`` (or unset)."""
+    env = {k: v for k, v in os.environ.items() if k != variable}
     if chosen is not None:
-        env[NUMPY_KERNELS] = chosen
-    code = f"import json, {first}, numpy; {DISPATCHED}"
+        env[variable] = chosen
+    code = f"import json, {first}, numpy; {report}"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
+
+
+def _dispatched(first: str, chosen: str | None) -> list[str]:
+    """The SIMD targets numpy dispatches to."""
+    return _reported(first, NUMPY_KERNELS, chosen, DISPATCHED)
+
+
+def _blas(first: str, chosen: str | None) -> list[str]:
+    """The kernel choice, then the kernel sets of numpy's and scipy's OpenBLAS (a Zen
+    processor takes Haswell's kernels unasked)."""
+    return _reported(first, BLAS_KERNELS, chosen, BLAS)
 
 
 def test_importing_the_forge_first_leaves_numpy_on_its_baseline_kernels() -> None:
@@ -45,17 +57,6 @@ def test_importing_the_forge_first_leaves_numpy_on_its_baseline_kernels() -> Non
 
 def test_a_kernel_choice_the_user_made_wins() -> None:
     assert _dispatched("forge", "AVX512_SPR") == _dispatched("json", "AVX512_SPR")
-
-
-def _blas(first: str, chosen: str | None) -> list[str]:
-    """The kernel choice, then the kernel sets of numpy's and scipy's OpenBLAS, in a fresh
-    interpreter that imports ``first`` (a Zen processor takes Haswell's kernels unasked)."""
-    env = {k: v for k, v in os.environ.items() if k != BLAS_KERNELS}
-    if chosen is not None:
-        env[BLAS_KERNELS] = chosen
-    code = f"import json, {first}, numpy; {BLAS}"
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout)
 
 
 @pytest.mark.skipif(not _runs_haswell_kernels(), reason="this processor lacks AVX2 or FMA")
