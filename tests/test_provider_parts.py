@@ -136,6 +136,9 @@ def test_prompts_are_seeded_varied_and_ask_for_the_rarest_label(tmp_path: Path) 
     assert len({p.user for p in prompts}) == 20
     assert all("About half should be B" in p.user and "already said" in p.user for p in prompts)
     assert {("pirate speech" in p.user) for p in prompts} == {True, False}
+    # no two requests of a run share scenario, style, length and language (the 20 prompts
+    # differ in these lines alone, whatever their examples and the recent rows)
+    assert len({p.user.split("This batch: ")[1].split("\n")[0] for p in prompts}) == 20
     assert prompts[0].system.startswith("Write polite messages.")
     again = PromptPlanner(blueprint, blueprint.tasks["t"], run_id="run", seed=1)
     assert again.prompt(0, 10, {"A": 50, "B": 3}, ["already said"]) == prompts[0]

@@ -1,13 +1,16 @@
 """Prompts that differ on every request, drawn with a seeded RNG.
 
 One identical prompt sent a few hundred times returns the same few hundred
-sentences. Each request here picks its own scenario, style, length, language
-and few-shot examples, asks for the label the data has least of, and lists
-recent rows the model must not repeat.
+sentences. Each request here takes its own combination of scenario, style,
+length and language (a run walks a seeded shuffle of all of them, so no two
+requests of a run share one until every one was used), picks its few-shot
+examples, asks for the label the data has least of, and lists recent rows the
+model must not repeat.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 from dataclasses import dataclass
@@ -67,6 +70,9 @@ class PromptPlanner:
         self.seed = seed
         configured = blueprint.generate.get("diversity", {})
         self.axes = {axis: list(configured.get(axis) or default) for axis, default in DEFAULT_DIVERSITY.items()}
+        combinations = list(itertools.product(*self.axes.values()))
+        random.Random(f"{seed}:{run_id}:combinations").shuffle(combinations)
+        self.combinations = combinations
         self.examples = _offline_examples(blueprint, task, seed)
         constitution = task.constitution.read_text(encoding="utf-8").strip() if task.constitution else ""
         self.system = "\n\n".join(
@@ -82,7 +88,7 @@ class PromptPlanner:
 
     def prompt(self, index: int, items: int, label_counts: dict[str, int], recent: list[str]) -> Prompt:
         rng = random.Random(f"{self.seed}:{self.run_id}:{index}")
-        pick = {axis: rng.choice(values) for axis, values in self.axes.items()}
+        pick = dict(zip(self.axes, self.combinations[index % len(self.combinations)], strict=True))
         labels = self.task.labels
         focus = min(labels, key=lambda label: (label_counts.get(label, 0), rng.random()))
         if self.blueprint.kind == "tagging":
