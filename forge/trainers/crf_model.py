@@ -107,10 +107,11 @@ def _one_way(xs: torch.Tensor, weights: list[torch.Tensor], train: bool) -> torc
 
 class _TwoThreads(torch.autograd.Function):
     """The two directions on two threads, forward and backward: the trainer computes on one
-    thread, and torch leaves the interpreter lock inside an LSTM, so a second core takes a
-    third off each training step. Each direction runs in a graph of its own, from detached
-    copies of the inputs and weights, and computes what it would alone; the inputs' gradient
-    is the sum of the two directions' (one addition: the same bits in either order)."""
+    thread, and torch leaves the interpreter lock inside an LSTM, so a second core takes about
+    a third off the LSTMs' time (training 423 s -> 357 s on an AVX2 EPYC). Each direction runs
+    in a graph of its own, from detached copies of the inputs and weights, and computes what
+    it would alone; the inputs' gradient is the sum of the two directions' (one addition: the
+    same bits in either order)."""
 
     @staticmethod
     def forward(ctx: Any, inputs: torch.Tensor, backwards: torch.Tensor, train: bool, *weights: torch.Tensor) -> Any:
